@@ -1,0 +1,8 @@
+"""SRPO companion: reflection-aware RL for multimodal LLMs, reproduced end to end.
+
+Stages (each a notebook and an entry point): data curation → reflection generation → cold-start SFT →
+GRPO → benchmarks → ablations. See README.md. Importing ``srpo`` is cheap: heavy libraries (torch,
+transformers, TRL, vLLM) are imported inside the functions that need them.
+"""
+
+__version__ = "0.1.0"

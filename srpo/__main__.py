@@ -1,0 +1,64 @@
+"""Command line: ``python -m srpo run|stage|strip-notebooks`` (``python -m srpo <command> --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        stage, sep, flags = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--override needs STAGE='--flag value', got {item!r}")
+        out[stage] = (out.get(stage, "") + " " + flags).strip()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m srpo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute the numbered notebooks with papermill (the main job)")
+    run.add_argument("--profile", default="tiny-cpu", help="tiny-cpu | 7b | 32b")
+    run.add_argument("--run-name", default="main", help="runs/<profile>/<run-name>/")
+    run.add_argument("--stages", default="01-06", help="e.g. 01-06, 03,04 or all")
+    run.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="STAGE='--flag value'",
+        help="recipe overrides for one stage, e.g. grpo_rl='--max_steps 20' (repeatable)",
+    )
+    run.add_argument("--resume", action="store_true", help="skip notebooks whose stage already finished")
+
+    stage = sub.add_parser("stage", help="run one stage's entry point without its notebook")
+    stage.add_argument("stage", help="data_curation | reflection_generation | cold_start_sft | grpo_rl | ...")
+    stage.add_argument("--profile", default="tiny-cpu")
+    stage.add_argument("--run-dir", default=None)
+    stage.add_argument("--overrides", default="", help="e.g. '--max_steps 20'")
+
+    sub.add_parser("strip-notebooks", help="remove outputs from notebooks/*.ipynb")
+    args = parser.parse_args(argv)
+
+    if args.command == "run":
+        from srpo.runner import run_notebooks
+
+        record = run_notebooks(args.profile, args.run_name, args.stages, _parse_overrides(args.override), args.resume)
+        print(f"[srpo] all done in {record['total_seconds']:.0f}s; outputs in {record['run_dir']}")
+    elif args.command == "stage":
+        from srpo.launch import run_stage
+
+        run_stage(args.stage, args.profile, args.run_dir, args.overrides)
+    else:
+        from srpo.runner import available_notebooks, strip_notebook
+
+        for nb in available_notebooks():
+            if strip_notebook(nb):
+                print(f"stripped {nb}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

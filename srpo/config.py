@@ -1,0 +1,213 @@
+"""Load a stage's config from ``recipes/<profile>/<stage>.yaml`` plus command-line style overrides.
+
+One flat YAML recipe per (profile, stage) is parsed with TRL's own ``TrlParser`` into the stage's
+dataclasses (its ``…Args``, TRL's ``SFTConfig``/``GRPOConfig``/``ModelConfig`` where they apply, and the
+shared ``RunArgs``/``LaunchArgs``). Overrides look like the command line (``"--learning_rate 1e-4
+--max_steps=10"``), and are parsed the same way in a notebook, a SLURM job and a test.
+
+Unknown keys fail early with the key, the file and the nearest valid name.
+
+The resolved config is written to ``<run_dir>/<stage>/config.yaml`` before the stage runs, and the stage's
+entry point (``python -m srpo.<module> --config <that file>``) parses it again with the same parser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import json
+import os
+import shlex
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import Path
+
+import yaml
+
+from srpo import paths
+from srpo.stages import get_stage
+
+PROFILES = ("tiny-cpu", "7b", "32b")
+RESERVED_KEYS = {"env"}  # TrlParser exports the YAML's `env:` mapping as environment variables
+
+
+class ConfigError(ValueError):
+    """A recipe or override names an unknown key, or a value that does not parse."""
+
+
+@dataclass
+class StageConfig:
+    """The parsed config of one stage. ``args`` is the stage's own dataclass; ``trl`` and ``model`` are TRL's
+    training config and ``ModelConfig`` (None for stages without training)."""
+
+    stage: str
+    args: object
+    run: object
+    launch: object
+    trl: object | None = None
+    model: object | None = None
+    values: dict | None = None  # the flat key -> value mapping that was parsed (recipe + overrides)
+    source: str = ""
+
+    @property
+    def run_dir(self) -> Path:
+        return paths.resolve_run_dir(self.run.run_dir)
+
+    @property
+    def stage_dir(self) -> Path:
+        return paths.stage_dir(self.run.run_dir, self.stage)
+
+    @property
+    def profile(self) -> str:
+        return self.run.profile
+
+
+def recipes_dir() -> Path:
+    return paths.project_root() / "recipes"
+
+
+def recipe_path(profile: str, stage: str) -> Path:
+    path = recipes_dir() / profile / f"{stage}.yaml"
+    if not path.exists():
+        known = sorted(p.name for p in recipes_dir().iterdir() if p.is_dir() and p.name != "accelerate")
+        raise ConfigError(f"no recipe {path} (profile {profile!r}, stage {stage!r}); profiles: {known}")
+    return path
+
+
+def field_names(types) -> set[str]:
+    return {f.name for t in types for f in fields(t)}
+
+
+def normalize_overrides(overrides) -> list[str]:
+    """``"--a 1 --b=2"``, ``["--a", "1"]`` or ``{"a": 1}`` -> a flat argv list."""
+    if overrides is None or overrides == "":
+        return []
+    if isinstance(overrides, str):
+        return shlex.split(overrides)
+    if isinstance(overrides, dict):
+        argv = []
+        for key, value in overrides.items():
+            argv.append(f"--{key}")
+            if isinstance(value, list | tuple):
+                argv.extend(str(v) for v in value)
+            else:
+                argv.append(json.dumps(value) if isinstance(value, dict) else str(value))
+        return argv
+    return [str(a) for a in overrides]
+
+
+def _override_keys(argv: list[str]) -> list[str]:
+    return [a[2:].split("=", 1)[0] for a in argv if a.startswith("--")]
+
+
+def _check_keys(keys, known: set[str], where: str) -> None:
+    for key in keys:
+        if key not in known and key not in RESERVED_KEYS:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown key '{key}' in {where}{hint}")
+
+
+def read_yaml_mapping(path: Path) -> dict:
+    data = yaml.safe_load(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must contain a YAML mapping of keys to values")
+    return data
+
+
+def load(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None) -> StageConfig:
+    """Parse ``recipes/<profile>/<stage>.yaml`` with ``overrides`` for a run in ``run_dir``."""
+    get_stage(stage)  # unknown stage names fail here, before the recipe lookup
+    recipe = recipe_path(profile, stage)
+    run_dir = str(run_dir) if run_dir is not None else f"runs/{profile}/dev"
+    argv = ["--profile", profile, "--run_dir", run_dir, *normalize_overrides(overrides)]
+    return _parse(stage, recipe, argv, overrides_where=f"the overrides for {stage}")
+
+
+def load_resolved(stage: str, path: str | os.PathLike, overrides=None) -> StageConfig:
+    """Parse a resolved ``<run_dir>/<stage>/config.yaml`` (what entry points do)."""
+    path = Path(path)
+    return _parse(stage, path, normalize_overrides(overrides), overrides_where=f"the overrides for {path}")
+
+
+def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -> StageConfig:
+    from trl import TrlParser
+
+    spec = get_stage(stage)
+    types = spec.dataclass_types()
+    known = field_names(types)
+    values = read_yaml_mapping(yaml_path)
+    _check_keys(values, known, str(yaml_path))
+    _check_keys(_override_keys(argv), known, overrides_where)
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            parsed = TrlParser(types).parse_args_and_config(args=["--config", str(yaml_path), *argv])
+    except SystemExit as exc:  # argparse exits on a bad value; a notebook must get an exception instead
+        reason = (stderr.getvalue().strip().splitlines() or ["(no message)"])[-1]
+        raise ConfigError(f"could not parse {yaml_path} with {argv}: {reason}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid value in {yaml_path} or overrides {argv}: {exc}") from exc
+    by_type = dict(zip(types, parsed, strict=True))
+    cfg = StageConfig(stage=stage, args=parsed[0], run=_pick(by_type, "RunArgs"), launch=_pick(by_type, "LaunchArgs"),
+                      trl=_pick(by_type, "SFTConfig", "GRPOConfig"), model=_pick(by_type, "ModelConfig"),
+                      source=str(yaml_path))  # fmt: skip
+    cfg.values = _resolved_values(cfg, values, _override_keys(argv))
+    return cfg
+
+
+def _pick(by_type: dict, *names: str):
+    return next((obj for t, obj in by_type.items() if t.__name__ in names), None)
+
+
+def _objects(cfg: StageConfig) -> list:
+    return [o for o in (cfg.args, cfg.trl, cfg.model, cfg.run, cfg.launch) if o is not None]
+
+
+def _resolved_values(cfg: StageConfig, recipe_values: dict, override_keys: list[str]) -> dict:
+    """Recipe keys plus overridden keys, with the parsed (typed) values."""
+    keys = [*recipe_values, *[k for k in override_keys if k not in recipe_values], "profile", "run_dir"]
+    out = {}
+    for key in dict.fromkeys(keys):
+        if key in RESERVED_KEYS:
+            out[key] = recipe_values[key]
+            continue
+        obj = next(o for o in _objects(cfg) if key in {f.name for f in fields(o)})
+        out[key] = _plain(getattr(obj, key))
+    return out
+
+
+def _plain(value):
+    if hasattr(value, "value") and not isinstance(value, str | int | float | bool):  # enums
+        return value.value
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def save_resolved(cfg: StageConfig) -> Path:
+    """Write ``config.yaml`` (re-parseable) and ``config_full.json`` (every field) into the stage folder."""
+    out = cfg.stage_dir
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "config.yaml"
+    header = f"# Resolved config of stage '{cfg.stage}' (from {cfg.source}). Entry points read this file.\n"
+    body = yaml.safe_dump(cfg.values, sort_keys=False, allow_unicode=True)
+    path.write_text(header + body)
+    full = {type(o).__name__: _to_dict(o) for o in _objects(cfg)}
+    (out / "config_full.json").write_text(json.dumps(full, indent=1, default=str))
+    return path
+
+
+def _to_dict(obj) -> dict:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
+
+
+def as_table(cfg: StageConfig) -> list[tuple[str, object]]:
+    """The resolved keys as (key, value) rows, for showing in a notebook."""
+    return list((cfg.values or {}).items())

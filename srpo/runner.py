@@ -1,0 +1,90 @@
+"""Execute the numbered notebooks headless with papermill into the run directory (the main job).
+
+``python -m srpo run --profile tiny-cpu --run-name main`` runs ``notebooks/01_*.ipynb`` … ``06_*.ipynb`` in
+order, each with the parameters ``profile``, ``run_dir`` and ``overrides``, and writes the executed copies
+to ``runs/<profile>/<run_name>/notebooks/``. An executed notebook is the report of its stage.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from srpo import paths
+from srpo.stages import NOTEBOOK_TO_STAGE
+
+
+def notebooks_dir() -> Path:
+    return paths.project_root() / "notebooks"
+
+
+def available_notebooks() -> list[Path]:
+    return sorted(p for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+
+
+def select_notebooks(stages: str = "01-06") -> list[Path]:
+    """``"01-06"``, ``"03,04"``, ``"4"`` or ``"all"`` -> the notebooks that exist, in order."""
+    wanted: set[int] = set()
+    for part in stages.replace(" ", "").split(","):
+        if part in ("", "all"):
+            wanted |= set(range(1, 100))
+        elif re.fullmatch(r"\d+-\d+", part):
+            lo, hi = map(int, part.split("-"))
+            wanted |= set(range(lo, hi + 1))
+        elif part.isdigit():
+            wanted.add(int(part))
+        else:
+            raise ValueError(f"cannot read stage selection {stages!r}: use e.g. 01-06, 03,04 or all")
+    return [p for p in available_notebooks() if int(p.name[:2]) in wanted]
+
+
+def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str = "01-06",
+                  overrides: dict | None = None, resume: bool = False, kernel: str = "python3") -> dict:  # fmt: skip
+    """Run the selected notebooks in order; stop at the first failure (papermill raises)."""
+    import papermill as pm
+
+    run_dir = paths.default_run_dir(profile, run_name)
+    out_dir = run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    selected = select_notebooks(stages)
+    if not selected:
+        raise FileNotFoundError(f"no notebooks match {stages!r} in {notebooks_dir()}")
+    for nb in selected:
+        stage = NOTEBOOK_TO_STAGE.get(nb.stem)
+        executed = out_dir / nb.name
+        if resume and stage and paths.is_done(run_dir, stage) and executed.exists():
+            print(f"[srpo] {nb.stem}: finished earlier, skipped (--force to re-run)", flush=True)
+            continue
+        print(f"[srpo] {nb.stem}: running -> {executed}", flush=True)
+        start = time.time()
+        pm.execute_notebook(
+            str(nb), str(executed), cwd=str(notebooks_dir()), kernel_name=kernel, log_output=True,
+            progress_bar=False, parameters={"profile": profile, "run_dir": str(run_dir),
+                                            "overrides": (overrides or {}).get(stage, "")},
+        )  # fmt: skip
+        timings[nb.stem] = round(time.time() - start, 1)
+        print(f"[srpo] {nb.stem}: done in {timings[nb.stem]:.0f}s", flush=True)
+    record = {"profile": profile, "run_dir": str(run_dir), "seconds": timings, "total_seconds": sum(timings.values())}
+    (run_dir / "run_timings.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def strip_notebook(path: Path) -> bool:
+    """Remove outputs and execution counts in place; True if the file changed."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    before = nbformat.writes(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+    nb.metadata.pop("papermill", None)
+    after = nbformat.writes(nb)
+    if after != before:
+        path.write_text(after)
+    return after != before

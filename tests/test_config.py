@@ -1,0 +1,84 @@
+"""Recipes: every recipe parses, the three profiles keep the same keys, unknown keys fail clearly."""
+
+import pytest
+import yaml
+
+from srpo import config, paths
+from srpo.stages import STAGES
+
+# Keys one profile may set and another not (hardware-only knobs). Keep this short: a knob that only the
+# 7b recipe has escapes the tiny-cpu path that CI runs.
+PROFILE_ONLY_KEYS = {"use_cpu", "bf16", "env", "deepspeed"}
+
+
+def recipe_keys(profile, stage):
+    return set(yaml.safe_load(config.recipe_path(profile, stage).read_text())) - PROFILE_ONLY_KEYS
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_profiles_have_the_same_keys(stage):
+    keys = {p: recipe_keys(p, stage) for p in config.PROFILES}
+    reference = keys["7b"]
+    for profile, k in keys.items():
+        assert k == reference, (
+            f"{stage}: {profile} differs from 7b: only in {profile}: {sorted(k - reference)}, missing: {sorted(reference - k)}"
+        )
+
+
+@pytest.mark.parametrize("profile", config.PROFILES)
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_every_recipe_parses(profile, stage, tmp_path):
+    # GPU recipes ask for bf16, which TRL refuses on a CPU-only machine: parse them with use_cpu.
+    overrides = "--use_cpu true" if profile != "tiny-cpu" and STAGES[stage].dataclasses[1].startswith("trl") else ""
+    cfg = config.load(stage, profile, run_dir=tmp_path, overrides=overrides)
+    assert cfg.profile == profile and cfg.stage == stage
+
+
+def test_misspelled_key_in_a_recipe_names_key_and_file(tmp_path, monkeypatch):
+    root = tmp_path / "proj"
+    (root / "recipes" / "tiny-cpu").mkdir(parents=True)
+    recipe = root / "recipes" / "tiny-cpu" / "cold_start_sft.yaml"
+    recipe.write_text("lerning_rate: 1.0e-5\nuse_cpu: true\nbf16: false\n")
+    monkeypatch.setenv("SRPO_HOME", str(root))
+    with pytest.raises(
+        config.ConfigError, match=r"unknown key 'lerning_rate' in .*cold_start_sft.yaml.*learning_rate"
+    ):
+        config.load("cold_start_sft", "tiny-cpu", run_dir=tmp_path)
+
+
+def test_misspelled_override_and_bad_value(tmp_path):
+    with pytest.raises(config.ConfigError, match="unknown key 'max_step'"):
+        config.load("grpo_rl", "tiny-cpu", tmp_path, overrides="--max_step 3")
+    with pytest.raises(config.ConfigError, match="invalid float value: 'fast'"):
+        config.load("grpo_rl", "tiny-cpu", tmp_path, overrides="--learning_rate fast")
+
+
+def test_unknown_profile_and_stage(tmp_path):
+    with pytest.raises(config.ConfigError, match="profiles"):
+        config.load("grpo_rl", "70b", tmp_path)
+    with pytest.raises(ValueError, match="unknown stage"):
+        config.load("grpo", "tiny-cpu", tmp_path)
+
+
+def test_overrides_win_and_resolved_config_round_trips(tmp_path):
+    cfg = config.load("grpo_rl", "tiny-cpu", tmp_path, overrides={"learning_rate": 3e-4, "max_steps": 7})
+    assert cfg.trl.learning_rate == 3e-4 and cfg.trl.max_steps == 7
+    path = config.save_resolved(cfg)
+    assert path == tmp_path / "grpo_rl" / "config.yaml" and (tmp_path / "grpo_rl" / "config_full.json").exists()
+    again = config.load_resolved("grpo_rl", path)
+    assert again.trl.learning_rate == 3e-4 and again.trl.max_steps == 7 and again.values == cfg.values
+
+
+def test_stage_refuses_to_start_before_its_inputs(tmp_path):
+    from srpo.launch import prepare_stage
+
+    with pytest.raises(paths.StageNotReady, match=r"notebooks/02_reflection_generation.ipynb first"):
+        prepare_stage("cold_start_sft", "tiny-cpu", tmp_path)
+    paths.write_summary(tmp_path, "reflection_generation", {"ok": True})
+    cfg, resolved = prepare_stage("cold_start_sft", "tiny-cpu", tmp_path)
+    assert resolved.exists() and not paths.is_done(tmp_path, "cold_start_sft")
+
+
+def test_summary_is_atomic_and_finite(tmp_path):
+    paths.write_summary(tmp_path, "benchmarks", {"acc": float("nan"), "n": [1.0, float("inf")]})
+    assert paths.read_summary(tmp_path, "benchmarks") == {"acc": None, "n": [1.0, None]}

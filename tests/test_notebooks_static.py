@@ -1,0 +1,63 @@
+"""House rules for the notebooks, checked without running them, plus ruff over the whole project."""
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from srpo.runner import available_notebooks
+
+NOTEBOOKS = available_notebooks()
+REQUIRED_PARAMETERS = {"profile", "run_dir", "overrides"}
+
+
+def cells(nb_path, kind=None):
+    nb = json.loads(nb_path.read_text())
+    return [c for c in nb["cells"] if kind is None or c["cell_type"] == kind]
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(nb_path):
+    for cell in cells(nb_path, "code"):
+        assert not cell.get("outputs") and cell.get("execution_count") is None, (
+            f"{nb_path.name}: strip outputs (make notebooks-strip)"
+        )
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_thin_notebook_rules(nb_path):
+    all_cells = cells(nb_path)
+    assert all_cells[0]["cell_type"] == "markdown" and source(all_cells[0]).startswith("# "), (
+        "starts with a markdown header"
+    )
+    tagged = [c for c in all_cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    tree = ast.parse(source(tagged[0]))
+    names = set()
+    for node in tree.body:
+        assert isinstance(node, ast.Assign | ast.AnnAssign), "the parameters cell holds assignments only"
+        value = node.value
+        ast.literal_eval(value)  # literals only: papermill does not recompute derived values
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names |= {t.id for t in targets}
+    assert names >= REQUIRED_PARAMETERS, f"parameters cell must define {sorted(REQUIRED_PARAMETERS)}"
+    for cell in cells(nb_path, "code"):
+        code = source(cell)
+        for node in ast.walk(ast.parse(code.replace("%", "#"))):
+            assert not isinstance(node, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef), (
+                f"{nb_path.name}: no def/class in notebooks; put logic in srpo/"
+            )
+    assert json.loads(nb_path.read_text())["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).parent / "ruff")
+    result = subprocess.run([ruff, "check", "srpo", "tests", "notebooks"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
