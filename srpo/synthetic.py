@@ -21,6 +21,7 @@ Everything is deterministic for a seed.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ QUESTIONS = {
     "difference": "What is the left number minus the right number in the image?",
 }
 LARGER_OPTIONS = ["the left number", "the right number", "they are equal"]
+# Disjoint seeds per use, so no problem appears in two splits (the warm-up of tiny://instruct uses 10_007+).
+SPLIT_SEEDS = {"sft_pool": 1, "rl_train": 2, "test": 3}
 ANSWER_TYPES = {"sum": "integer", "average": "float", "larger": "multiple_choice", "difference": "integer"}
 
 # Seven-segment layout: a top, b top-right, c bottom-right, d bottom, e bottom-left, f top-left, g middle.
@@ -78,6 +81,15 @@ class Problem:
     @property
     def precision(self) -> int | None:
         return 1 if self.qtype == "average" else None
+
+    @classmethod
+    def from_record(cls, record: dict) -> Problem:
+        """Rebuild the problem from a record (``metadata`` as a dict or a JSON string)."""
+        meta = record["metadata"]
+        meta = json.loads(meta) if isinstance(meta, str) else meta
+        images = record.get("images") or [None]
+        return cls(record["id"], int(meta["left"]), int(meta["right"]), meta["qtype"], float(meta["difficulty"]),
+                   images[0], meta.get("ghosts") or {})  # fmt: skip
 
     def record(self) -> dict:
         options_text = "".join(f"\n({chr(65 + i)}) {o}" for i, o in enumerate(self.options))
