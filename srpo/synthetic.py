@@ -21,9 +21,11 @@ Everything is deterministic for a seed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
@@ -123,18 +125,25 @@ def result_of(qtype: str, left: int, right: int) -> str:
 def make_problems(n: int, seed: int, *, question_types=QUESTION_TYPES, max_difficulty: float = 1.0,
                   width: int = 56, height: int = 28, id_prefix: str = "syn") -> list[Problem]:  # fmt: skip
     """``n`` problems, deterministic for ``seed``; question types cycle so the mix is balanced."""
+    return list(itertools.islice(iter_problems(seed, question_types=question_types, max_difficulty=max_difficulty,
+                                               width=width, height=height, id_prefix=id_prefix), n))  # fmt: skip
+
+
+def iter_problems(seed: int, *, question_types=QUESTION_TYPES, max_difficulty: float = 1.0, width: int = 56,
+                  height: int = 28, id_prefix: str = "syn") -> Iterator[Problem]:  # fmt: skip
+    """The endless stream that ``make_problems`` cuts: its first ``n`` items are ``make_problems(n, seed)``.
+
+    Stage 01 reads it like a Hub source, until its quota of accepted records is filled."""
     unknown = set(question_types) - set(QUESTION_TYPES)
     if unknown:
         raise ValueError(f"unknown question types {sorted(unknown)}; choose from {QUESTION_TYPES}")
     rng = random.Random(seed)
-    problems = []
-    for i in range(n):
+    for i in itertools.count():
         left, right = rng.randint(0, 9), rng.randint(0, 9)
         qtype = question_types[i % len(question_types)]
         difficulty = rng.random() * max_difficulty
         image, ghosts = draw_digits(left, right, rng, difficulty=difficulty, width=width, height=height)
-        problems.append(Problem(f"{id_prefix}-{seed}-{i:06d}", left, right, qtype, difficulty, image, ghosts))
-    return problems
+        yield Problem(f"{id_prefix}-{seed}-{i:06d}", left, right, qtype, difficulty, image, ghosts)
 
 
 # ---------------------------------------------------------------------------------------------- drawing

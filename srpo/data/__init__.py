@@ -1,13 +1,18 @@
 """Stage 01, data curation: the paper's sources in one schema, filtered, de-duplicated and mixed.
 
-``load_split(run_dir, split)`` is how later stages read this stage's output.
+* ``SOURCES``: the registry of source adapters (name -> SourceSpec: Hub id, config, split, columns, adapter);
+* ``load_split(run_dir, split)``: how later stages read this stage's output (``SPLITS``);
+* the stage itself: ``python -m srpo.data --config <resolved.yaml>`` (srpo.data.__main__).
 """
 
 from __future__ import annotations
 
 from srpo import paths
+from srpo.data.sources import SOURCES, get_source
 
 SPLITS = ("sft_pool", "rl_train")
+
+__all__ = ["SOURCES", "SPLITS", "get_source", "load_quarantine", "load_split", "split_dir"]
 
 
 def split_dir(run_dir, split: str):
@@ -18,8 +23,17 @@ def load_split(run_dir, split: str):
     """The curated ``split`` of a run as a ``datasets.Dataset`` in the common schema (srpo.data.schema)."""
     from datasets import load_from_disk
 
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; stage 01 writes {SPLITS}")
     path = split_dir(run_dir, split)
     if not path.exists():
         paths.require_done(run_dir, ["data_curation"], for_stage=f"reading split {split!r}")
         raise FileNotFoundError(f"data curation finished but wrote no split {split!r} at {path}")
     return load_from_disk(str(path))
+
+
+def load_quarantine(run_dir) -> list[dict]:
+    """Every rejected row of the run (id, source, split, reason, detail)."""
+    from srpo.data.quarantine import read_quarantine
+
+    return read_quarantine(paths.stage_dir(run_dir, "data_curation") / "quarantine.jsonl")

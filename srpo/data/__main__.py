@@ -1,0 +1,69 @@
+"""Entry point of stage 01: ``python -m srpo.data --config <run_dir>/data_curation/config.yaml``.
+
+Writes ``sft_pool/`` and ``rl_train/`` (save_to_disk shards), ``quarantine.jsonl`` and, last,
+``summary.json`` (counts per split, source, answer type and rejection reason; timings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import Counter
+
+from srpo import paths
+from srpo.config import load_resolved
+from srpo.data import curate, quarantine
+from srpo.data.sources import get_source
+
+
+def build_summary(cfg, results: dict, n_quarantined: int, seconds: float) -> dict:
+    args = cfg.args
+    rejections: Counter = Counter()
+    for stats in results.values():
+        rejections.update(stats["rejections"])
+    used = sorted({name for stats in results.values() for name in stats["sources"]})
+    return {
+        "profile": cfg.profile,
+        "use_released_data": args.use_released_data,
+        "seed": args.seed,
+        "counts": {split: stats["records"] for split, stats in results.items()},
+        "splits": results,
+        "rejections": dict(rejections),
+        "quarantined": n_quarantined,
+        "quarantine_file": "quarantine.jsonl",
+        "sources": {
+            name: {"hub_id": get_source(name).hub_id, "card_checked": get_source(name).verified} for name in used
+        },  # fmt: skip
+        "timings": {"total_seconds": round(seconds, 2), **{s: r["seconds"] for s, r in results.items()}},
+    }
+
+
+def main(cfg) -> dict:
+    start = time.time()
+    stage_dir = cfg.stage_dir
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    results = curate.curate(cfg.args, stage_dir)
+    parts = [stage_dir / "_work" / f"quarantine_{split}.jsonl" for split in results]
+    n_quarantined = quarantine.merge(parts, stage_dir / "quarantine.jsonl")
+    summary = build_summary(cfg, results, n_quarantined, time.time() - start)
+    for split, stats in results.items():
+        print(f"[data] {split}: {stats['records']} records {stats['by_source']} types {stats['by_answer_type']}")
+    print(f"[data] quarantined {n_quarantined}: {summary['rejections']}")
+    paths.write_summary(cfg.run.run_dir, "data_curation", summary)  # last: marks the stage finished
+    return summary
+
+
+def cli(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m srpo.data", description=__doc__)
+    parser.add_argument("--config", required=True, help="the resolved <run_dir>/data_curation/config.yaml")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # per-shard bars would flood the notebook; the log lines say what happened
+    main(load_resolved("data_curation", args.config))
+
+
+if __name__ == "__main__":
+    cli()
