@@ -2,12 +2,99 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+
+BACKENDS = ("hf", "vllm")
+PLACEMENTS = ("system", "user", "none")
+STAGE_PREFIX = "stage:"  # stage:X -> <run_dir>/X/final/
+
+
+def parse_pairs(items: list[str], what: str) -> dict[str, str]:
+    """``["base=tiny://instruct", ...]`` -> ``{"base": "tiny://instruct"}``; a bad item names itself."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = str(item).partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"{what}: {item!r} is not NAME=VALUE")
+        if name.strip() in out:
+            raise ValueError(f"{what}: {name.strip()!r} is given twice")
+        out[name.strip()] = value.strip()
+    return out
 
 
 @dataclass
 class BenchArgs:
     """> Parameters that control which models are evaluated on which benchmarks, and how."""
 
-    benchmarks: list[str] = field(default_factory=lambda: ["synthetic"], metadata={"help": "Benchmark names."})
+    models: list[str] = field(
+        default_factory=lambda: ["base=tiny://instruct", "sft=stage:cold_start_sft", "srpo=stage:grpo_rl"],
+        metadata={"help": "NAME=SOURCE: a folder, a Hub id, tiny://..., or stage:X for <run_dir>/X/final."},
+    )
+    model_prompts: list[str] = field(
+        default_factory=list, metadata={"help": "NAME=PROMPT: a prompt other than `prompt` for one model."}
+    )
+    paper_models: list[str] = field(
+        default_factory=list, metadata={"help": "NAME=ROW: the paper's Table 1 row shown beside a model."}
+    )
+    benchmarks: list[str] = field(
+        default_factory=lambda: ["synthetic"],
+        metadata={"help": "name or name:split (mathvista, mathverse, mathvision, mmmu_pro, synthetic)."},
+    )
+    limit: int = field(default=0, metadata={"help": "First N items of each benchmark (0 = all); for smoke tests."})
+    synthetic_n: int = field(default=500, metadata={"help": "Size of the synthetic test set."})
+    prompt: str = field(default="srpo_rl", metadata={"help": "srpo_rl (paper) | released_single | single_pass ..."})
+    placement: str = field(default="system", metadata={"help": "system | user | none: where the prompt goes."})
+    backend: str = field(default="hf", metadata={"help": "hf (transformers) | vllm"})
+    max_new_tokens: int = field(default=4096, metadata={"help": "Generation budget per response."})
+    batch_size: int = field(default=64, metadata={"help": "HF backend: prompts per generate() call."})
+    chunk_size: int = field(default=0, metadata={"help": "Prompts between cache writes (0 = backend default)."})
+    sampled_n: int = field(
+        default=0, metadata={"help": "Samples per prompt at sampled_temperature (0 = greedy only)."}
+    )
+    sampled_temperature: float = field(default=1.0, metadata={"help": "Temperature of the sampled run."})
+    sampled_limit: int = field(default=0, metadata={"help": "Prompts in the sampled run (0 = all)."})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vLLM: GPUs per engine."})
+    data_parallel_size: int = field(default=1, metadata={"help": "vLLM: engines, each on its own GPUs."})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vLLM: share of GPU memory."})
+    max_model_len: int = field(default=16384, metadata={"help": "vLLM: prompt + response tokens."})
+    max_pixels: int = field(default=1_003_520, metadata={"help": "vLLM: image pixels (Qwen2.5-VL: 1280*28*28)."})
+    judge_model: str = field(default="", metadata={"help": "LLM judge model (OpenAI-compatible); empty = rules only."})
+    judge_base_url: str = field(default="", metadata={"help": "Judge endpoint; empty = OpenAI."})
+    judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Env variable with the judge key."})
+    data_root: str = field(default="", metadata={"help": "Folder with save_to_disk copies of the benchmarks."})
     seed: int = field(default=0, metadata={"help": "Seed for sampled decoding."})
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        from srpo.bench.prompts import check_prompt
+        from srpo.bench.registry import expand
+
+        for prompt in [self.prompt, *parse_pairs(self.model_prompts, "model_prompts").values()]:
+            check_prompt(prompt)
+        unknown = set(parse_pairs(self.model_prompts, "model_prompts")) - set(self.model_specs())
+        unknown |= set(parse_pairs(self.paper_models, "paper_models")) - set(self.model_specs())
+        if unknown:  # a warning, not an error: overriding `models` alone must not fail on the recipe's extras
+            warnings.warn(f"model_prompts / paper_models name models not in `models`, ignored: {sorted(unknown)}",
+                          stacklevel=2)  # fmt: skip
+        expand(self.benchmarks)  # unknown benchmark or split names fail here, before any model loads
+        from srpo.stages import STAGES
+
+        bad = [s for s in self.input_stages() if s not in STAGES]
+        if bad:
+            raise ValueError(f"models: unknown stage in {[STAGE_PREFIX + b for b in bad]}; stages: {list(STAGES)}")
+
+    def model_specs(self) -> dict[str, str]:
+        """``{name: source}`` in the order given."""
+        return parse_pairs(self.models, "models")
+
+    def prompt_for(self, name: str) -> str:
+        return parse_pairs(self.model_prompts, "model_prompts").get(name, self.prompt)
+
+    def input_stages(self) -> list[str]:
+        """The stages whose final checkpoints are evaluated (``stage:X`` sources)."""
+        sources = self.model_specs().values()
+        return list(dict.fromkeys(s[len(STAGE_PREFIX) :] for s in sources if s.startswith(STAGE_PREFIX)))

@@ -1,0 +1,34 @@
+"""``python -m srpo.bench --config <run_dir>/benchmarks/config.yaml`` (the stage's entry point).
+
+``--prefetch`` only downloads the configured benchmarks into the Hugging Face cache (run it on a node with
+Hub access before a job on nodes without).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m srpo.bench", description=__doc__)
+    parser.add_argument("--config", required=True, help="resolved config (written by srpo.launch)")
+    parser.add_argument("--prefetch", action="store_true", help="download the benchmarks, evaluate nothing")
+    args = parser.parse_args(argv)
+
+    from srpo.config import load_resolved
+
+    cfg = load_resolved("benchmarks", args.config)
+    if args.prefetch:
+        from srpo.bench.stage import load_items
+
+        load_items(cfg.args)
+        return 0
+    from srpo.bench.stage import main as run_stage
+
+    run_stage(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""A resumable generation cache: one JSONL line per (model, prompt, item, sample, decoding settings).
+
+Lines are appended as each chunk of generations finishes, so an evaluation killed halfway resumes from
+what it already has. A line whose key is not asked for again is ignored; a later line with the same key
+wins. The key hashes the model's identity (path plus the size and mtime of its weight files, or a
+fingerprint of an in-memory model's weights), the prompt name and placement, the item's id and question
+text, the number of images, the decoding settings and the sample index: change any of them and the cache
+misses instead of returning stale text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def model_key(model) -> str:
+    """Identity of a model: a folder (path + weight-file stats), a Hub id, or a loaded (model, processor)."""
+    if isinstance(model, tuple | list):
+        return "weights:" + weights_fingerprint(model[0])
+    path = Path(str(model))
+    if path.is_dir():
+        stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime))
+                       for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))  # fmt: skip
+        return f"dir:{path.resolve()}:{_digest(stats)}"
+    return f"name:{model}"
+
+
+def weights_fingerprint(model) -> str:
+    """A cheap fingerprint of a model's current weights (sums of each parameter), for in-process evaluation."""
+    import torch
+
+    h = hashlib.sha256()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            h.update(
+                f"{name}:{tuple(p.shape)}:{float(p.float().sum()):.6e}:{float(p.float().abs().sum()):.6e}".encode()
+            )
+    return h.hexdigest()[:24]
+
+
+def settings_key(settings) -> dict:
+    """The decoding settings that change what is generated (the batch size only changes the speed)."""
+    d = asdict(settings)
+    d.pop("batch_size", None)
+    d.pop("n", None)  # each sample is cached under its own index
+    return d
+
+
+class GenerationCache:
+    """Append-only JSONL cache. ``path=None`` gives an in-memory cache that is never written."""
+
+    def __init__(self, path: str | os.PathLike | None):
+        self.path = Path(path) if path else None
+        self.entries: dict[str, dict] = {}
+        self._torn = False  # the file ends in a partial line (killed mid-write): start on a new line
+        if self.path and self.path.exists():
+            self.entries = dict(self._read(self.path))
+            data = self.path.read_bytes()[-1:]
+            self._torn = bool(data) and data != b"\n"
+
+    @staticmethod
+    def _read(path: Path):
+        with open(path) as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short by a kill: drop it, it will be regenerated
+                    print(f"[srpo.bench] {path}:{lineno}: skipping an unreadable cache line", flush=True)
+                    continue
+                yield entry["key"], entry
+
+    @staticmethod
+    def key(model_id: str, prompt: str, placement: str, settings: dict, item_id: str, question: str,
+            n_images: int, sample: int) -> str:  # fmt: skip
+        return _digest([model_id, prompt, placement, settings, item_id, _digest(question), n_images, sample])
+
+    def get(self, key: str) -> dict | None:
+        return self.entries.get(key)
+
+    def put_many(self, entries: list[dict]) -> None:
+        for e in entries:
+            self.entries[e["key"]] = e
+        if self.path is None or not entries:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write("\n" if self._torn else "")
+            self._torn = False
+            f.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
+            f.flush()
+            os.fsync(f.fileno())

@@ -1,0 +1,172 @@
+"""Stage 05: every model on every benchmark, greedy (and sampled), into ``<run_dir>/benchmarks/``.
+
+Outputs (SRPO_SPEC §6, §7):
+
+* ``results.csv`` / ``results.json``: one row per (model, benchmark, decoding mode, scorer) with every metric;
+* ``breakdowns.csv``: the same metrics per official breakdown value (MathVerse version, MathVision subject
+  and level, MathVista category/task/skill, MMMU-Pro subject; question type and difficulty on the synthetic set);
+* ``paper_comparison.csv``: our greedy final accuracies beside the paper's Table 1 rows;
+* ``records/<model>/<benchmark>__<split>__<mode>.jsonl``: every response with its grading;
+* ``cache/<model>.jsonl``: the generation cache (a re-run only generates what is missing);
+* ``figures/*.png``; ``summary.json`` last, with every number and the scorer that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import time
+from pathlib import Path
+
+from srpo import paths
+from srpo.bench import plots, report
+from srpo.bench.evaluation import CHUNK_BATCHES, evaluate
+from srpo.bench.registry import expand, label
+from srpo.configs.benchmarks import STAGE_PREFIX, parse_pairs
+
+
+def resolve_source(source: str, run_dir) -> str:
+    """A model folder for ``stage:X`` (``<run_dir>/X/final``), ``tiny://...``, a folder or a Hub id."""
+    if source.startswith(STAGE_PREFIX):
+        stage = source[len(STAGE_PREFIX) :]
+        final = paths.stage_dir(run_dir, stage) / "final"
+        if not (final / "config.json").exists():
+            raise FileNotFoundError(f"stage {stage!r} finished but has no checkpoint at {final} (config.json missing)")
+        return str(final)
+    from srpo.tiny import resolve_model
+
+    return resolve_model(source)
+
+
+def decoding_modes(args):
+    """``[(mode, settings, limit)]``: greedy (the paper's numbers) and, if asked, sampled."""
+    from srpo.generation import GenerationSettings
+
+    greedy = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=0.0, batch_size=args.batch_size,
+                                seed=args.seed)  # fmt: skip
+    modes = [("greedy", greedy, None)]
+    if args.sampled_n > 0:
+        sampled = dataclasses.replace(greedy, temperature=args.sampled_temperature, n=args.sampled_n)
+        modes.append(("sampled", sampled, args.sampled_limit or None))
+    return modes
+
+
+def load_items(args) -> dict:
+    """``{label: (benchmark, split, records)}``, each benchmark loaded once for all models."""
+    out = {}
+    for bench, split in expand(args.benchmarks):
+        limit = args.synthetic_n if bench.name == "synthetic" else None
+        if args.limit:
+            limit = min(limit or args.limit, args.limit)
+        start = time.time()
+        items = bench.records(split, limit=limit, data_root=args.data_root or None)
+        print(f"[srpo.bench] {label(bench, split)}: {len(items)} items ({time.time() - start:.0f}s)", flush=True)
+        out[label(bench, split)] = (bench, split, items)
+    return out
+
+
+def backend_kwargs(args) -> dict:
+    if args.backend == "vllm":
+        return dict(tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
+                    gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
+                    max_pixels=args.max_pixels)  # fmt: skip
+    return {}
+
+
+def chunk_size(args) -> int:
+    """Prompts per generate() call between cache writes: 4 HF batches; for vLLM one call (0), whose engines
+    start once per call."""
+    return args.chunk_size or (CHUNK_BATCHES * args.batch_size if args.backend == "hf" else 0)
+
+
+class LazyBackend:
+    """Builds the backend at its first ``generate`` call: a re-run served by the cache loads no model."""
+
+    def __init__(self, build):
+        self.build, self.backend = build, None
+
+    def generate(self, requests, settings):
+        if self.backend is None:
+            self.backend = self.build()
+        return self.backend.generate(requests, settings)
+
+
+def make_judge(args):
+    if not args.judge_model:
+        return None
+    from srpo.bench.judge import LLMJudge
+
+    return LLMJudge(args.judge_model, base_url=args.judge_base_url or None, api_key_env=args.judge_api_key_env)
+
+
+def run(cfg) -> dict:
+    """Evaluate, write every output, and return the summary (written last by ``main``)."""
+    from srpo.generation import make_backend
+
+    args, out, start = cfg.args, cfg.stage_dir, time.time()
+    items_by_label = load_items(args)
+    judge = make_judge(args)
+    paper_rows = parse_pairs(args.paper_models, "paper_models")
+    rows, parts, models = [], [], {}
+    for name, source in args.model_specs().items():
+        path = resolve_source(source, cfg.run.run_dir)
+        prompt = args.prompt_for(name)
+        models[name] = {"source": source, "path": path, "prompt": prompt, "paper_row": paper_rows.get(name)}
+        print(f"[srpo.bench] model {name}: {source} ({prompt} prompt)", flush=True)
+        backend = LazyBackend(lambda path=path: make_backend(args.backend, path, **backend_kwargs(args)))
+        for lab, (bench, split, items) in items_by_label.items():
+            for mode, settings, limit in decoding_modes(args):
+                res = evaluate(path, bench, settings=settings, prompt=prompt, placement=args.placement, items=items,
+                               limit=limit, backend=backend, cache_path=out / "cache" / f"{report.slug(name)}.jsonl",
+                               judge=judge, chunk_size=chunk_size(args))  # fmt: skip
+                res["split"], res["label"] = split, lab
+                write_records(report.records_path(out, name, lab, mode), res)
+                rows += report.result_rows(name, mode, res)
+                parts += report.breakdown_rows(name, mode, res)
+        del backend
+        gc.collect()
+    rows += report.overall_rows(rows)
+    comparison = report.paper_comparison(rows, paper_rows)
+    files = write_tables(out, rows, parts, comparison)
+    files.update(plots.save_figures(rows, out / "figures"))
+    files = {k: str(Path(v).relative_to(out)) for k, v in files.items()}  # relative to <run_dir>/benchmarks
+    print(report.format_table(rows), flush=True)
+    return {
+        "profile": cfg.profile, "models": models, "benchmarks": list(items_by_label),
+        "n_items": {lab: len(v[2]) for lab, v in items_by_label.items()},
+        "modes": {m: {**dataclasses.asdict(s), "limit": lim} for m, s, lim in decoding_modes(args)},
+        "scorers": sorted({r["scorer"] for r in rows}), "results": rows, "breakdowns": parts,
+        "paper_comparison": comparison, "files": files, "wall_s": round(time.time() - start, 1),
+        "note": report.NOTE,
+    }  # fmt: skip
+
+
+def write_records(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for r in result["records"]:
+            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+
+
+def write_tables(out: Path, rows: list, parts: list, comparison: list) -> dict:
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"results_csv": out / "results.csv", "results_json": out / "results.json",
+             "breakdowns_csv": out / "breakdowns.csv", "paper_comparison_csv": out / "paper_comparison.csv"}  # fmt: skip
+    pd.DataFrame(rows).to_csv(files["results_csv"], index=False)
+    files["results_json"].write_text(json.dumps(rows, indent=1, default=str))
+    pd.DataFrame(parts).to_csv(files["breakdowns_csv"], index=False)
+    pd.DataFrame(comparison).to_csv(files["paper_comparison_csv"], index=False)
+    return {k: str(v) for k, v in files.items()}
+
+
+def main(cfg) -> dict:
+    if cfg.launch.torch_threads:
+        import torch
+
+        torch.set_num_threads(cfg.launch.torch_threads)
+    summary = run(cfg)
+    paths.write_summary(cfg.run.run_dir, "benchmarks", summary)
+    return summary
