@@ -11,18 +11,21 @@ cost O(n) and never raise.
 ...                      "<think>2+2=4</think><answer>\\\\boxed{4}</answer>")
 >>> p.is_five_block, p.first_answer, p.final_answer
 (True, '4', '4')
->>> parse_completion("<think>x</think><answer>7</answer>").is_five_block
-False
+>>> q = parse_completion("<think>x</think><answer>7</answer>")
+>>> q.is_five_block, q.is_single_pass, q.final_answer
+(False, True, '7')
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 TAG_NAMES = ("think", "answer", "reflection")
 TAGS = tuple(t for name in TAG_NAMES for t in (f"<{name}>", f"</{name}>"))
 FIVE_BLOCKS = ("think", "answer", "reflection", "think", "answer")
+SINGLE_PASS_BLOCKS = ("think", "answer")  # first attempts and the plain-GRPO baseline
 
 # ---------------------------------------------------------------------------------------------- prompts
 # Our own wording of the paper's prompts (App. B.4). The RL prompt asks for the five blocks; the released
@@ -117,11 +120,12 @@ class ParsedCompletion:
 
     blocks: list[Block] = field(default_factory=list)
     is_five_block: bool = False  # strict: exactly FIVE_BLOCKS, non-empty, only whitespace around/between
+    is_single_pass: bool = False  # strict: exactly SINGLE_PASS_BLOCKS, same rules
 
     def _contents(self, name: str) -> list[str]:
         return [b.content for b in self.blocks if b.name == name]
 
-    @property
+    @cached_property
     def answers(self) -> list[str]:
         return [answer_of_block(c) for c in self._contents("answer")]
 
@@ -188,8 +192,12 @@ def parse_completion(text: str) -> ParsedCompletion:
         open_tag = None
     if open_tag is not None or text[pos:].strip():
         strict = False
-    strict = strict and tuple(b.name for b in blocks) == FIVE_BLOCKS
-    return ParsedCompletion(blocks=blocks, is_five_block=strict)
+    names = tuple(b.name for b in blocks)
+    return ParsedCompletion(
+        blocks=blocks,
+        is_five_block=strict and names == FIVE_BLOCKS,
+        is_single_pass=strict and names == SINGLE_PASS_BLOCKS,
+    )
 
 
 _BRACE_RE = re.compile(r"\\boxed\{|[{}]")

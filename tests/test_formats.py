@@ -52,3 +52,26 @@ def test_prompt_placement():
     assert len(user) == 1 and user[0]["content"][-1]["text"].endswith(formats.SINGLE_PASS_PROMPT)
     with pytest.raises(ValueError, match="unknown prompt"):
         formats.build_messages("Q?", 1, "srpo")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("<think>a</think><answer>\\boxed{1}</answer>", True),
+        (" <think>a</think>\n<answer>1</answer>\n", True),
+        ("<think>a</think><answer> </answer>", False),  # empty answer
+        ("<think>a</think>x<answer>1</answer>", False),  # stray text
+        ("<answer>1</answer><think>a</think>", False),  # wrong order
+        (GOOD, False),  # the five-block format is not single pass
+        ("<think>a</think><answer>1</answer><answer>2</answer>", False),  # extra block
+    ],
+)
+def test_single_pass_structure(text, expected):
+    parsed = parse_completion(text)
+    assert parsed.is_single_pass is expected and not (parsed.is_single_pass and parsed.is_five_block)
+
+
+def test_answers_are_computed_once_and_non_strings_parse_empty():
+    p = parse_completion(GOOD)
+    assert p.answers is p.answers and p.first_answer_block == "\\boxed{1}" and p.first_think == "a"
+    assert parse_completion(None).blocks == [] and not parse_completion(b"<think>".decode()).is_five_block

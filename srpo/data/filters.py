@@ -75,18 +75,12 @@ def _self_grades(answer: str, options: tuple, answer_type: str, precision) -> tu
 
 
 def _math_parses(answer: str) -> bool:
-    """An expression gold must be something math-verify can read into a formula, or no equivalent
-    prediction could ever match it (string equality alone would reward only verbatim copies). Uses the
-    grader's own parser, cost screen and deadline so both agree on what "parses" means."""
-    from srpo.grading import MATH_VERIFY_DEADLINE_S, _parse_math, _too_costly, _with_deadline
+    """An expression gold must be something the grader can read as a formula, or no equivalent prediction
+    could ever match it (string equality alone would reward only verbatim copies). The grader's own check,
+    with its cost screen and deadline, so both agree on what "parses" means."""
+    from srpo.grading import parses_as_math
 
-    if _too_costly(answer):
-        return False
-    try:
-        parsed = _with_deadline(lambda: _parse_math(answer), MATH_VERIFY_DEADLINE_S)
-    except Exception:  # noqa: BLE001
-        return False
-    return any(not isinstance(p, str) for p in parsed or [])
+    return parses_as_math(answer)
 
 
 def resolve_path(path: str, root: str | None) -> str:
