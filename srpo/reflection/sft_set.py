@@ -1,0 +1,89 @@
+"""SFT samples in TRL's prompt/completion + images format (SRPO_SPEC §3, paper App. B.4).
+
+Layouts of the assistant target:
+
+* ``paper`` (default): ``<think>CoT</think><answer>predicted</answer><reflection>F</reflection>
+  <answer>ground truth</answer>``: the paper's SFT target has no second think;
+* ``two_pass``: ``<think>CoT</think><answer>predicted</answer><reflection>F</reflection>
+  <think>revised</think><answer>ground truth</answer>``: the five-block RL format (SRPO_SPEC §1), for a
+  policy that can only produce what SFT showed it (the tiny profile).
+
+The prompt is ``srpo.formats.build_messages`` with the configured SFT prompt and placement, so stage 03
+trains on exactly the messages it will later be prompted with. The loss covers the completion only.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from srpo import formats, paths
+
+SFT_DIR = "sft"
+STAGE = "reflection_generation"
+
+
+def features():
+    from datasets import Features, Image, List, Value
+
+    message = List({"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})})
+    return Features({
+        "id": Value("string"), "images": List(Image()), "prompt": message, "completion": message,
+        "first_correct": Value("bool"), "answer": Value("string"), "answer_type": Value("string"),
+        "options": List(Value("string")), "precision": Value("int32"), "source": Value("string"),
+    })  # fmt: skip
+
+
+def completion_text(attempt: dict, reply: dict, gold: str, layout: str) -> str:
+    """The assistant target of one sample in ``layout``."""
+    head = (
+        formats.think(attempt["think"]) + formats.answer(attempt["answer"]) + formats.reflection(reply["reflection"])
+    )
+    if layout == "paper":
+        return head + formats.answer(gold)
+    if layout == "two_pass":
+        return head + formats.think(reply["revised_reasoning"]) + formats.answer(gold)
+    raise ValueError(f"unknown layout {layout!r}; choose paper or two_pass")
+
+
+def sft_row(record: dict, attempt: dict, reply: dict, args) -> dict:
+    prompt = formats.build_messages(record["question"], len(record["images"]), args.sft_prompt,
+                                    args.sft_prompt_placement)  # fmt: skip
+    target = completion_text(attempt, reply, record["answer"], args.layout)
+    return {
+        "id": attempt["id"],
+        "images": record["images"],
+        "prompt": prompt,
+        "completion": [{"role": "assistant", "content": [{"type": "text", "text": target}]}],
+        "first_correct": bool(attempt["correct"]),
+        "answer": record["answer"],
+        "answer_type": record["answer_type"],
+        "options": list(record.get("options") or []),
+        "precision": record.get("precision"),
+        "source": record["source"],
+    }
+
+
+def save_sft_set(rows: list[dict], stage_dir: Path):
+    """Write the set with ``save_to_disk`` to ``<stage_dir>/sft`` (replacing an older one) and return it."""
+    from datasets import Dataset
+
+    dataset = Dataset.from_list(rows, features=features())
+    final = Path(stage_dir) / SFT_DIR
+    tmp = final.with_name(SFT_DIR + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    dataset.save_to_disk(str(tmp))
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return dataset
+
+
+def load_sft_set(run_dir):
+    """The SFT set of a run's stage 02 as a ``datasets.Dataset`` (prompt/completion + images)."""
+    from datasets import load_from_disk
+
+    path = paths.stage_dir(run_dir, STAGE) / SFT_DIR
+    if not path.exists():
+        paths.require_done(run_dir, [STAGE], for_stage="reading the SFT set")
+        raise FileNotFoundError(f"stage {STAGE} finished but wrote no SFT set at {path}")
+    return load_from_disk(str(path))

@@ -1,0 +1,114 @@
+"""A resumable JSONL store: one JSON object per line, keyed by ``id``, appended and flushed as results arrive.
+
+A killed run loses at most the results that were still in flight: every finished one is on disk (flushed
+and fsynced), and the next run skips the ids it finds. A line cut short by the kill is dropped on open,
+so no half-written result is ever read back. A sidecar ``<name>.meta.json`` records the settings that
+produced the results; reopening with different settings fails instead of mixing two experiments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+class StoreMismatch(RuntimeError):
+    """The store on disk was made with other settings than the current run's."""
+
+
+class JsonlStore:
+    """Append-only results keyed by ``id``. Only one process may write a store at a time."""
+
+    def __init__(self, path: str | os.PathLike, fingerprint: dict | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_fingerprint(fingerprint)
+        self.dropped_partial = _drop_partial_tail(self.path)
+        self._rows: dict[str, dict] = {}
+        self.duplicates = 0
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                if line.strip():
+                    self._remember(json.loads(line))
+
+    def _check_fingerprint(self, fingerprint: dict | None) -> None:
+        if fingerprint is None:
+            return
+        meta = self.path.with_suffix(".meta.json")
+        wanted = json.loads(json.dumps(fingerprint, default=str))
+        if meta.exists() and self.path.exists():
+            found = json.loads(meta.read_text())
+            if found != wanted:
+                diff = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+                raise StoreMismatch(
+                    f"{self.path} was made with other settings ({', '.join(diff)}: "
+                    f"{ {k: found.get(k) for k in diff} } now { {k: wanted.get(k) for k in diff} }). "
+                    f"Use a new run_dir, or delete {self.path} and {meta.name} to start this step again."
+                )
+        meta.write_text(json.dumps(wanted, indent=1, sort_keys=True))
+
+    def _remember(self, row: dict) -> None:
+        if row["id"] in self._rows:  # never written by this class; counted so a test can prove it
+            self.duplicates += 1
+            return
+        self._rows[row["id"]] = row
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, key: str) -> dict | None:
+        return self._rows.get(key)
+
+    def rows(self) -> list[dict]:
+        """Stored rows in the order they were written."""
+        return list(self._rows.values())
+
+    def append(self, rows: dict | list[dict]) -> None:
+        """Write ``rows`` (one or many) and make them durable before returning. Known ids are skipped."""
+        rows = [rows] if isinstance(rows, dict) else rows
+        fresh = [r for r in rows if r["id"] not in self._rows]
+        if not fresh:
+            return
+        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in fresh)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        for r in fresh:
+            self._remember(r)
+
+
+def _drop_partial_tail(path: Path) -> bool:
+    """Cut a last line that a kill left unterminated or unparseable. Returns True if one was cut."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    data = path.read_bytes()
+    last_start = data.rstrip(b"\n").rfind(b"\n") + 1
+    tail = data[last_start:]
+    try:
+        complete = tail.endswith(b"\n") and isinstance(json.loads(tail), dict)
+    except ValueError:
+        complete = False
+    if complete:
+        return False
+    with open(path, "r+b") as f:
+        f.truncate(last_start)
+    return True
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """All complete rows of a JSONL file (for reports); a missing file gives an empty list."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
