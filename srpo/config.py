@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import enum
 import io
 import json
 import os
@@ -145,9 +146,9 @@ def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -
             parsed = TrlParser(types).parse_args_and_config(args=["--config", str(yaml_path), *argv])
     except SystemExit as exc:  # argparse exits on a bad value; a notebook must get an exception instead
         reason = (stderr.getvalue().strip().splitlines() or ["(no message)"])[-1]
-        raise ConfigError(f"could not parse {yaml_path} with {argv}: {reason}") from exc
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid value in {yaml_path} or overrides {argv}: {exc}") from exc
+        raise ConfigError(f"could not parse {yaml_path} with overrides of {_override_keys(argv)}: {reason}") from exc
+    except (TypeError, ValueError) as exc:  # values are not echoed: an override could carry a secret
+        raise ConfigError(f"invalid value in {yaml_path} or the overrides of {_override_keys(argv)}: {exc}") from exc
     by_type = dict(zip(types, parsed, strict=True))
     cfg = StageConfig(stage=stage, args=parsed[0], run=_pick(by_type, "RunArgs"), launch=_pick(by_type, "LaunchArgs"),
                       trl=_pick(by_type, "SFTConfig", "GRPOConfig"), model=_pick(by_type, "ModelConfig"),
@@ -178,7 +179,7 @@ def _resolved_values(cfg: StageConfig, recipe_values: dict, override_keys: list[
 
 
 def _plain(value):
-    if hasattr(value, "value") and not isinstance(value, str | int | float | bool):  # enums
+    if isinstance(value, enum.Enum):  # TRL/transformers enums (several subclass str)
         return value.value
     if is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}

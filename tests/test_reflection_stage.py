@@ -171,3 +171,24 @@ def test_killed_attempt_generation_resumes_with_exact_ids(run_dir, tiny_model_pa
     assert len(ids) == len(set(ids)) == 3 * 24, "plus one correct and one flawed generator attempt each"
     assert attempts_file.read_text().splitlines()[:at_kill] == before, "stored attempts are kept, not redone"
     assert paths.read_summary(run_dir, STAGE)["attempts"]["policy"]["attempts"] == 24
+
+
+def test_released_sft_data_is_used_as_is(run_dir):
+    """Stage 01 with use_released_data fills sft_pool with the authors' SFT set: stage 02 keeps their targets."""
+    target = ("<think>Two bars: 3 and 4.</think><answer>\\boxed{8}</answer><reflection>I added wrong: 3 + 4 is 7."
+              "</reflection><answer>\\boxed{7}</answer>")  # fmt: skip
+    records = []
+    for i, problem in enumerate(synthetic.make_problems(3, seed=1)):
+        meta = {"released_target": target, "released_system": "You are a reasoning expert.",
+                "released_first_answer": "8" if i else "7"}  # fmt: skip
+        records.append({**problem.record(), "source": "srpo_sft_released", "answer": "7", "answer_type": "integer",
+                        "options": [], "precision": None, "metadata": json.dumps(meta)})  # fmt: skip
+    to_dataset(records).save_to_disk(str(run_dir / "data_curation" / "sft_pool"))
+    paths.write_summary(run_dir, "data_curation", {"sft_pool": 3})
+    cfg, _ = resolved_config(run_dir, "")
+    summary = pipeline.main(cfg)
+    sft = load_sft_set(run_dir)
+    assert summary["attempt_source"] == "released" and len(sft) == 3
+    assert sft[0]["completion"][0]["content"][0]["text"] == target
+    assert sft[0]["prompt"][0]["content"][0]["text"] == "You are a reasoning expert."
+    assert sft["first_correct"] == [True, False, False]

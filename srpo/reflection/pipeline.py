@@ -23,7 +23,7 @@ from srpo.reflection import judge as judge_mod
 from srpo.reflection import teacher as teacher_mod
 from srpo.reflection.client import ApiSettings, ChatClient, run_requests, usage_summary
 from srpo.reflection.selection import select
-from srpo.reflection.sft_set import STAGE, save_sft_set, sft_row
+from srpo.reflection.sft_set import RELEASED_SOURCE, STAGE, released_rows, save_sft_set, sft_row
 from srpo.reflection.store import JsonlStore
 
 
@@ -170,6 +170,8 @@ def main(cfg) -> dict:
         torch.set_num_threads(cfg.launch.torch_threads)
     seconds, t = {}, time.time()
     pool = load_pool(run_dir, args.max_problems)
+    if pool.num_rows and set(pool.unique("source")) == {RELEASED_SOURCE}:
+        return use_released_set(pool, args, stage_dir, run_dir)
     raw = RawPool(pool)
 
     attempts = make_attempts(pool, args, stage_dir)
@@ -214,4 +216,17 @@ def main(cfg) -> dict:
     paths.write_summary(run_dir, STAGE, summary)
     print(f"[reflection] SFT set: {len(rows)} samples ({summary['sft']['correct']} with a correct first attempt) "
           f"-> {stage_dir / 'sft'}")  # fmt: skip
+    return summary
+
+
+def use_released_set(pool, args, stage_dir, run_dir) -> dict:
+    """The shortest path to the paper: the authors' released SFT set becomes the SFT set unchanged."""
+    rows = released_rows(pool)
+    save_sft_set(rows, stage_dir)
+    summary = {"pool_problems": len(pool), "attempt_source": "released", "policy_model": None,
+               "teacher": {"kind": "released", "model": "the authors' release (SRPOMLLMs/srpo-sft-data)"},
+               "sft": {**sft_summary(rows, args, stage_dir), "layout": "released", "prompt": "released system prompt"},
+               "estimated_cost_usd": 0.0}  # fmt: skip
+    paths.write_summary(run_dir, STAGE, summary)
+    print(f"[reflection] the released SFT set is used as is: {len(rows)} samples -> {stage_dir / 'sft'}")
     return summary

@@ -64,6 +64,35 @@ def sft_row(record: dict, attempt: dict, reply: dict, args) -> dict:
     }
 
 
+RELEASED_SOURCE = "srpo_sft_released"
+
+
+def released_rows(pool) -> list[dict]:
+    """SFT samples straight from the authors' released set (stage 01 with ``use_released_data``): their own
+    system prompt and target (think, answer, reflection, gold answer; App. B.4), no attempts or teacher."""
+    import json
+
+    from srpo.grading import grade_answer
+
+    rows = []
+    for record in pool:
+        meta = json.loads(record["metadata"])
+        system = meta.get("released_system") or formats.SRPO_SFT_PROMPT
+        images = [{"type": "image"} for _ in record["images"]]
+        prompt = [{"role": "system", "content": [{"type": "text", "text": system}]},
+                  {"role": "user", "content": [*images, {"type": "text", "text": record["question"]}]}]  # fmt: skip
+        first = meta.get("released_first_answer")
+        rows.append({
+            "id": record["id"], "images": record["images"], "prompt": prompt,
+            "completion": [{"role": "assistant", "content": [{"type": "text", "text": meta["released_target"]}]}],
+            "first_correct": bool(first) and grade_answer(first, record["answer"], options=record["options"] or None,
+                                                          answer_type=record["answer_type"]),
+            "answer": record["answer"], "answer_type": record["answer_type"], "options": list(record["options"] or []),
+            "precision": record.get("precision"), "source": record["source"],
+        })  # fmt: skip
+    return rows
+
+
 def save_sft_set(rows: list[dict], stage_dir: Path):
     """Write the set with ``save_to_disk`` to ``<stage_dir>/sft`` (replacing an older one) and return it."""
     from datasets import Dataset
