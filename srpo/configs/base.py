@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+LAUNCHERS = ("local", "accelerate", "auto")
+
 
 @dataclass
 class RunArgs:
@@ -17,27 +19,44 @@ class RunArgs:
 
 @dataclass
 class LaunchArgs:
-    """How ``srpo.launch`` starts the stage's entry point.
+    """How ``srpo.launch`` starts the stage's entry point (command lines built in ``srpo.cluster``).
 
     > Parameters that control the launcher
 
-    ``local`` runs ``python -m <module> --config <resolved>`` as one process (tiny-cpu, and any
-    single-process stage); ``accelerate`` wraps it in ``accelerate launch`` with a DeepSpeed config, over
-    every node of the SLURM allocation (7b, 32b).
+    * ``local``: ``python -m <module> --config <resolved>`` as one plain process (any single-process stage).
+    * ``accelerate``: ``accelerate launch`` with ``accelerate_config``, ``gpus_per_node`` processes on every
+      node; inside a SLURM job ``srun`` starts one launcher per node (7b, 32b). Outside SLURM: this machine.
+    * ``auto``: ``local`` outside a SLURM job, ``accelerate`` inside one (tiny-cpu training stages, so that
+      ``sbatch slurm/grpo_32b.sh --profile tiny-cpu`` spreads CPU ranks over the allocation's nodes).
     """
 
-    launcher: str = field(default="local", metadata={"help": "local | accelerate"})
+    launcher: str = field(default="local", metadata={"help": "local | accelerate | auto"})
     accelerate_config: str = field(
-        default="", metadata={"help": "accelerate config file (recipes/accelerate/*.yaml) for launcher=accelerate."}
+        default="",
+        metadata={"help": "accelerate config file (recipes/accelerate/*.yaml) for launcher=accelerate|auto."},
     )
-    gpus_per_node: int = field(default=8, metadata={"help": "Processes per node for launcher=accelerate."})
+    gpus_per_node: int = field(
+        default=0,
+        metadata={
+            "help": "Processes per node for launcher=accelerate|auto; 0 = the GPUs SLURM gave the job per node."
+        },
+    )
     vllm_server_nodes: int = field(
-        default=0, metadata={"help": "Nodes held back for `trl vllm-serve` (GRPO server mode); 0 = none."}
+        default=0,
+        metadata={"help": "Nodes held back for `trl vllm-serve` (GRPO vllm_mode=server): 0 or 1; 0 = none."},
     )
     torch_threads: int = field(
         default=0, metadata={"help": "torch.set_num_threads in the stage process; 0 = default."}
     )
 
     def __post_init__(self):
-        if self.launcher not in ("local", "accelerate"):
-            raise ValueError(f"launcher must be 'local' or 'accelerate', got {self.launcher!r}")
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(f"launcher must be one of {', '.join(LAUNCHERS)}; got {self.launcher!r}")
+        if self.gpus_per_node < 0:
+            raise ValueError(f"gpus_per_node must be >= 0 (0 = from the SLURM allocation), got {self.gpus_per_node}")
+        if self.vllm_server_nodes not in (0, 1):
+            raise ValueError(
+                f"vllm_server_nodes must be 0 or 1 (`trl vllm-serve` runs on one node), got {self.vllm_server_nodes}"
+            )
+        if self.launcher != "local" and self.accelerate_config and not self.accelerate_config.endswith(".yaml"):
+            raise ValueError(f"accelerate_config must be an accelerate .yaml file, got {self.accelerate_config!r}")

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Submit the whole pipeline, notebooks 01 -> 06, as a chain of SLURM jobs: each job starts only after the
+# previous one succeeded (--dependency=afterok), and a failure cancels the rest (--kill-on-invalid-dep).
+#
+#   slurm/pipeline.sh --size 7b                     # 01 data, 02 reflect, 03 sft_7b, 04 grpo_7b, 05 bench_7b, 06 ablations
+#   slurm/pipeline.sh --size 32b --from 03 --run-name main
+#   slurm/pipeline.sh --size 7b --dry-run           # print the sbatch commands only
+set -euo pipefail
+
+SRPO_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIZE=7b PROFILE="" RUN_NAME=main FROM=1 TO=6 DRY_RUN=0 AFTER=""
+declare -A OVERRIDES=()
+KEYS=(data_curation reflection_generation cold_start_sft grpo_rl benchmarks ablations)
+
+usage() {
+  cat <<EOF
+Usage: slurm/pipeline.sh [--size 7b|32b] [options]
+
+Submits slurm/data.sh, reflect.sh, sft_<size>.sh, grpo_<size>.sh, bench_<size>.sh and ablations.sh as
+one dependency chain, all writing into the same run directory runs/<profile>/<run-name>/.
+
+Options:
+  --size 7b|32b             which stage scripts (hardware) to use (default: 7b)
+  --profile P               recipe profile for every stage (default: the size; tiny-cpu for a smoke test)
+  --run-name N              run directory runs/<profile>/N (default: main)
+  --from NN / --to NN       first / last notebook number, e.g. --from 03 (default: 01 .. 06)
+  --after JOBID             make the first job wait for JOBID too (e.g. a running stage)
+  --override STAGE='...'    recipe overrides for one stage, e.g. grpo_rl='--max_steps 20' (repeatable)
+  --dry-run                 print the sbatch commands, submit nothing
+  -h, --help                this text
+
+Partition, account, QOS: export SBATCH_PARTITION / SBATCH_ACCOUNT / SBATCH_QOS; they apply to every job.
+EOF
+}
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size) SIZE=${2:?}; shift 2 ;;
+    --profile) PROFILE=${2:?}; shift 2 ;;
+    --run-name) RUN_NAME=${2:?}; shift 2 ;;
+    --from) FROM=$((10#${2:?})); shift 2 ;;
+    --to) TO=$((10#${2:?})); shift 2 ;;
+    --after) AFTER=${2:?}; shift 2 ;;
+    --override)
+      key=${2%%=*}
+      [[ " ${KEYS[*]} " == *" $key "* && $2 == *=* ]] || { echo "error: --override needs STAGE='--flag value' with STAGE one of ${KEYS[*]}" >&2; exit 2; }
+      OVERRIDES[$key]="${OVERRIDES[$key]:-} ${2#*=}"; shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "error: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[[ $SIZE == 7b || $SIZE == 32b ]] || { echo "error: --size must be 7b or 32b, got '$SIZE'" >&2; exit 2; }
+((1 <= FROM && FROM <= TO && TO <= 6)) || { echo "error: need 01 <= --from <= --to <= 06" >&2; exit 2; }
+PROFILE=${PROFILE:-$SIZE}
+SCRIPTS=(data.sh reflect.sh "sft_$SIZE.sh" "grpo_$SIZE.sh" "bench_$SIZE.sh" ablations.sh)
+
+cd "$SRPO_HOME"   # the jobs' logs/ and run directories are relative to the submit directory
+prev=$AFTER
+for ((i = FROM; i <= TO; i++)); do
+  script=slurm/${SCRIPTS[i - 1]} key=${KEYS[i - 1]}
+  cmd=(sbatch --parsable)
+  [ -n "$prev" ] && cmd+=(--dependency="afterok:$prev" --kill-on-invalid-dep=yes)
+  cmd+=("$script" --profile "$PROFILE" --run-name "$RUN_NAME")
+  [ -n "${OVERRIDES[$key]:-}" ] && cmd+=(--overrides "${OVERRIDES[$key]# }")
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '%q ' "${cmd[@]}"; echo
+    prev="<job of $(printf '%02d' "$i")>"
+  else
+    prev=$("${cmd[@]}")
+    prev=${prev%%;*}   # --parsable prints "jobid[;cluster]"
+    echo "$(printf '%02d' "$i") ${key}: job $prev ($script)"
+  fi
+done
+[ "$DRY_RUN" = 1 ] || echo "logs: logs/srpo-*-<jobid>.out; outputs: runs/$PROFILE/$RUN_NAME/; queue: squeue --me"
