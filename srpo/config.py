@@ -75,6 +75,15 @@ def recipe_path(profile: str, stage: str) -> Path:
     return path
 
 
+def recipe_value(profile: str, stage: str, key: str):
+    """One key of a recipe, read without building TRL's configs (which refuse bf16 on a machine without GPUs,
+    such as a cluster's login node)."""
+    values = read_yaml_mapping(recipe_path(profile, stage))
+    if key not in values:
+        raise ConfigError(f"{recipe_path(profile, stage)} has no key '{key}'")
+    return values[key]
+
+
 def field_names(types) -> set[str]:
     return {f.name for t in types for f in fields(t)}
 

@@ -32,7 +32,11 @@ def input_stages(cfg: srpo_config.StageConfig) -> tuple[str, ...]:
     from srpo.stages import get_stage
 
     custom = getattr(cfg.args, "input_stages", None)
-    return tuple(custom()) if callable(custom) else get_stage(cfg.stage).inputs
+    stages = list(custom()) if callable(custom) else list(get_stage(cfg.stage).inputs)
+    model_name = getattr(cfg.model, "model_name_or_path", None) or ""
+    if model_name.startswith("stage:"):  # e.g. GRPO from stage:cold_start_sft
+        stages.append(model_name.removeprefix("stage:"))
+    return tuple(dict.fromkeys(stages))
 
 
 def prepare_stage(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None):
@@ -78,7 +82,7 @@ def stream_subprocess(cmd: list[str], log_path: Path, echo: bool = True, env: di
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "SRPO_HOME": str(paths.project_root()), **(env or {})}
     tail: deque[str] = deque(maxlen=40)
     start = time.time()
-    with open(log_path, "a") as log:
+    with open(log_path, "a", buffering=1) as log:  # line-buffered: the log can be tailed while it runs
         log.write(f"\n$ {' '.join(cmd)}\n")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
                                 cwd=paths.project_root(), bufsize=1)  # fmt: skip

@@ -251,8 +251,8 @@ class _BatchScorer:
 class RewardComponent:
     """One reward term as a TRL reward function: ``f(prompts, completions, completion_ids=None, **kw)``.
 
-    ``__name__`` is the term's name, so TRL logs ``rewards/<name>/mean``. The ``accuracy`` function also
-    logs first/final-answer accuracy and the well-formed rate through TRL's ``log_metric`` when given.
+    ``__name__`` is the term's name, so TRL logs ``rewards/<name>/mean``. (First/final-answer accuracy, fix
+    and break rates are logged by ``srpo.grpo_trainer.SRPOGRPOTrainer``.)
     """
 
     def __init__(self, scorer: _BatchScorer, name: str):
@@ -260,10 +260,6 @@ class RewardComponent:
 
     def __call__(self, prompts=None, completions=None, completion_ids=None, **kwargs) -> list[float]:
         scores = self.scorer.score(completions or [], completion_ids, kwargs)
-        log_metric = kwargs.get("log_metric")
-        if self.name == "accuracy" and callable(log_metric) and scores:
-            for key in ("first_correct", "final_correct", "well_formed"):
-                log_metric(f"srpo/{key}", sum(bool(s[key]) for s in scores) / len(scores))
         return [float(s[self.name]) for s in scores]
 
     def __repr__(self) -> str:

@@ -201,7 +201,8 @@ def resolve_model(name_or_path: str, spec: TinySpec = TinySpec()) -> str:
 def _warmup_recipe() -> str:
     from srpo import tiny_instruct
 
-    return f"{tiny_instruct.WARMUP_STEPS}-{tiny_instruct.WARMUP_BATCH}-{tiny_instruct.WARMUP_SEED}-{tiny_instruct.WARMUP_LR}"
+    t = tiny_instruct
+    return f"{t.WARMUP_STEPS}-{t.WARMUP_BATCH}-{t.WARMUP_PROBLEMS}-{t.WARMUP_SEED}-{t.WARMUP_LR}-frozen-visual"
 
 
 def _atomic_build(target: Path, build) -> Path:

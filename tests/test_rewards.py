@@ -171,13 +171,6 @@ def test_reward_funcs_score_each_completion_once(monkeypatch):
     assert len(calls) == 3
 
 
-def test_reward_funcs_log_answer_rates():
-    logged = {}
-    funcs = make_reward_funcs(count_z)
-    call_all(funcs, [five(), five("5", "5")], answer=["4", "4"], log_metric=logged.__setitem__)
-    assert logged == {"srpo/first_correct": 0.5, "srpo/final_correct": 0.5, "srpo/well_formed": 1.0}
-
-
 def test_reward_funcs_bad_batches_name_the_problem():
     funcs = make_reward_funcs(count_z)
     with pytest.raises(ValueError, match="'answer'"):

@@ -1,12 +1,59 @@
-"""Config of stage 04, GRPO with the reflection-aware reward (SRPO_SPEC §2, §5). Parsed with TRL's GRPOConfig."""
+"""Config of stage 04, GRPO with the reflection-aware reward (SRPO_SPEC §2, §5). Parsed together with TRL's
+GRPOConfig (generations, temperature, learning rate, clipping, KL, vLLM) and ModelConfig."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+REWARD_VARIANTS = ("paper", "released", "grpo_baseline")
+FILTER_METRICS = ("mean", "first", "final")
+
 
 @dataclass
 class GRPOArgs:
-    """> Parameters that control the reward and the online filter (the rest is TRL's GRPOConfig)."""
+    """> Parameters that control the data, the reward (the ablation arms) and the online accuracy filter."""
 
-    reward: str = field(default="paper", metadata={"help": "paper | released | grpo_baseline"})
+    dataset: str = field(default="stage:data_curation", metadata={"help": "stage:data_curation or a dataset folder."})
+    dataset_split: str = field(default="rl_train", metadata={"help": "Split of the data-curation stage."})
+    max_prompts: int = field(default=-1, metadata={"help": "Use at most this many prompts; -1 = all."})
+    prompt: str = field(
+        default="srpo_rl", metadata={"help": "srpo_rl (five blocks) or single_pass (the plain-GRPO baseline)."}
+    )
+    prompt_placement: str = field(
+        default="system", metadata={"help": "system (released OpenRLHF code) or user (released verl variant)."}
+    )
+    reward: str = field(
+        default="paper", metadata={"help": "paper (Eq. 4-8) | released (OpenRLHF table) | grpo_baseline"}
+    )
+    reward_alpha: float = field(default=0.1, metadata={"help": "Weight of the length term f_len (paper §4.1: 0.1)."})
+    reward_effectiveness: bool = field(default=True, metadata={"help": "Include I_eff (ablation: without I_eff)."})
+    reward_length: bool = field(default=True, metadata={"help": "Include alpha*f_len (ablation: without f_len)."})
+    accuracy_filter: bool = field(
+        default=True, metadata={"help": "Online filter: update only on groups with mean accuracy in [min, max]."}
+    )
+    accuracy_filter_min: float = field(default=0.1, metadata={"help": "Lower bound (released scripts: 0.1)."})
+    accuracy_filter_max: float = field(default=0.9, metadata={"help": "Upper bound (released scripts: 0.9)."})
+    accuracy_filter_metric: str = field(
+        default="mean",
+        metadata={"help": "Per-completion accuracy: mean of first and final correctness, first or final."},
+    )
+    freeze_vision: bool = field(default=True, metadata={"help": "Freeze the vision tower and merger (paper §5)."})
+    image_min_pixels: int = field(default=3136, metadata={"help": "Processor min pixels per image."})
+    image_max_pixels: int = field(default=262_144, metadata={"help": "Processor max pixels per image."})
+    eval_samples: int = field(
+        default=0, metadata={"help": "Held-out synthetic prompts scored before/after; 0 = skip."}
+    )
+    eval_max_new_tokens: int = field(default=96, metadata={"help": "Generation budget of the held-out check."})
+    completions_every: int = field(default=25, metadata={"help": "Save sample completions every N steps (0 = never)."})
+    resume: bool = field(default=True, metadata={"help": "Resume from the last checkpoint in the stage folder."})
+
+    def __post_init__(self):
+        if self.reward not in REWARD_VARIANTS:
+            raise ValueError(f"reward must be one of {REWARD_VARIANTS}, got {self.reward!r}")
+        if self.accuracy_filter_metric not in FILTER_METRICS:
+            raise ValueError(f"accuracy_filter_metric must be one of {FILTER_METRICS}")
+        if not 0 <= self.accuracy_filter_min <= self.accuracy_filter_max <= 1:
+            raise ValueError("need 0 <= accuracy_filter_min <= accuracy_filter_max <= 1")
+
+    def input_stages(self) -> list[str]:
+        return [self.dataset.removeprefix("stage:")] if self.dataset.startswith("stage:") else []

@@ -1,0 +1,187 @@
+"""Stage 04, GRPO with the reflection-aware reward (SRPO_SPEC §2, §5), with TRL's ``GRPOTrainer``.
+
+Each reward component is its own TRL reward function, so TRL logs ``rewards/format/mean`` …
+``rewards/length/mean``; their sum is the paper's R_total. Advantages are group-normalised over the
+``num_generations`` completions of a prompt (TRL ``scale_rewards: group``). The online accuracy filter and
+the reflection metrics (first/final accuracy, fix and break rates) come from ``srpo.grpo_trainer``.
+
+    python -m srpo.grpo --config runs/<profile>/<run>/grpo_rl/config.yaml                  # one process
+    accelerate launch --config_file recipes/accelerate/zero3.yaml -m srpo.grpo --config …   # 7B, vLLM colocate
+
+32B uses vLLM server mode: ``trl vllm-serve`` on its own node, training on the others (srpo.cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from srpo import config as srpo_config
+from srpo import paths, training
+
+STAGE = "grpo_rl"
+
+
+def load_prompts(args, run_dir):
+    """RL prompts in TRL's format: ``prompt`` (conversational, image placeholders), ``images``, and the
+    grading columns the reward functions read (``answer``, ``options``, ``answer_type``, ``precision``)."""
+    from srpo import formats
+
+    if args.dataset.startswith("stage:"):
+        from srpo.data import load_split
+
+        dataset = load_split(run_dir, args.dataset_split)
+    else:
+        from datasets import load_from_disk
+
+        dataset = load_from_disk(args.dataset)
+    needed = {"question", "images", "answer", "options", "answer_type", "precision"}
+    missing = needed - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"RL dataset {args.dataset!r} lacks columns {sorted(missing)}")
+    if args.max_prompts > 0:
+        dataset = dataset.select(range(min(args.max_prompts, len(dataset))))
+
+    def to_prompt(question, images):
+        return {"prompt": formats.build_messages(question, len(images), args.prompt, args.prompt_placement)}
+
+    dataset = dataset.map(to_prompt, input_columns=["question", "images"])
+    return dataset.select_columns(["id", "prompt", "images", *sorted(needed - {"question", "images"})])
+
+
+def make_grader(args, tokenizer):
+    """Per-completion grade for the metrics and the filter (the same scorer as the reward)."""
+    from srpo import formats, rewards
+
+    count = rewards.token_counter(tokenizer)
+    variant = "grpo_baseline" if args.reward == "grpo_baseline" else "paper"
+
+    def grade(text: str, row: dict) -> dict:
+        score = rewards.score_completion(text, row["answer"], count_tokens=count, variant=variant,
+                                         options=row.get("options"), answer_type=row.get("answer_type"),
+                                         precision=row.get("precision"))  # fmt: skip
+        parsed = formats.parse_completion(text)
+        score["unchanged"] = parsed.first_answer is not None and parsed.first_answer == parsed.final_answer
+        score["reflection_tokens"] = count(parsed.reflection) if parsed.reflection else 0
+        return score
+
+    return grade
+
+
+class CompletionLog:
+    """Appends sampled completions with their grades to ``completions.jsonl`` every ``every`` steps."""
+
+    def __init__(self, path, every: int, keep: int = 4):
+        self.path, self.every, self.keep = path, every, keep
+
+    def __call__(self, step, prompts, completions, grades):
+        if not self.every or step % self.every:
+            return
+        with open(self.path, "a") as f:
+            for text, grade in list(zip(completions, grades, strict=True))[: self.keep]:
+                f.write(json.dumps({"step": step, "completion": text, **_jsonable(grade)}) + "\n")
+
+
+def main(cfg: srpo_config.StageConfig) -> dict:
+    from transformers import set_seed
+    from trl import get_peft_config
+
+    from srpo import rewards
+    from srpo.grpo_trainer import SRPOGRPOTrainer
+
+    args, grpo_args, model_args = cfg.args, cfg.trl, cfg.model
+    start = time.time()
+    training.set_threads(cfg.launch.torch_threads)
+    set_seed(grpo_args.seed)
+    stage_dir = cfg.stage_dir
+    grpo_args.output_dir = str(stage_dir / "checkpoints")
+    grpo_args.logging_dir = str(stage_dir / "tensorboard")
+
+    model_path = training.resolve_model_path(model_args.model_name_or_path, cfg.run.run_dir)
+    processor = training.load_processor(model_path, args.image_min_pixels, args.image_max_pixels)
+    model = training.load_model(model_path, model_args)
+    frozen = training.freeze_vision(model) if args.freeze_vision else 0
+    dataset = load_prompts(args, cfg.run.run_dir)
+    count = rewards.token_counter(processor.tokenizer)
+    reward_funcs = rewards.make_reward_funcs(count, variant=args.reward, alpha=args.reward_alpha,
+                                             effectiveness=args.reward_effectiveness, length=args.reward_length)  # fmt: skip
+    before = _check(model, processor, args, grpo_args.seed)
+
+    trainer = SRPOGRPOTrainer(
+        model=model, reward_funcs=reward_funcs, args=grpo_args, train_dataset=dataset, processing_class=processor,
+        peft_config=get_peft_config(model_args), grade=make_grader(args, processor.tokenizer),
+        accuracy_filter=(args.accuracy_filter_min, args.accuracy_filter_max) if args.accuracy_filter else None,
+        filter_metric=args.accuracy_filter_metric,
+        on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),
+    )  # fmt: skip
+    train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
+    final = training.save_final(trainer, processor, stage_dir)
+    history = training.log_history(trainer, stage_dir)
+    after = _check(trainer.model, processor, args, grpo_args.seed)
+
+    summary = {
+        "model": model_args.model_name_or_path,
+        "model_path": model_path,
+        "final_model": str(final),
+        "reward": {
+            "variant": args.reward,
+            "alpha": args.reward_alpha,
+            "effectiveness": args.reward_effectiveness,
+            "length": args.reward_length,
+            "functions": [f.__name__ for f in reward_funcs],
+        },  # fmt: skip
+        "accuracy_filter": [args.accuracy_filter_min, args.accuracy_filter_max] if args.accuracy_filter else None,
+        "prompts": len(dataset),
+        "resumed_from": resume_from,
+        "steps": trainer.state.global_step,
+        "train_seconds": round(train_result.metrics.get("train_runtime", 0.0), 1),
+        "curves": curves(history),
+        "parameters": {**training.parameter_counts(trainer.model), "frozen_vision": frozen},
+        "held_out": {"before": before, "after": after, "n": args.eval_samples, "prompt": args.prompt},
+        "seconds": round(time.time() - start, 1),
+    }
+    if training.is_main_process():
+        paths.write_summary(cfg.run.run_dir, STAGE, summary)
+    return summary
+
+
+CURVE_KEYS = ("reward", "reward_std", "frac_reward_zero_std", "completions/mean_length", "entropy",
+              "srpo/first_acc", "srpo/final_acc", "srpo/fix_rate", "srpo/break_rate", "srpo/unchanged",
+              "srpo/well_formed", "srpo/reflection_tokens", "srpo/filter_kept")  # fmt: skip
+
+
+def curves(history: list[dict]) -> dict:
+    """Per-step series of the reward, each reward component and the reflection metrics."""
+    keys = list(CURVE_KEYS) + sorted(
+        {k for h in history for k in h if k.startswith("rewards/") and k.endswith("/mean")}
+    )
+    return {k: [(h["step"], h[k]) for h in history if k in h] for k in keys}
+
+
+def _check(model, processor, args, seed):
+    if not args.eval_samples or not training.is_main_process():
+        return None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # generation in one rank of a sharded model would hang
+        print("[srpo] held-out check skipped: it runs in single-process runs only (eval_samples > 0)", flush=True)
+        return None
+    return training.held_out_check(model, processor, n=args.eval_samples, max_new_tokens=args.eval_max_new_tokens,
+                                   prompt=args.prompt, seed=seed)  # fmt: skip
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: v for k, v in d.items() if isinstance(v, str | int | float | bool | type(None))}
+
+
+def cli(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="resolved config.yaml written by srpo.launch")
+    parser.add_argument("--overrides", default="", help="extra overrides, e.g. '--max_steps 5'")
+    ns = parser.parse_args(argv)
+    main(srpo_config.load_resolved(STAGE, ns.config, ns.overrides))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,126 @@
+"""TRL's ``GRPOTrainer`` plus the two things SRPO needs and TRL does not have (SRPO_SPEC §5):
+
+* the online accuracy filter of the released scripts: a prompt group takes part in the update only if the
+  mean accuracy of its G completions lies in [0.1, 0.9] (groups the model always or never solves carry
+  no signal about correctness and mostly push format and length);
+* per-step reflection metrics: first- and final-answer accuracy, fix rate (wrong -> right), break rate
+  (right -> wrong), unchanged answers, well-formed share, reflection length.
+
+Both hook into TRL's own extension points: ``_calculate_rewards`` (every completion's grade is gathered
+in the same order as TRL's rewards) and ``_generate_and_score_completions`` (the batch it returns is
+edited before the loss sees it). Filtered groups get advantage 0 and are masked out of the loss; the kept
+groups are reweighted so the loss is their mean alone, as if the filtered groups had been dropped.
+"""
+
+from __future__ import annotations
+
+import torch
+from accelerate.utils import gather_object
+from trl import GRPOTrainer
+
+# loss types whose normaliser counts sequences (rescale advantages) or global tokens (recount tokens)
+_SEQUENCE_NORMALISED = ("grpo", "dr_grpo", "luspo")
+_TOKEN_NORMALISED = ("dapo",)
+
+
+def completion_accuracy(grade: dict, metric: str = "mean") -> float:
+    """Accuracy of one completion for the filter: mean of first and final correctness, or one of them."""
+    first, final = bool(grade.get("first_correct")), bool(grade.get("final_correct"))
+    return {"mean": (first + final) / 2, "first": float(first), "final": float(final)}[metric]
+
+
+def groups_to_keep(accuracies: list[float], group_size: int, low: float, high: float) -> list[bool]:
+    """One flag per group of ``group_size`` consecutive completions: keep if low <= mean accuracy <= high.
+
+    >>> groups_to_keep([1, 1, 1, 1, 0, 1, 0, 0], 4, 0.1, 0.9)
+    [False, True]
+    """
+    if len(accuracies) % group_size:
+        raise ValueError(f"{len(accuracies)} completions do not split into groups of {group_size}")
+    groups = [accuracies[i : i + group_size] for i in range(0, len(accuracies), group_size)]
+    return [low - 1e-9 <= sum(g) / len(g) <= high + 1e-9 for g in groups]
+
+
+def reflection_metrics(grades: list[dict]) -> dict:
+    """Per-step means over all completions of the step (``grades`` from ``rewards.score_completion``)."""
+    n = max(1, len(grades))
+    first = [g.get("first_correct") for g in grades]
+    final = [g.get("final_correct") for g in grades]
+    first_wrong = [fi for f, fi in zip(first, final, strict=True) if f is False]
+    first_right = [fi for f, fi in zip(first, final, strict=True) if f is True]
+    out = {
+        "srpo/first_acc": sum(bool(f) for f in first) / n,
+        "srpo/final_acc": sum(bool(f) for f in final) / n,
+        "srpo/well_formed": sum(bool(g.get("well_formed")) for g in grades) / n,
+        "srpo/unchanged": sum(bool(g.get("unchanged")) for g in grades) / n,
+        "srpo/reflection_tokens": sum(g.get("reflection_tokens", 0) for g in grades) / n,
+    }
+    if first_wrong:
+        out["srpo/fix_rate"] = sum(bool(f) for f in first_wrong) / len(first_wrong)
+    if first_right:
+        out["srpo/break_rate"] = sum(not f for f in first_right) / len(first_right)
+    return out
+
+
+class SRPOGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` with the online accuracy filter and reflection metrics.
+
+    ``grade(completion_text, inputs_row) -> dict`` returns at least ``first_correct``, ``final_correct``,
+    ``well_formed``, ``unchanged`` and ``reflection_tokens`` for one completion.
+    """
+
+    def __init__(self, *args, grade, accuracy_filter: tuple[float, float] | None = None,
+                 filter_metric: str = "mean", on_completions=None, **kwargs):  # fmt: skip
+        super().__init__(*args, **kwargs)
+        self._grade = grade
+        self._accuracy_filter = accuracy_filter
+        self._filter_metric = filter_metric
+        self._on_completions = on_completions  # callback(step, prompts, completions, grades) for samples
+        self._grades: list[dict] = []
+        if accuracy_filter and self.loss_type not in _SEQUENCE_NORMALISED + _TOKEN_NORMALISED + ("bnpo",):
+            raise ValueError(
+                f"the accuracy filter supports loss_type grpo, dr_grpo, dapo, bnpo; got {self.loss_type!r}"
+            )
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        local = [self._grade(_text(c), row) for c, row in zip(completions, inputs, strict=True)]
+        self._grades = gather_object(local)  # same order as the rows of the gathered rewards
+        if self._on_completions is not None and self.accelerator.is_main_process:
+            self._on_completions(self.state.global_step, prompts, [_text(c) for c in completions], local)
+        return rewards
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        for name, value in reflection_metrics(self._grades).items():
+            self._metrics[mode][name].append(value)
+        if self._accuracy_filter and mode == "train":
+            self._apply_filter(output, mode)
+        return output
+
+    def _apply_filter(self, output: dict, mode: str) -> None:
+        low, high = self._accuracy_filter
+        accuracies = [completion_accuracy(g, self._filter_metric) for g in self._grades]
+        keep_groups = groups_to_keep(accuracies, self.num_generations, low, high)
+        keep_global = torch.tensor([k for k in keep_groups for _ in range(self.num_generations)])
+        local = len(output["advantages"])
+        start = self.accelerator.process_index * local
+        keep = keep_global[start : start + local].to(output["advantages"].device)
+        kept = int(keep_global.sum())
+        self._metrics[mode]["srpo/filter_kept"].append(kept / max(1, len(keep_global)))
+        output["advantages"] = output["advantages"] * keep
+        output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1).to(output["completion_mask"].dtype)
+        if kept and self.loss_type in _SEQUENCE_NORMALISED:  # loss averages over all sequences: undo the dilution
+            output["advantages"] = output["advantages"] * (len(keep_global) / kept)
+        if self.loss_type in _TOKEN_NORMALISED:  # loss divides by the batch's active tokens: recount them
+            output["num_items_in_batch"] = self.accelerator.gather(output["completion_mask"].sum()).sum()
+
+
+def _text(completion) -> str:
+    if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}]
+        content = completion[-1]["content"] if completion else ""
+        if isinstance(content, list):
+            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return content
+    return completion

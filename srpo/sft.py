@@ -1,0 +1,128 @@
+"""Stage 03, cold-start SFT on the reflection data (SRPO_SPEC §3–§4), with TRL's ``SFTTrainer``.
+
+The SFT set of stage 02 is in TRL's prompt/completion + images format, so the loss covers the completion
+only (the teacher-forced attempt, its reflection and the answer), on every transformers version. The
+vision tower and merger are frozen as in the paper; full fine-tuning by default, LoRA with
+``use_peft: true``. A killed run resumes from its last checkpoint.
+
+    python -m srpo.sft --config runs/<profile>/<run>/cold_start_sft/config.yaml          # one process
+    accelerate launch --config_file recipes/accelerate/zero3.yaml -m srpo.sft --config …  # 8 GPUs (ZeRO-3)
+
+On the cluster ``srpo.launch.run_stage("cold_start_sft", "7b", run_dir)`` builds the second form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from srpo import config as srpo_config
+from srpo import paths, training
+
+STAGE = "cold_start_sft"
+
+
+def load_sft_dataset(args, run_dir):
+    """The stage-02 SFT set (or a saved dataset folder), reduced to what SFTTrainer needs."""
+    if args.dataset.startswith("stage:"):
+        from srpo.reflection import load_sft_set
+
+        dataset = load_sft_set(run_dir)
+    else:
+        from datasets import load_from_disk
+
+        dataset = load_from_disk(args.dataset)
+    missing = {"prompt", "completion", "images"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(
+            f"SFT dataset {args.dataset!r} lacks columns {sorted(missing)} (needs prompt, completion, images)"
+        )
+    if args.max_samples > 0:
+        dataset = dataset.select(range(min(args.max_samples, len(dataset))))
+    return dataset.select_columns(["prompt", "completion", "images"])
+
+
+def main(cfg: srpo_config.StageConfig) -> dict:
+    from transformers import set_seed
+    from trl import SFTTrainer, get_peft_config
+
+    args, sft_args, model_args = cfg.args, cfg.trl, cfg.model
+    start = time.time()
+    training.set_threads(cfg.launch.torch_threads)
+    set_seed(sft_args.seed)
+    stage_dir = cfg.stage_dir
+    sft_args.output_dir = str(stage_dir / "checkpoints")
+    sft_args.logging_dir = str(stage_dir / "tensorboard")
+
+    model_path = training.resolve_model_path(model_args.model_name_or_path, cfg.run.run_dir)
+    processor = training.load_processor(model_path, args.image_min_pixels, args.image_max_pixels)
+    model = training.load_model(model_path, model_args)
+    frozen = training.freeze_vision(model) if args.freeze_vision else 0
+    dataset = load_sft_dataset(args, cfg.run.run_dir)
+    vision_before = _vision_snapshot(model)
+
+    before = _check(model, processor, args, sft_args.seed, args.eval_base_prompt) if args.eval_samples else None
+    trainer = SFTTrainer(model=model, args=sft_args, train_dataset=dataset, processing_class=processor,
+                         peft_config=get_peft_config(model_args))  # fmt: skip
+    train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
+    final = training.save_final(trainer, processor, stage_dir)
+    history = training.log_history(trainer, stage_dir)
+    after = _check(trainer.model, processor, args, sft_args.seed, args.eval_prompt) if args.eval_samples else None
+
+    summary = {
+        "model": model_args.model_name_or_path,
+        "model_path": model_path,
+        "final_model": str(final),
+        "samples": len(dataset),
+        "resumed_from": resume_from,
+        "steps": trainer.state.global_step,
+        "epochs": round(trainer.state.epoch or 0.0, 3),
+        "train_seconds": round(train_result.metrics.get("train_runtime", 0.0), 1),
+        "train_loss": train_result.metrics.get("train_loss"),
+        "loss_curve": [(h["step"], h["loss"]) for h in history if "loss" in h],
+        "parameters": {**training.parameter_counts(trainer.model), "frozen_vision": frozen},
+        "vision_unchanged": _vision_snapshot(trainer.model) == vision_before if args.freeze_vision else None,
+        "held_out": {
+            "before": before,
+            "after": after,
+            "n": args.eval_samples,
+            "prompt": args.eval_prompt,
+            "before_prompt": args.eval_base_prompt,
+        },
+        "seconds": round(time.time() - start, 1),
+    }
+    if training.is_main_process():
+        paths.write_summary(cfg.run.run_dir, STAGE, summary)
+    return summary
+
+
+def _check(model, processor, args, seed, prompt):
+    if not training.is_main_process():
+        return None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # generation in one rank of a sharded model would hang
+        print("[srpo] held-out check skipped: it runs in single-process runs only (eval_samples > 0)", flush=True)
+        return None
+    return training.held_out_check(model, processor, n=args.eval_samples, max_new_tokens=args.eval_max_new_tokens,
+                                   prompt=prompt, seed=seed)  # fmt: skip
+
+
+def _vision_snapshot(model) -> float:
+    """A cheap fingerprint of the vision weights (sum of |w|), to show they did not move when frozen."""
+    import torch
+
+    with torch.no_grad():
+        return float(sum(p.detach().float().abs().sum() for n, p in model.named_parameters() if "visual" in n))
+
+
+def cli(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="resolved config.yaml written by srpo.launch")
+    parser.add_argument("--overrides", default="", help="extra overrides, e.g. '--max_steps 5'")
+    ns = parser.parse_args(argv)
+    main(srpo_config.load_resolved(STAGE, ns.config, ns.overrides))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,146 @@
+"""Figures and tables of notebooks 03 (cold-start SFT) and 04 (GRPO), built from the stages' summary.json."""
+
+from __future__ import annotations
+
+import json
+
+from srpo import paths
+
+HELD_OUT_COLUMNS = ["structure_rate", "first_acc", "final_acc", "fix_rate", "break_rate", "unchanged_rate", "n"]
+
+
+def held_out_table(summary: dict):
+    """Before/after x greedy/sampled rows of the held-out check (structure, first/final accuracy, fix/break)."""
+    import pandas as pd
+
+    rows = {}
+    held = summary.get("held_out") or {}
+    for when in ("before", "after"):
+        for mode in ("greedy", "sampled"):
+            metrics = (held.get(when) or {}).get(mode)
+            if metrics:
+                rows[f"{when} · {mode}"] = {c: metrics.get(c) for c in HELD_OUT_COLUMNS}
+    return pd.DataFrame(rows).T
+
+
+def examples_before_after(summary: dict, mode: str = "greedy"):
+    """The same held-out prompts answered before and after training."""
+    import pandas as pd
+
+    held = summary.get("held_out") or {}
+    before = {e["id"]: e for e in (held.get("before") or {}).get(f"{mode}_examples", [])}
+    after = {e["id"]: e for e in (held.get("after") or {}).get(f"{mode}_examples", [])}
+    rows = [{"id": i, "before": before[i]["response"], "after": after[i]["response"],
+             "final right before": before[i]["final_correct"], "final right after": after[i]["final_correct"]}
+            for i in before if i in after]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def loss_curve(summary: dict):
+    import matplotlib.pyplot as plt
+
+    steps, losses = zip(*summary["loss_curve"], strict=True) if summary.get("loss_curve") else ((), ())
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(steps, losses)
+    ax.set(xlabel="step", ylabel="training loss (completion tokens)", yscale="log", title="Cold-start SFT")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _smooth(points, window: int):
+    if not points:
+        return [], []
+    steps, values = zip(*points, strict=True)
+    out = [
+        sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
+        for i in range(len(values))
+    ]
+    return list(steps), out
+
+
+def grpo_curves(summary: dict, window: int = 5):
+    """Three panels: total reward and its components; first/final accuracy, fix and break rates; the share
+    of groups that carry a learning signal (not all-equal rewards, kept by the accuracy filter)."""
+    import matplotlib.pyplot as plt
+
+    curves = summary["curves"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+    components = [k for k in curves if k.startswith("rewards/") and k.endswith("/mean")]
+    for key in ["reward", *components]:
+        axes[0].plot(*_smooth(curves.get(key, []), window), label=key.removeprefix("rewards/").removesuffix("/mean"))
+    axes[0].set(title="reward and its components", xlabel="step")
+    for key in ("srpo/first_acc", "srpo/final_acc", "srpo/fix_rate", "srpo/break_rate", "srpo/unchanged"):
+        axes[1].plot(*_smooth(curves.get(key, []), window), label=key.removeprefix("srpo/"))
+    axes[1].set(title="rollouts: accuracy and reflection effect", xlabel="step", ylim=(-0.02, 1.02))
+    for key, label in (("frac_reward_zero_std", "groups with zero reward std"),
+                       ("srpo/filter_kept", "kept by the accuracy filter")):  # fmt: skip
+        axes[2].plot(*_smooth(curves.get(key, []), window), label=label)
+    axes[2].set(title="where the learning signal is", xlabel="step", ylim=(-0.02, 1.02))
+    for ax in axes:
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def completions_early_late(run_dir, n: int = 3):
+    """Sampled rollouts from the first and the last logged steps of GRPO (``completions.jsonl``)."""
+    import pandas as pd
+
+    path = paths.stage_dir(run_dir, "grpo_rl") / "completions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    if not rows:
+        return pd.DataFrame()
+    first_step, last_step = rows[0]["step"], rows[-1]["step"]
+    pick = [r for r in rows if r["step"] == first_step][:n] + [r for r in rows if r["step"] == last_step][:n]
+    cols = ["step", "completion", "total", "first_correct", "final_correct"]
+    return pd.DataFrame(pick)[[c for c in cols if c in pick[0]]]
+
+
+def sft_samples(run_dir, n: int = 2):
+    """A few SFT samples: the question, the target completion and whether its first attempt was right."""
+    import pandas as pd
+
+    from srpo.reflection import load_sft_set
+
+    dataset = load_sft_set(run_dir)
+    rows = []
+    for sample in dataset.select(range(min(n, len(dataset)))):
+        user = [m for m in sample["prompt"] if m["role"] == "user"][-1]
+        question = " ".join(part["text"] for part in user["content"] if part.get("text"))
+        completion = " ".join(part["text"] for part in sample["completion"][0]["content"] if part.get("text"))
+        rows.append({"question": question, "completion (the loss covers this only)": completion,
+                     "first attempt right": sample["first_correct"]})  # fmt: skip
+    share = sum(dataset["first_correct"]) / max(1, len(dataset))
+    print(f"{len(dataset)} SFT samples, {share:.0%} with a right first attempt")
+    return pd.DataFrame(rows)
+
+
+DEMO_COMPLETIONS = {
+    "right, then right": ("<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer><reflection>The sum is right.</reflection>"
+                          "<think>3 + 4 = 7, checked.</think><answer>\\boxed{7}</answer>"),
+    "wrong, then fixed": ("<think>3 + 9 = 12.</think><answer>\\boxed{12}</answer><reflection>I misread 4 as 9.</reflection>"
+                          "<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer>"),
+    "right, then broken": ("<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer><reflection>I misread 4 as 9.</reflection>"
+                           "<think>3 + 9 = 12.</think><answer>\\boxed{12}</answer>"),
+    "one pass only": "<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer>",
+}  # fmt: skip
+
+
+def reward_demo(gold: str = "7"):
+    """Each reward term for a few hand-made completions, under the paper's reward and the released code's."""
+    import pandas as pd
+
+    from srpo import rewards
+
+    def count_words(text: str) -> int:  # a stand-in tokenizer, enough to show the terms
+        return len(text.split())
+
+    rows = {}
+    for name, text in DEMO_COMPLETIONS.items():
+        for variant in ("paper", "released"):
+            score = rewards.score_completion(text, gold, count_tokens=count_words, variant=variant)
+            rows[(name, variant)] = {k: round(score[k], 3) for k in ("format", "accuracy", "effectiveness",
+                                                                    "reflection", "length", "total")}  # fmt: skip
+    return pd.DataFrame(rows).T

@@ -1,0 +1,90 @@
+"""Stage 06: aggregation of arm run directories into the table and the report, on fixture run dirs, and the
+job chains that slurm/ablation_arms.sh submits on a cluster."""
+
+import json
+
+import pytest
+
+from srpo import config, paths
+from srpo.ablations import ARMS, collect, notes, report, submit
+from srpo.ablations.__main__ import main
+from srpo.launch import prepare_stage
+
+
+def write_arm(run_dir, arm, first, final, *, sampled_first=None, n=300, fix=0.3, brk=0.1, unchanged=0.7, steps=150):
+    """A finished arm: benchmarks (greedy + sampled) and, for trained arms, a GRPO summary."""
+
+    def row(mode, f1, f2):
+        return {"model": arm, "label": "synthetic:test", "mode": mode, "scorer": "rule", "n": n, "first_acc": f1,
+                "final_acc": f2, "fix_rate": fix, "break_rate": brk, "unchanged_rate": unchanged, "structure_rate": 1.0}  # fmt: skip
+
+    sampled = sampled_first if sampled_first is not None else first - 0.1
+    paths.write_summary(run_dir, "benchmarks", {"results": [row("greedy", first, final),
+                                                            row("sampled", sampled, final - 0.05)]})  # fmt: skip
+    if ARMS[arm].trains:
+        paths.write_summary(run_dir, "grpo_rl", {"steps": steps, "train_seconds": 60.0,
+                                                 "reward": {"variant": "released" if "released" in arm else "paper"}})  # fmt: skip
+
+
+@pytest.fixture
+def arm_dirs(tmp_path):
+    root = tmp_path / "run" / "ablations" / "arms"
+    write_arm(root / "base" / "seed0", "base", 0.60, 0.60, unchanged=1.0)
+    write_arm(root / "sft_only" / "seed0", "sft_only", 0.70, 0.71)
+    for seed, (first, final) in enumerate([(0.80, 0.82), (0.84, 0.86)]):
+        write_arm(root / "srpo" / f"seed{seed}", "srpo", first, final)
+    # the released reward: far worse first answers (sampled), final answers as good -> erring on purpose
+    write_arm(root / "srpo_released" / "seed0", "srpo_released", 0.70, 0.84, sampled_first=0.45, fix=0.7)
+    return tmp_path / "run"
+
+
+def test_aggregate_means_spreads_and_report(arm_dirs):
+    found = collect.arm_runs_in(arm_dirs)
+    assert set(found) == {("base", 0), ("sft_only", 0), ("srpo", 0), ("srpo", 1), ("srpo_released", 0)}
+    rows = collect.aggregate([collect.arm_results(a, s, p) for (a, s), p in found.items()])
+    srpo = next(r for r in rows if r["arm"] == "srpo" and r["mode"] == "greedy")
+    assert srpo["seeds"] == 2 and srpo["final_acc"] == pytest.approx(0.84) and srpo["final_acc_sd"] > 0
+    table = {r["arm"]: r for r in report.arm_table(rows)}
+    assert table["srpo"]["greedy final"] == "84.0 ± 2.8" and table["srpo"]["paper Table 3 avg"] == "53.5"
+    assert table["base"]["GRPO steps"] == "–" and table["srpo"]["GRPO steps"] == 150
+    check = report.released_reward_check(rows)
+    assert "erring on purpose" in check and "45.0%" in check
+    text = "\n".join(notes.arm_notes(rows))
+    assert "sft_only vs base" in text and "srpo vs sft_only" in text
+
+
+def test_released_check_says_when_there_is_no_effect(arm_dirs):
+    root = arm_dirs / "ablations" / "arms"
+    write_arm(root / "srpo_released" / "seed0", "srpo_released", 0.82, 0.84, sampled_first=0.73)
+    rows = collect.aggregate([collect.arm_results(a, s, p) for (a, s), p in collect.arm_runs_in(arm_dirs).items()])
+    assert "did not teach the policy to answer wrong first" in report.released_reward_check(rows)
+
+
+def test_aggregate_mode_stage_on_sibling_run_dirs(tmp_path, monkeypatch):
+    (tmp_path / "recipes").symlink_to(config.recipes_dir())  # a project root whose runs/ is this test's
+    monkeypatch.setenv("SRPO_HOME", str(tmp_path))
+    runs = tmp_path / "runs" / "7b"
+    write_arm(runs / "main-ablation-srpo-s0", "srpo", 0.8, 0.8)
+    write_arm(runs / "main-ablation-srpo_released-s0", "srpo_released", 0.8, 0.8)
+    write_arm(runs / "main-ablation-base-s0", "base", 0.6, 0.6)
+    cfg, _ = prepare_stage("ablations", "7b", runs / "main")
+    summary = main(cfg)
+    assert summary["arms"] == ["base", "srpo", "srpo_released"] and summary["mode"] == "aggregate"
+    report_text = (runs / "main" / "ablations" / "report.md").read_text()
+    assert "Where the paper and the released code disagree" in report_text and "rule" in report_text
+    assert (runs / "main" / "ablations" / "figures" / "arms.png").exists()
+    assert json.loads((runs / "main" / "ablations" / "table.json").read_text())
+
+
+def test_cluster_job_chains(capsys):
+    jobs = submit.arm_jobs(ARMS["srpo_released"], 1, "7b", "main", cot_set=None)
+    assert [j["name"] for j in jobs] == ["grpo", "bench"] and jobs[0]["script"] == "slurm/grpo_7b.sh"
+    assert "--reward released" in jobs[0]["overrides"] and "--seed 1" in jobs[0]["overrides"]
+    assert "cold_start_sft/final" in jobs[0]["overrides"] and jobs[0]["run_name"] == "main-ablation-srpo_released-s1"
+    cot = submit.arm_jobs(ARMS["cot_sft_grpo"], 0, "32b", "main", cot_set="/x/cot")
+    assert [j["name"] for j in cot] == ["sft", "grpo", "bench"] and cot[0]["script"] == "slurm/sft_32b.sh"
+    assert [j["name"] for j in submit.arm_jobs(ARMS["base"], 0, "7b", "main", None)] == ["bench"]
+    ids = submit.submit("7b", "main", ["srpo", "base"], [0, 1], dry_run=True)
+    printed = capsys.readouterr().out
+    assert printed.count("sbatch") == 2 * 2 + 1 + 1  # srpo: 2 seeds x (grpo, bench); base: bench; aggregate
+    assert "--dependency=afterok:<main-ablation-srpo-s0:grpo_7b.sh>" in printed and len(ids) == 4
