@@ -1,11 +1,28 @@
 #!/bin/bash
 # Stage 06 on the cluster: one job chain per ablation arm ([SFT] -> GRPO -> benchmarks, each with the
 # production scripts of slurm/), then notebook 06 in aggregate mode once all of them finished.
-#   bash slurm/ablation_arms.sh [--profile 7b] [--run-name main] [--arms srpo srpo_released ...] [--seeds 0 1] [--dry-run]
-# Run it from the repository root on a login node, after the main run's notebooks 01-03 finished
-# (the arms train from that run's SFT model and read its RL prompts). Not an sbatch script itself.
+# Run it from a login node (it is not an sbatch script); slurm/pipeline.sh calls the same code for 06.
 set -euo pipefail
-if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then sed -n '2,6p' "$0"; exit 0; fi
-cd "$(dirname "$0")/.."
-PY=${SRPO_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python )}
-exec "$PY" -m srpo.ablations submit "$@"
+usage() {
+  cat <<'USAGE'
+Usage: bash slurm/ablation_arms.sh [--profile 7b] [--run-name main] [--arms A B ...] [--seeds 0 1 ...]
+                                   [--after JOBID ...] [--dry-run]
+Submits one job chain per ablation arm of srpo.ablations.ARMS (default: all) into
+runs/<profile>/<run-name>-ablation-<arm>-s<seed>/, each training from the main run's SFT model and RL
+prompts, then notebook 06 in aggregate mode. --after: job ids the arms wait for (e.g. the main run's 03).
+--dry-run prints the sbatch commands and submits nothing.
+USAGE
+}
+args=()
+while (($#)); do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --profile|--run-name) args+=("$1" "$2"); shift 2 ;;
+    --arms|--seeds|--after) args+=("$1"); shift; while (($#)) && [[ "$1" != --* ]]; do args+=("$1"); shift; done ;;
+    --dry-run) args+=("$1"); shift ;;
+    *) echo "error: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${SRPO_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+exec "$PY" -m srpo.ablations submit "${args[@]}"

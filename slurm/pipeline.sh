@@ -59,6 +59,15 @@ cd "$SRPO_HOME"   # the jobs' logs/ and run directories are relative to the subm
 prev=$AFTER
 for ((i = FROM; i <= TO; i++)); do
   script=slurm/${SCRIPTS[i - 1]} key=${KEYS[i - 1]}
+  if ((i == 6)) && [ "$PROFILE" != tiny-cpu ]; then
+    # 06 on a cluster: one job chain per ablation arm after the previous stage, then the aggregate job
+    # (srpo.ablations.submit; the same as `bash slurm/ablation_arms.sh`)
+    sub=(-m srpo.ablations submit --profile "$PROFILE" --run-name "$RUN_NAME")
+    [ -n "$prev" ] && [ "$DRY_RUN" != 1 ] && sub+=(--after "$prev")
+    [ "$DRY_RUN" = 1 ] && sub+=(--dry-run)
+    "${SRPO_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}" "${sub[@]}"
+    continue
+  fi
   cmd=(sbatch --parsable)
   [ -n "$prev" ] && cmd+=(--dependency="afterok:$prev" --kill-on-invalid-dep=yes)
   cmd+=("$script" --profile "$PROFILE" --run-name "$RUN_NAME")

@@ -98,7 +98,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     set_seed(grpo_args.seed)
     stage_dir = cfg.stage_dir
     grpo_args.output_dir = str(stage_dir / "checkpoints")
-    grpo_args.logging_dir = str(stage_dir / "tensorboard")
+    training.set_tensorboard_dir(stage_dir)
 
     model_path = training.resolve_model_path(model_args.model_name_or_path, cfg.run.run_dir)
     processor = training.load_processor(model_path, args.image_min_pixels, args.image_max_pixels)

@@ -30,6 +30,12 @@ def load_sft_dataset(args, run_dir):
         from srpo.reflection import load_sft_set
 
         dataset = load_sft_set(run_dir)
+    elif args.dataset.startswith("cot:"):  # the plain-CoT view of an SFT set (ablation arm cot_sft_grpo)
+        from datasets import load_from_disk
+
+        from srpo.reflection.sft_set import cot_view
+
+        dataset = cot_view(load_from_disk(args.dataset.removeprefix("cot:")))
     else:
         from datasets import load_from_disk
 
@@ -54,7 +60,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     set_seed(sft_args.seed)
     stage_dir = cfg.stage_dir
     sft_args.output_dir = str(stage_dir / "checkpoints")
-    sft_args.logging_dir = str(stage_dir / "tensorboard")
+    training.set_tensorboard_dir(stage_dir)
 
     model_path = training.resolve_model_path(model_args.model_name_or_path, cfg.run.run_dir)
     processor = training.load_processor(model_path, args.image_min_pixels, args.image_max_pixels)

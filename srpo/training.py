@@ -32,6 +32,12 @@ def model_input_stages(name: str) -> list[str]:
     return [name.removeprefix("stage:")] if name.startswith("stage:") else []
 
 
+def set_tensorboard_dir(stage_dir: Path) -> None:
+    """TensorBoard event files go to ``<stage_dir>/tensorboard`` (transformers 5 reads the directory from
+    ``TENSORBOARD_LOGGING_DIR``; TrainingArguments no longer has ``logging_dir``)."""
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(stage_dir) / "tensorboard")
+
+
 def set_threads(n: int) -> None:
     if n > 0:
         import torch

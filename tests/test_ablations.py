@@ -88,3 +88,12 @@ def test_cluster_job_chains(capsys):
     printed = capsys.readouterr().out
     assert printed.count("sbatch") == 2 * 2 + 1 + 1  # srpo: 2 seeds x (grpo, bench); base: bench; aggregate
     assert "--dependency=afterok:<main-ablation-srpo-s0:grpo_7b.sh>" in printed and len(ids) == 4
+
+
+def test_released_check_separates_incentive_from_strategy(arm_dirs):
+    root = arm_dirs / "ablations" / "arms"
+    # first answers far worse and final answers worse too: the incentive shows, the err-then-fix strategy fails
+    write_arm(root / "srpo_released" / "seed0", "srpo_released", 0.65, 0.70, sampled_first=0.45)
+    rows = collect.aggregate([collect.arm_results(a, s, p) for (a, s), p in collect.arm_runs_in(arm_dirs).items()])
+    check = report.released_reward_check(rows)
+    assert "The incentive shows" in check and "does not work here" in check

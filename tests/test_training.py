@@ -72,6 +72,7 @@ def test_grpo_entry_point_logs_every_component_and_updates(small_run):
     moved = changed(weights(sft_final), weights(summary["final_model"]))
     assert moved and not any("visual" in k for k in moved)
     assert (paths.stage_dir(small_run, "grpo_rl") / "completions.jsonl").exists()
+    assert list((paths.stage_dir(small_run, "grpo_rl") / "tensorboard").rglob("events.out.tfevents*"))
 
 
 def start_entry_point(stage, module, run_dir, overrides):

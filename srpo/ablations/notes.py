@@ -58,7 +58,7 @@ def arm_notes(rows: list[dict], label: str = "synthetic:test") -> list[str]:
         first = _compare(a, b, "first_acc")
         notes.append(f"**{arm} vs {ref}** ({what}): final answer {_fmt(a['final_acc'])} vs {_fmt(b['final_acc'])} "
                      f"({_verdict(final)}); first answer {_fmt(a['first_acc'])} vs {_fmt(b['first_acc'])} "
-                     f"({_verdict(first)}).{_reflection_effect(a, b)}")  # fmt: skip
+                     f"({_verdict(first)}).{_net(a, b)}{_reflection_effect(a, b)}")  # fmt: skip
     if ("srpo_no_sft", "greedy") in by and (by[("srpo_no_sft", "greedy")].get("structure_rate") or 0) < 0.05:
         notes.append("**srpo_no_sft** almost never writes the five blocks: a policy that was never shown the format "
                      "gets no format, reflection or length reward, so the SRPO reward reduces to first-answer "
@@ -68,6 +68,14 @@ def arm_notes(rows: list[dict], label: str = "synthetic:test") -> list[str]:
                  "differences 'beyond the noise' may not survive other seeds. Add seeds (`--seeds 0 1 2`) to see the "
                  "spread between runs.")  # fmt: skip
     return notes
+
+
+def _net(a: dict, b: dict) -> str:
+    """The reflection's net effect, final minus first answer accuracy, for both arms."""
+    if min(a.get("structure_rate") or 0, b.get("structure_rate") or 0) < 0.5:
+        return ""
+    return (f" Net effect of the reflection (final minus first): {100 * (a['final_acc'] - a['first_acc']):+.1f} vs "
+            f"{100 * (b['final_acc'] - b['first_acc']):+.1f} points.")  # fmt: skip
 
 
 def _reflection_effect(a: dict, b: dict) -> str:

@@ -71,21 +71,24 @@ def released_reward_check(rows: list[dict], label: str = "synthetic:test") -> st
     if not rel or not pap or rel.get("first_acc") is None or pap.get("first_acc") is None:
         return "Not measured: the run has no `srpo` and `srpo_released` arms."
     z = two_proportion_z(rel["first_acc"], rel["n"] * rel["seeds"], pap["first_acc"], pap["n"] * pap["seeds"])
-    erring = z < -2 and (rel["final_acc"] or 0) >= (pap["final_acc"] or 0) - 0.02
+    gap_rel, gap_pap = (rel["final_acc"] or 0) - rel["first_acc"], (pap["final_acc"] or 0) - pap["first_acc"]
     text = (
         f"Sampled at T = 1, the released-reward arm's first answer is right {_pct(rel['first_acc'])}% of the time "
         f"against {_pct(pap['first_acc'])}% for the paper's reward (z = {z:.1f}); its final answer "
-        f"{_pct(rel['final_acc'])}% against {_pct(pap['final_acc'])}%, and it fixes {_pct(rel['fix_rate'])}% of its "
-        f"wrong first answers against {_pct(pap['fix_rate'])}%. "
+        f"{_pct(rel['final_acc'])}% against {_pct(pap['final_acc'])}%. Its reflection moves accuracy by "
+        f"{100 * gap_rel:+.1f} points (final minus first) against {100 * gap_pap:+.1f}, and fixes "
+        f"{_pct(rel['fix_rate'])}% of wrong first answers against {_pct(pap['fix_rate'])}%. "
     )
-    if erring:
-        return text + ("That is the signature of erring on purpose: worse first answers, no worse final answers. "
-                       "The released table pays 1.0 for wrong-then-fixed and 0.75 for right twice.")  # fmt: skip
-    if z < -2:
-        return text + ("Its first answers are worse, but so are its final answers, so this run does not show "
-                       "deliberate first-answer errors, only a weaker policy.")  # fmt: skip
-    return text + ("No significant drop in first-answer accuracy: in this run the released table did not teach "
-                   "the policy to answer wrong first (|z| < 2, or it improved). A longer run may differ.")  # fmt: skip
+    if z >= -2:
+        return text + ("No significant drop in first-answer accuracy: in this run the released table did not teach "
+                       "the policy to answer wrong first (|z| < 2, or it improved). A longer run may differ.")  # fmt: skip
+    if (rel["final_acc"] or 0) >= (pap["final_acc"] or 0) - 0.02:
+        return text + ("That is the signature of erring on purpose: worse first answers, no worse final answers. The "
+                       "released table pays 1.0 for wrong-then-fixed and 0.75 for right twice.")  # fmt: skip
+    return text + ("The incentive shows: first answers are clearly worse, the direction in which the released table "
+                   "pays (a wrong first answer costs little, and wrong-then-fixed earns 1.0 against 0.75 for right "
+                   "twice). But the strategy it pays for, err and then fix, does not work here: the reflection fixes no "
+                   "more than under the paper's reward, so final answers are worse too.")  # fmt: skip
 
 
 def markdown_table(rows: list[dict]) -> str:

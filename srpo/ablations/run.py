@@ -43,36 +43,16 @@ def sft_base_model(run_dir, profile: str) -> str:
     return config.recipe_value(profile, "cold_start_sft", "model_name_or_path")
 
 
-def cot_sft_set(run_dir) -> Path:
-    """The SFT set without reflection: the same problems, the corrected reasoning and the gold answer only,
-    under the single-pass prompt (needs the two-pass layout, whose second round holds that reasoning)."""
-    from srpo import formats
-    from srpo.reflection import load_sft_set
-
-    out = paths.stage_dir(run_dir, "ablations") / "cot_sft_set"
-    if out.exists():
-        return out
-    sft = load_sft_set(run_dir)
-
-    def to_cot(prompt, completion, images):
-        parsed = formats.parse_completion(completion[0]["content"][0]["text"])
-        if not parsed.is_five_block:
-            raise ValueError("the plain-CoT arm needs stage 02's two_pass layout (a second <think>)")
-        question = " ".join(p["text"] for p in prompt[-1]["content"] if p.get("text"))
-        text = formats.think(parsed.blocks[3].content) + formats.answer(parsed.final_answer)
-        return {"prompt": formats.build_messages(question, len(images), "single_pass"),
-                "completion": [{"role": "assistant", "content": [{"type": "text", "text": text}]}]}  # fmt: skip
-
-    cot = sft.map(to_cot, input_columns=["prompt", "completion", "images"])
-    cot.save_to_disk(str(out))
-    return out
+def cot_dataset(run_dir) -> str:
+    """The plain-CoT arm's SFT data: a view of this run's SFT set, derived by the SFT stage when it loads."""
+    return "cot:" + str(paths.stage_dir(run_dir, "reflection_generation") / "sft")
 
 
 def train_cot_sft(run_dir, profile: str, seed: int, args) -> Path:
     target = arm_dir(run_dir, "cot_sft_grpo", seed)
     if not paths.is_done(target, "cold_start_sft"):
         run_stage("cold_start_sft", profile, target, _overrides(
-            dataset=str(cot_sft_set(run_dir)), num_train_epochs=args.cot_sft_epochs, eval_samples=0,
+            dataset=cot_dataset(run_dir), num_train_epochs=args.cot_sft_epochs, eval_samples=0,
             eval_prompt="single_pass", torch_threads=args.arm_torch_threads, launcher="local", seed=seed), echo=False)  # fmt: skip
     return target
 
@@ -95,7 +75,11 @@ def run_arm(arm: Arm, run_dir, profile: str, seed: int, args) -> dict:
 def _train(arm: Arm, run_dir, target: Path, profile: str, seed: int, model: str, args) -> str:
     main_grpo = paths.stage_dir(run_dir, "grpo_rl")
     if arm.name == "srpo" and args.reuse_main_srpo and _same_budget(main_grpo, args.grpo_max_steps, seed):
-        return str(main_grpo / "final")  # notebook 04 already trained exactly this arm
+        # notebook 04 already trained exactly this arm: record its GRPO summary here, and evaluate its model
+        paths.write_summary(
+            target, "grpo_rl", {**paths.read_summary(run_dir, "grpo_rl"), "reused_from": str(main_grpo)}
+        )
+        return str(main_grpo / "final")
     if not paths.is_done(target, "grpo_rl"):
         rl = paths.stage_dir(run_dir, "data_curation") / "rl_train"
         run_stage("grpo_rl", profile, target, _overrides(
@@ -126,8 +110,7 @@ def run_arms(cfg) -> list[dict]:
     args, run_dir, profile = cfg.args, cfg.run.run_dir, cfg.run.profile
     jobs = [(arm, seed) for arm in select_arms(args.arms) for seed in args.seeds]
     jobs = [(arm, seed) for arm, seed in jobs if arm.trains or seed == args.seeds[0]]  # eval-only arms: once
-    if any(arm.start == "cot_sft" for arm, _ in jobs):
-        cot_sft_set(run_dir)  # build once, before the workers need it
+    jobs.sort(key=lambda job: (job[0].start != "cot_sft", not job[0].trains))  # longest first: workers finish together
     done = []
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         futures = {pool.submit(run_arm, arm, run_dir, profile, seed, args): (arm, seed) for arm, seed in jobs}

@@ -16,7 +16,7 @@ import subprocess
 
 from srpo import paths
 from srpo.ablations.arms import Arm, select_arms
-from srpo.ablations.run import sft_base_model
+from srpo.ablations.run import cot_dataset, sft_base_model
 
 
 def _script(kind: str, profile: str) -> str:
@@ -58,19 +58,16 @@ def sbatch(script: str, run_name: str, profile: str, overrides: str, after: list
     return out.split(";")[0]
 
 
-def submit(profile: str, run_name: str, arms: list[str], seeds: list[int], dry_run: bool = False) -> list[str]:
-    """Submit every arm's chain and the aggregate job; returns the job ids (placeholders when dry)."""
+def submit(profile: str, run_name: str, arms: list[str], seeds: list[int], dry_run: bool = False,
+           after: list[str] | None = None) -> list[str]:  # fmt: skip
+    """Submit every arm's chain (each after the jobs ``after``, e.g. the pipeline's stage 05) and the aggregate
+    job; returns the job ids (placeholders when dry)."""
     selected = select_arms(arms)
-    cot_set = None
-    if any(a.start == "cot_sft" for a in selected):
-        from srpo.ablations.run import cot_sft_set
-
-        main = paths.default_run_dir(profile, run_name)
-        cot_set = str(main / "ablations" / "cot_sft_set") if dry_run else str(cot_sft_set(main))
+    cot_set = cot_dataset(paths.default_run_dir(profile, run_name))
     last_jobs = []
     for arm in selected:
         for seed in seeds if arm.trains else seeds[:1]:
-            previous: list[str] = []
+            previous: list[str] = list(after or [])
             for job in arm_jobs(arm, seed, profile, run_name, cot_set):
                 previous = [sbatch(job["script"], job["run_name"], profile, job["overrides"], previous, dry_run)]
             last_jobs += previous
@@ -84,6 +81,7 @@ def cli(argv=None) -> None:
     parser.add_argument("--run-name", default="main")
     parser.add_argument("--arms", nargs="+", default=["all"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--after", nargs="*", default=[], help="job ids the arms wait for (afterok)")
     parser.add_argument("--dry-run", action="store_true", help="print the sbatch commands, submit nothing")
     ns = parser.parse_args(argv)
-    submit(ns.profile, ns.run_name, ns.arms, ns.seeds, ns.dry_run)
+    submit(ns.profile, ns.run_name, ns.arms, ns.seeds, ns.dry_run, ns.after)

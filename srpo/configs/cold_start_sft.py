@@ -12,7 +12,10 @@ class SFTArgs:
 
     dataset: str = field(
         default="stage:reflection_generation",
-        metadata={"help": "stage:reflection_generation (the SFT set of stage 02) or a dataset folder (save_to_disk)."},
+        metadata={
+            "help": "stage:reflection_generation (the SFT set of stage 02), a dataset folder (save_to_disk), "
+            "or cot:<folder of an SFT set> for its plain-CoT view (no reflection)."
+        },
     )
     max_samples: int = field(default=-1, metadata={"help": "Use at most this many SFT samples; -1 = all."})
     freeze_vision: bool = field(

@@ -116,3 +116,19 @@ def load_sft_set(run_dir):
         paths.require_done(run_dir, [STAGE], for_stage="reading the SFT set")
         raise FileNotFoundError(f"stage {STAGE} finished but wrote no SFT set at {path}")
     return load_from_disk(str(path))
+
+
+def cot_view(sft):
+    """The SFT set without reflection (ablation arm ``cot_sft_grpo``): the same problems, the second round's
+    reasoning and the gold answer only, under the single-pass prompt. Needs the two-pass layout."""
+
+    def to_cot(prompt, completion, images):
+        parsed = formats.parse_completion(completion[0]["content"][0]["text"])
+        if not parsed.is_five_block:
+            raise ValueError("a plain-CoT view needs stage 02's two_pass layout (a second <think>)")
+        question = " ".join(p["text"] for p in prompt[-1]["content"] if p.get("text"))
+        text = formats.think(parsed.blocks[3].content) + formats.answer(parsed.final_answer)
+        return {"prompt": formats.build_messages(question, len(images), "single_pass"),
+                "completion": [{"role": "assistant", "content": [{"type": "text", "text": text}]}]}  # fmt: skip
+
+    return sft.map(to_cot, input_columns=["prompt", "completion", "images"])
