@@ -20,8 +20,8 @@ $(VENV)/.installed: pyproject.toml requirements/cpu.txt
 
 env: $(VENV)/.installed  ## create the CPU virtualenv (.venv)
 
-main: env  ## run all six notebooks on the tiny CPU profile into runs/$(PROFILE)/$(RUN)
-	$(PY) -m srpo run --profile $(PROFILE) --run-name $(RUN)
+main: env  ## run all six notebooks on the tiny CPU profile into runs/$(PROFILE)/$(RUN) (finished stages are skipped)
+	$(PY) -m srpo run --profile $(PROFILE) --run-name $(RUN) --resume
 
 test: env  ## the test suite (what CI runs)
 	$(PY) -m pytest -q
