@@ -86,24 +86,14 @@ class CompletionLog:
 
 
 def main(cfg: srpo_config.StageConfig) -> dict:
-    from transformers import set_seed
     from trl import get_peft_config
 
     from srpo import rewards
     from srpo.grpo_trainer import SRPOGRPOTrainer
 
     args, grpo_args, model_args = cfg.args, cfg.trl, cfg.model
-    start = time.time()
-    training.set_threads(cfg.launch.torch_threads)
-    set_seed(grpo_args.seed)
-    stage_dir = cfg.stage_dir
-    grpo_args.output_dir = str(stage_dir / "checkpoints")
-    training.set_tensorboard_dir(stage_dir)
-
-    model_path = training.resolve_model_path(model_args.model_name_or_path, cfg.run.run_dir)
-    processor = training.load_processor(model_path, args.image_min_pixels, args.image_max_pixels)
-    model = training.load_model(model_path, model_args)
-    frozen = training.freeze_vision(model) if args.freeze_vision else 0
+    start, stage_dir = time.time(), cfg.stage_dir
+    model_path, processor, model, frozen = training.setup(cfg)
     dataset = load_prompts(args, cfg.run.run_dir)
     count = rewards.token_counter(processor.tokenizer)
     reward_funcs = rewards.make_reward_funcs(count, variant=args.reward, alpha=args.reward_alpha,

@@ -51,21 +51,11 @@ def load_sft_dataset(args, run_dir):
 
 
 def main(cfg: srpo_config.StageConfig) -> dict:
-    from transformers import set_seed
     from trl import SFTTrainer, get_peft_config
 
     args, sft_args, model_args = cfg.args, cfg.trl, cfg.model
-    start = time.time()
-    training.set_threads(cfg.launch.torch_threads)
-    set_seed(sft_args.seed)
-    stage_dir = cfg.stage_dir
-    sft_args.output_dir = str(stage_dir / "checkpoints")
-    training.set_tensorboard_dir(stage_dir)
-
-    model_path = training.resolve_model_path(model_args.model_name_or_path, cfg.run.run_dir)
-    processor = training.load_processor(model_path, args.image_min_pixels, args.image_max_pixels)
-    model = training.load_model(model_path, model_args)
-    frozen = training.freeze_vision(model) if args.freeze_vision else 0
+    start, stage_dir = time.time(), cfg.stage_dir
+    model_path, processor, model, frozen = training.setup(cfg)
     dataset = load_sft_dataset(args, cfg.run.run_dir)
     vision_before = _vision_snapshot(model)
 

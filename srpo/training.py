@@ -13,6 +13,25 @@ from srpo import paths
 FINAL = "final"  # <run_dir>/<stage>/final/ holds the trained model and processor
 
 
+def setup(cfg):
+    """The start both training stages share: threads, seed, output folders (checkpoints and TensorBoard in
+    the stage folder), then the model to train with its processor and the vision side frozen (paper §4).
+
+    Returns (model_path, processor, model, number of frozen parameters)."""
+    from transformers import set_seed
+
+    args, trl_args, model_args = cfg.args, cfg.trl, cfg.model
+    set_threads(cfg.launch.torch_threads)
+    set_seed(trl_args.seed)
+    trl_args.output_dir = str(cfg.stage_dir / "checkpoints")
+    set_tensorboard_dir(cfg.stage_dir)
+    model_path = resolve_model_path(model_args.model_name_or_path, cfg.run.run_dir)
+    processor = load_processor(model_path, args.image_min_pixels, args.image_max_pixels)
+    model = load_model(model_path, model_args)
+    frozen = freeze_vision(model) if args.freeze_vision else 0
+    return model_path, processor, model, frozen
+
+
 def resolve_model_path(name: str, run_dir) -> str:
     """``stage:<stage>`` -> that stage's final checkpoint in this run; ``tiny://…`` -> the cached tiny model;
     anything else (a Hub id or a folder) unchanged."""

@@ -28,7 +28,9 @@ from srpo.configs.base import LaunchArgs
 
 ROOT = Path(__file__).resolve().parents[1]
 SLURM = ROOT / "slurm"
-STAGE_SCRIPTS = sorted(p for p in SLURM.glob("*.sh") if p.name not in ("run_notebook.sh", "pipeline.sh"))
+# The sbatch scripts of the stages; pipeline.sh and ablation_arms.sh run on a login node and submit them.
+LOGIN_SCRIPTS = ("pipeline.sh", "ablation_arms.sh")
+STAGE_SCRIPTS = sorted(p for p in SLURM.glob("*.sh") if p.name not in ("run_notebook.sh", *LOGIN_SCRIPTS))
 JOB_32B = {"SLURM_JOB_ID": "4711", "SLURM_JOB_NODELIST": "gpu-a[01-03,07]", "SLURM_GPUS_ON_NODE": "8",
            "SLURM_JOB_CPUS_PER_NODE": "96(x3),64"}  # fmt: skip
 
@@ -341,7 +343,7 @@ def test_scripts_parse(script):
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("script", [*STAGE_SCRIPTS, SLURM / "pipeline.sh"], ids=lambda p: p.name)
+@pytest.mark.parametrize("script", [*STAGE_SCRIPTS, *(SLURM / n for n in LOGIN_SCRIPTS)], ids=lambda p: p.name)
 def test_help_and_unknown_option(script):
     done = run_script(script, "--help")
     assert done.returncode == 0 and "Usage:" in done.stdout and "--dry-run" in done.stdout
