@@ -92,6 +92,17 @@ def wait(job_id: int, log: Path, timeout: float = 300, until=lambda info: info.g
     pytest.fail(f"job {job_id} still {job(job_id).get('JobState')} after {timeout:.0f}s; log tail:\n{tail}")
 
 
+def wait_nodes_idle(timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=30)
+        states = out.stdout.split()
+        if states and all(s.rstrip("*") == "idle" for s in states):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the nodes did not become idle in {timeout:.0f}s: {states}")
+
+
 def check_notebook(path: Path, steps: int = 0, step_seconds: float = 0.5) -> Path:
     """A notebook with the stages' parameters that runs the cluster check (srpo.cluster.check) with the
     stage's own launch plan, for slurm/run_notebook.sh (the body of every stage script)."""
@@ -191,7 +202,11 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes(slurm_cluster, tmp_p
     subprocess.run(["scancel", "--signal=USR1", "--batch", str(job_id)], check=True, timeout=30)
     info = wait(job_id, log, timeout=120, until=lambda i: i.get("Restarts") == "1" or i.get("JobState") in TERMINAL)
     assert info.get("Restarts") == "1", f"not requeued: {info.get('JobState')}\n{log.read_text()[-3000:]}"
-    subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], timeout=30)  # skip the 2-min hold
+    # Skip SLURM's hold of a requeued job, but only once the nodes have cleaned up attempt 1 and a second has
+    # passed: slurmd rejects a relaunch whose credential dates from the second attempt 1 was revoked in.
+    wait_nodes_idle()
+    time.sleep(2)
+    subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], timeout=30)
     info = wait(job_id, log, timeout=300)
     text = log.read_text()
     assert info["JobState"] == "COMPLETED", text[-3000:]
