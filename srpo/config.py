@@ -140,6 +140,20 @@ def load_resolved(stage: str, path: str | os.PathLike, overrides=None) -> StageC
     return _parse(stage, path, normalize_overrides(overrides), overrides_where=f"the overrides for {path}")
 
 
+def parse_entry_point(stage: str, argv=None, *, prog: str, description: str | None = None, add_arguments=None):
+    """The command line every stage's entry point shares (``python -m <module> --config ... [--overrides
+    ...]``); ``add_arguments(parser)`` adds a stage's own flags. Returns (the stage config, the arguments)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", required=True, help=f"the resolved <run_dir>/{stage}/config.yaml (srpo.launch)")
+    parser.add_argument("--overrides", default="", help="extra overrides, e.g. '--max_steps 5'")
+    if add_arguments is not None:
+        add_arguments(parser)
+    ns = parser.parse_args(argv)
+    return load_resolved(stage, ns.config, ns.overrides), ns
+
+
 def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -> StageConfig:
     from trl import TrlParser
 

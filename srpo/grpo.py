@@ -13,7 +13,6 @@ the reflection metrics (first/final accuracy, fix and break rates) come from ``s
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -166,11 +165,10 @@ def _jsonable(d: dict) -> dict:
 
 
 def cli(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="resolved config.yaml written by srpo.launch")
-    parser.add_argument("--overrides", default="", help="extra overrides, e.g. '--max_steps 5'")
-    ns = parser.parse_args(argv)
-    main(srpo_config.load_resolved(STAGE, ns.config, ns.overrides))
+    cfg, _ = srpo_config.parse_entry_point(
+        STAGE, argv, prog="python -m srpo.grpo", description=__doc__.splitlines()[0]
+    )
+    main(cfg)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ On the cluster ``srpo.launch.run_stage("cold_start_sft", "7b", run_dir)`` builds
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -113,11 +112,8 @@ def _vision_snapshot(model) -> float:
 
 
 def cli(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="resolved config.yaml written by srpo.launch")
-    parser.add_argument("--overrides", default="", help="extra overrides, e.g. '--max_steps 5'")
-    ns = parser.parse_args(argv)
-    main(srpo_config.load_resolved(STAGE, ns.config, ns.overrides))
+    cfg, _ = srpo_config.parse_entry_point(STAGE, argv, prog="python -m srpo.sft", description=__doc__.splitlines()[0])
+    main(cfg)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -74,11 +73,9 @@ def cli(argv=None) -> None:
         from srpo.ablations.submit import cli as submit_cli
 
         return submit_cli(argv[1:])
-    parser = argparse.ArgumentParser(description="Stage 06: ablations and the paper-vs-ours report")
-    parser.add_argument("--config", required=True, help="resolved config.yaml written by srpo.launch")
-    parser.add_argument("--overrides", default="")
-    ns = parser.parse_args(argv)
-    main(srpo_config.load_resolved(STAGE, ns.config, ns.overrides))
+    cfg, _ = srpo_config.parse_entry_point(STAGE, argv, prog="python -m srpo.ablations",
+                                           description="Stage 06: ablations and the paper-vs-ours report")  # fmt: skip
+    main(cfg)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,18 @@ Hub access before a job on nodes without).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m srpo.bench", description=__doc__)
-    parser.add_argument("--config", required=True, help="resolved config (written by srpo.launch)")
+def _add_prefetch(parser) -> None:
     parser.add_argument("--prefetch", action="store_true", help="download the benchmarks, evaluate nothing")
-    args = parser.parse_args(argv)
 
-    from srpo.config import load_resolved
 
-    cfg = load_resolved("benchmarks", args.config)
+def main(argv: list[str] | None = None) -> int:
+    from srpo.config import parse_entry_point
+
+    cfg, args = parse_entry_point("benchmarks", argv, prog="python -m srpo.bench", description=__doc__,
+                                  add_arguments=_add_prefetch)  # fmt: skip
     if args.prefetch:
         from srpo.bench.stage import load_items
 

@@ -6,13 +6,12 @@ Writes ``sft_pool/`` and ``rl_train/`` (save_to_disk shards), ``quarantine.jsonl
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections import Counter
 
 from srpo import paths
-from srpo.config import load_resolved
+from srpo.config import parse_entry_point
 from srpo.data import curate, quarantine
 from srpo.data.sources import get_source
 
@@ -55,14 +54,12 @@ def main(cfg) -> dict:
 
 
 def cli(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m srpo.data", description=__doc__)
-    parser.add_argument("--config", required=True, help="the resolved <run_dir>/data_curation/config.yaml")
-    args = parser.parse_args(argv)
+    cfg, _ = parse_entry_point("data_curation", argv, prog="python -m srpo.data", description=__doc__)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()  # per-shard bars would flood the notebook; the log lines say what happened
-    main(load_resolved("data_curation", args.config))
+    main(cfg)
 
 
 if __name__ == "__main__":

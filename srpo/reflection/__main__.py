@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from srpo.config import load_resolved
+from srpo.config import parse_entry_point
 from srpo.reflection.pipeline import STAGE, main
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m srpo.reflection", description=__doc__)
-    parser.add_argument("--config", required=True, help="resolved config.yaml written by srpo.launch")
-    args = parser.parse_args(argv)
-    main(load_resolved(STAGE, args.config))
+    cfg, _ = parse_entry_point(STAGE, argv, prog="python -m srpo.reflection", description=__doc__)
+    main(cfg)
     return 0
 
 
