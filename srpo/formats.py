@@ -4,8 +4,8 @@ The RL format (paper §3.2.2, App. B.4) is five blocks and nothing but whitespac
 
     <think>R1</think><answer>A1</answer><reflection>F</reflection><think>R2</think><answer>A2</answer>
 
-The parser is a single linear scan over the tags, so adversarial inputs (1 MB, unbalanced or nested tags)
-cost O(n) and never raise.
+The parser is one scan over the tags (a binary search per block for its closing tag), so adversarial inputs
+(1 MB, unbalanced or nested tags) cost O(n log n) and never raise.
 
 >>> p = parse_completion("<think>2+2</think><answer>\\\\boxed{4}</answer><reflection>ok</reflection>"
 ...                      "<think>2+2=4</think><answer>\\\\boxed{4}</answer>")
@@ -18,6 +18,7 @@ cost O(n) and never raise.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -119,8 +120,14 @@ class ParsedCompletion:
     """Blocks found in a completion and what the rewards and metrics need from them."""
 
     blocks: list[Block] = field(default_factory=list)
-    is_five_block: bool = False  # strict: exactly FIVE_BLOCKS, non-empty, only whitespace around/between
+    # strict: exactly FIVE_BLOCKS, each non-empty, every answer block with a non-empty answer, no tag inside a
+    # block, only whitespace around and between the blocks (paper §3.2.2: five blocks "and nothing else")
+    is_five_block: bool = False
     is_single_pass: bool = False  # strict: exactly SINGLE_PASS_BLOCKS, same rules
+    leading_text: bool = False  # non-whitespace text before the first block
+    # the release's format check: the strict five blocks, except that text before the first block is allowed
+    # (its regex starts with ``.*<think>``; docs/paper_vs_release.md, row "Leading text")
+    is_five_block_after_text: bool = False
 
     def _contents(self, name: str) -> list[str]:
         return [b.content for b in self.blocks if b.name == name]
@@ -156,48 +163,68 @@ class ParsedCompletion:
 
 
 def parse_completion(text: str) -> ParsedCompletion:
-    """Split a completion into well-formed blocks and check the strict five-block structure.
+    """Split a completion into blocks and check the strict five-block and think/answer structures.
 
-    A block is an opening tag followed by its own closing tag with no other reasoning tag in between.
-    Anything else (stray text, unmatched or nested tags) is skipped for extraction and makes the strict
-    structure fail.
+    A block runs from an opening tag to the next closing tag of the same name, provided that no other opening
+    tag of that name comes first; tags written inside it are text of the block (a reflection that quotes
+    ``</think>`` keeps its block, an ``<answer>`` written inside a ``<think>`` is not an answer) and fail the
+    strict structure. An opening tag that is never closed before the next opening tag of its name is dropped and
+    the scan goes on at the next tag, so a reply that forgot ``</think>`` still has its answers. Stray text or
+    tags, empty blocks and empty answers (``\\boxed{}``) fail the strict structure but never extraction.
+    Rules and the release's differences: docs/paper_vs_release.md, rows "Empty answer", "Leading text" and
+    "Tags inside a block".
+
+    >>> p = parse_completion("<think>a <answer>3</answer> b</think><answer>4</answer>")
+    >>> p.first_answer, p.is_single_pass
+    ('4', False)
     """
     if not isinstance(text, str):
         return ParsedCompletion()
+    tags = list(_TAG_RE.finditer(text))
+    starts: dict[tuple[bool, str], list[int]] = {(c, n): [] for c in (False, True) for n in TAG_NAMES}
+    for m in tags:
+        starts[(m.group(1) == "/", m.group(2))].append(m.start())
     blocks: list[Block] = []
-    strict = True
-    pos = 0  # end of the last consumed block
-    open_tag: re.Match | None = None
-    for m in _TAG_RE.finditer(text):
-        closing, name = m.group(1) == "/", m.group(2)
-        if open_tag is None:
-            if closing:  # a close without an open
-                strict = False
-                continue
-            if text[pos : m.start()].strip():  # text outside any block
-                strict = False
-            open_tag = m
+    strict, leading, pos = True, False, 0  # pos: end of the last block
+    for m in tags:
+        if m.start() < pos:  # inside the last block
             continue
-        if closing and name == open_tag.group(2):
-            content = text[open_tag.end() : m.start()]
-            blocks.append(Block(name, content))
-            strict = strict and bool(content.strip())
-            pos = m.end()
-        else:  # nested or mismatched tag: drop the open block, restart from this tag
+        name = m.group(2)
+        end = _block_end(starts[(False, name)], starts[(True, name)], m.end()) if not m.group(1) else None
+        if end is None:  # a stray closing tag, or an opening tag never closed
             strict = False
-            open_tag = None if closing else m
-            if closing:
-                pos = m.end()
             continue
-        open_tag = None
-    if open_tag is not None or text[pos:].strip():
+        if text[pos : m.start()].strip():  # text outside any block
+            if blocks:
+                strict = False
+            else:
+                leading = True
+        content = text[m.end() : end]
+        strict = strict and bool(content.strip()) and _TAG_RE.search(content) is None
+        if name == "answer":
+            strict = strict and bool(answer_of_block(content))
+        blocks.append(Block(name, content))
+        pos = end + len(name) + 3  # past "</name>"
+    if text[pos:].strip():
         strict = False
     names = tuple(b.name for b in blocks)
     return ParsedCompletion(
         blocks=blocks,
-        is_five_block=strict and names == FIVE_BLOCKS,
-        is_single_pass=strict and names == SINGLE_PASS_BLOCKS,
+        is_five_block=strict and not leading and names == FIVE_BLOCKS,
+        is_single_pass=strict and not leading and names == SINGLE_PASS_BLOCKS,
+        leading_text=leading,
+        is_five_block_after_text=strict and names == FIVE_BLOCKS,
     )
+
+
+def _block_end(opens: list[int], closes: list[int], after: int) -> int | None:
+    """Start of the closing tag that ends a block opened before ``after``, or None when the next opening tag of
+    the same name comes first (or no closing tag follows). ``opens``/``closes``: sorted tag start positions."""
+    i = bisect.bisect_left(closes, after)
+    if i == len(closes):
+        return None
+    j = bisect.bisect_left(opens, after)
+    return closes[i] if j == len(opens) or closes[i] < opens[j] else None
 
 
 _BRACE_RE = re.compile(r"\\boxed\{|[{}]")

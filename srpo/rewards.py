@@ -14,8 +14,11 @@ The second answer is the last answer block after that reflection; without one, `
 Malformed completions keep what parses (accuracy of the first answer), garbage scores 0, nothing raises.
 
 ``variant="released"`` is the authors' OpenRLHF reward without its bugs: format 0.5 for the strict
-structure, ONE accuracy table on (first, second) correctness, TT 0.75 / FT 1.0 / TF 0.25 / FF 0 (a missing
-second answer counts as wrong), nothing in ``effectiveness``/``reflection``, the same length term.
+structure with any text allowed before the first block (the release's regex), ONE accuracy table on (first,
+second) correctness, TT 0.75 / FT 1.0 / TF 0.25 / FF 0, where the second answer is the last answer block after
+the first whatever precedes it (a missing one counts as wrong), nothing in ``effectiveness``/``reflection``,
+the same length term. Every variant's strict format needs non-empty answers (no ``\\boxed{}``). Differences
+from the release: docs/paper_vs_release.md, rows "Reward table" to "Second answer, released variant".
 ``variant="grpo_baseline"``: the plain-GRPO baseline, format 0.5 for a strict think/answer reply and
 accuracy 1.0.
 
@@ -40,8 +43,8 @@ VARIANTS = ("paper", "released", "grpo_baseline")
 COMPONENTS = ("format", "accuracy", "effectiveness", "reflection", "length")
 FORMAT_REWARD = 0.5  # Eq. 5
 ACCURACY_REWARD = 0.5  # Eq. 5, first answer
-REFLECTION_REWARD = 0.25  # Eq. 7
-# Eq. 6, keyed by (first answer correct, second answer correct).
+REFLECTION_REWARD = 0.25  # I_ref of Eq. 6
+# I_eff of Eq. 8, keyed by (first answer correct, second answer correct).
 EFFECTIVENESS_REWARD = {(True, True): 0.25, (False, True): 0.5, (False, False): 0.0, (True, False): -0.25}
 # Released OpenRLHF code (SRPO_SPEC §2): one table in place of accuracy + effectiveness + reflection.
 RELEASED_ACCURACY = {(True, True): 0.75, (False, True): 1.0, (True, False): 0.25, (False, False): 0.0}
@@ -50,7 +53,7 @@ DEFAULT_ALPHA = 0.1  # §4.1; Table 6 also tries 0.05 and 0.3
 
 
 def length_factor(total_tokens: int, first_pass_tokens: int) -> float:
-    """f_len of Eq. 8: T_target = 2S, T_max = 2.5S, so f = exp(-(|L - 2S| / 0.5S)^2); 0 when S = 0.
+    """f_len of Eq. 7: T_target = 2S, T_max = 2.5S, so f = exp(-(|L - 2S| / 0.5S)^2); 0 when S = 0.
 
     >>> length_factor(200, 100), round(length_factor(250, 100), 4), length_factor(10, 0)
     (1.0, 0.3679, 0.0)
@@ -107,9 +110,10 @@ def score_completion(completion, gold, *, count_tokens, variant: str = "paper", 
         terms["format"] = FORMAT_REWARD if well_formed else 0.0
         terms["accuracy"] = BASELINE_ACCURACY if first_correct else 0.0
     else:
-        well_formed = parsed.is_five_block
+        released = variant == "released"
+        well_formed = parsed.is_five_block_after_text if released else parsed.is_five_block
         has_reflection, second = _reflection_and_second_answer(parsed)
-        second_correct = grade(second)
+        second_correct = grade(_released_second_answer(parsed) if released else second)
         terms["format"] = FORMAT_REWARD if well_formed else 0.0
         if variant == "paper":
             terms["accuracy"] = ACCURACY_REWARD if first_correct else 0.0
@@ -142,6 +146,13 @@ def _reflection_and_second_answer(parsed) -> tuple[bool, str | None]:
         return False, None
     later = [b.content for b in blocks[3:] if b.name == "answer"]
     return True, (answer_of_block(later[-1]) if later else None)
+
+
+def _released_second_answer(parsed) -> str | None:
+    """The release's second answer: the last answer block after the first, whatever precedes it (its
+    ``extract_answer_with_tags`` takes the last ``<answer>`` match); None with fewer than two answer blocks."""
+    answers = parsed.answers
+    return answers[-1] if len(answers) > 1 else None
 
 
 def _length_term(parsed, count_tokens, completion, completion_tokens: int | None) -> float:

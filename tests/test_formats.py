@@ -75,3 +75,40 @@ def test_answers_are_computed_once_and_non_strings_parse_empty():
     p = parse_completion(GOOD)
     assert p.answers is p.answers and p.first_answer_block == "\\boxed{1}" and p.first_think == "a"
     assert parse_completion(None).blocks == [] and not parse_completion(b"<think>".decode()).is_five_block
+
+
+# ---------------------------------------------------------------- edge cases of docs/paper_vs_release.md
+@pytest.mark.parametrize("empty", ["\\boxed{}", "\\boxed{ }", " \\boxed{} "])
+def test_an_empty_answer_fails_the_strict_structures(empty):
+    five = GOOD.replace("\\boxed{1}", empty, 1)
+    assert not parse_completion(five).is_five_block and not parse_completion(five).is_five_block_after_text
+    assert parse_completion(five).first_answer == ""  # still extracted (graded wrong)
+    assert not parse_completion(f"<think>a</think><answer>{empty}</answer>").is_single_pass
+    assert not parse_completion(GOOD.replace("\\boxed{2}", empty)).is_five_block
+
+
+def test_an_answer_inside_a_think_is_not_an_answer():
+    text = GOOD.replace("<think>a</think>", "<think>a, so <answer>3</answer> maybe</think>", 1)
+    p = parse_completion(text)
+    assert p.first_answer == "1" and p.answers == ["1", "2"] and p.first_think.startswith("a, so <answer>3")
+    assert [b.name for b in p.blocks] == list(formats.FIVE_BLOCKS) and not p.is_five_block
+
+
+def test_a_reflection_that_quotes_a_tag_keeps_its_block():
+    quoted = "I closed </think> too early and skipped <answer>"
+    p = parse_completion(GOOD.replace("<reflection>r</reflection>", f"<reflection>{quoted}</reflection>"))
+    assert p.reflection == quoted and [b.name for b in p.blocks] == list(formats.FIVE_BLOCKS)
+    assert p.final_answer == "2" and not p.is_five_block  # a tag inside a block fails the format (as the release)
+
+
+def test_a_think_never_closed_still_leaves_its_answers():
+    p = parse_completion(GOOD.replace("<think>a</think>", "<think>a", 1))
+    assert p.first_answer == "1" and p.final_answer == "2" and not p.is_five_block
+
+
+def test_leading_text_fails_the_strict_format_but_not_the_releases():
+    p = parse_completion("Sure, here it is. " + GOOD)
+    assert p.leading_text and not p.is_five_block and p.is_five_block_after_text
+    assert not parse_completion("x" + GOOD + "x").is_five_block_after_text  # trailing text fails both
+    q = parse_completion(GOOD)
+    assert q.is_five_block and q.is_five_block_after_text and not q.leading_text

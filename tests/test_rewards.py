@@ -71,7 +71,7 @@ MALFORMED = [
     ("<reflection>z</reflection>" + SINGLE_RIGHT, (0, 0.5, 0, 0, 0, 0.5), True),  # reflection before the attempt
     (five() + "<answer>5</answer>", (0, 0.5, -0.25, 0.25, 0, 0.5), True),  # extra block: last answer counts
     (five().replace("</think>", "<think>z</think>", 1), (0, 0.5, 0.25, 0.25, 0, 1.0), True),  # nested think
-    (five(a1=""), (0.5, 0, 0.5, 0.25, 0.1, 1.35), False),  # empty \boxed{}: wrong, structure still holds
+    (five(a1=""), (0, 0, 0.5, 0.25, 0, 0.75), False),  # empty \boxed{}: wrong, and no format or length reward
     (five().replace("\\boxed{4}", "\\boxed{4", 1), (0.5, 0, 0.5, 0.25, 0.1, 1.35), False),  # unbalanced brace
     ("<answer>4</answer>" * 3, (0, 0.5, 0, 0, 0, 0.5), True),  # repeated answers, no think
 ]
@@ -204,3 +204,39 @@ def test_token_counter_with_the_tiny_tokenizer(tiny_model_path):
     assert 0 < score_completion(text, "0.5", count_tokens=tokenizer)["length"] <= 0.1
     with pytest.raises(TypeError, match="count_tokens"):
         rewards.token_counter(42)
+
+
+# ---------------------------------------------------------------- edge cases of docs/paper_vs_release.md
+def test_an_empty_first_box_earns_no_format_in_any_variant():
+    """Under the released table wrong-then-fixed pays most; an empty first box must not buy it with format."""
+    for variant in ("paper", "released"):
+        hack, honest = score(five(a1=""), variant), score(five(a1="4"), variant)
+        assert hack["format"] == 0.0 and hack["length"] == 0.0 and not hack["well_formed"]
+        assert honest["total"] > hack["total"]
+    assert score("<think>z</think><answer>\\boxed{}</answer>", "grpo_baseline")["format"] == 0.0
+
+
+def test_released_variant_allows_leading_text_the_paper_variant_does_not():
+    text = "Let me solve it.\n" + five()
+    paper, released = score(text), score(text, "released")
+    assert paper["format"] == 0.0 and paper["length"] == 0.0 and not paper["well_formed"]
+    assert released["format"] == 0.5 and released["well_formed"] and released["total"] == pytest.approx(1.35)
+
+
+def test_released_second_answer_is_the_last_answer_whatever_precedes_it():
+    no_reflection = five("5", "4").replace("<reflection>zzzz</reflection>\n", "")
+    released = score(no_reflection, "released")
+    assert released["accuracy"] == 1.0 and released["format"] == 0.0  # FT in the table, no format
+    assert score(no_reflection)["effectiveness"] == 0.0  # paper: I_eff needs a reflection
+    assert score(SINGLE_RIGHT, "released")["accuracy"] == 0.25  # one answer: the second counts as wrong
+
+
+def test_answer_inside_the_first_think_is_not_graded_as_the_first_answer():
+    text = five("5", "4").replace("<think>zzzzzzzzzz</think>", "<think>zzzzzzzzzz <answer>4</answer></think>", 1)
+    s = score(text)
+    assert s["first_correct"] is False and s["accuracy"] == 0.0 and s["format"] == 0.0
+
+
+def test_a_reflection_quoting_a_tag_keeps_i_ref_and_i_eff():
+    s = score(five("5", "4", refl="zzzz I wrote </think> too early"))
+    assert s["reflection"] == 0.25 and s["effectiveness"] == 0.5 and s["format"] == 0.0
