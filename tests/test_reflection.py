@@ -124,6 +124,20 @@ def test_selection_reports_a_shortfall_and_mixed_fills_it_from_unused_problems()
     assert report["selected"] == 50 and len({r["problem_id"] for r in picked}) == 50
 
 
+def test_a_refill_keeps_the_kept_picks_and_replaces_the_rejected_from_their_class():
+    rows = candidates(n_problems=200, per_problem=2, p_correct=0.3)
+    picked, _ = selection.select(rows, 60, 0.3, seed=1)
+    rejected = {r["id"] for r in picked[:10]}
+    keep = [r for r in picked if r["id"] not in rejected]
+    again, report = selection.select(rows, 60, 0.3, seed=1, keep=keep, exclude=rejected)
+    ids = {r["id"] for r in again}
+    assert not ids & rejected and ids >= {r["id"] for r in keep}
+    assert (report["selected"], report["correct"], report["wrong"]) == (60, 18, 42), "size and share kept"
+    rejected_problems = {r["problem_id"] for r in picked[:10]}
+    assert not {r["problem_id"] for r in again} & rejected_problems, "a rejected problem does not come back"
+    assert len({r["problem_id"] for r in again}) == 60
+
+
 # ---------------------------------------------------------------------------------------------- SFT layouts
 def test_layouts():
     att = {"think": "The left number is 3 and the right number is 5. 3 + 5 = 9.", "answer": "9"}
@@ -133,6 +147,32 @@ def test_layouts():
     assert (paper.first_answer, paper.final_answer) == ("9", "8")
     two = formats.parse_completion(sft_set.completion_text(att, reply, "8", "two_pass"))
     assert two.is_five_block and two.final_answer == "8"
+
+
+def test_sft_answers_boxed_or_raw_as_app_b4():
+    att = {"think": "3 + 5 = 9.", "answer": "9"}
+    reply = {"reflection": "3 + 5 is 8.", "revised_reasoning": "3 + 5 = 8."}
+    boxed = sft_set.completion_text(att, reply, "8", "paper")
+    raw = sft_set.completion_text(att, reply, "8", "paper", "raw")
+    assert boxed.count("\\boxed{") == 2 and "<answer>9</answer>" in raw and raw.endswith("<answer>8</answer>")
+    assert "\\boxed" not in raw and formats.parse_completion(raw).answers == ["9", "8"]
+    with pytest.raises(ValueError, match="boxed or raw"):
+        sft_set.completion_text(att, reply, "8", "paper", "latex")
+
+
+def test_sft_rows_follow_the_configured_answer_format(tmp_path):
+    args = config.load("reflection_generation", "tiny-cpu", tmp_path, "--sft_answer_format raw").args
+    p = PROBLEMS[2]
+    row = sft_set.sft_row(p.record(), attempt_of(p, synthetic.correct_attempt(p)),
+                          {"reflection": "Fine.", "revised_reasoning": "ok"}, args)  # fmt: skip
+    assert "\\boxed" not in row["completion"][0]["content"][0]["text"]
+
+
+def test_two_pass_layout_refuses_the_four_block_sft_prompt(tmp_path):
+    with pytest.raises(config.ConfigError, match="srpo_sft describes the paper layout.*use sft_prompt: srpo_rl"):
+        config.load("reflection_generation", "tiny-cpu", tmp_path, "--layout two_pass --sft_prompt srpo_sft")
+    args = config.load("reflection_generation", "tiny-cpu", tmp_path, "--layout paper --sft_prompt srpo_sft").args
+    assert args.sft_prompt == "srpo_sft"
 
 
 def test_sft_rows_render_with_the_chat_template(tiny_model_path):

@@ -70,25 +70,28 @@ def resolved_config(run_dir, overrides):
 
 def test_stage_with_judge_and_teacher_over_http(run_dir, monkeypatch):
     monkeypatch.setenv("SRPO_TEST_API_KEY", SECRET)
-    prepare_pool(run_dir, 30)
+    prepare_pool(run_dir, 40)  # enough candidates to refill the rejected samples
     with FakeOpenAIServer(Teacher()) as server:
         cfg, _ = resolved_config(run_dir, api_overrides(server.base_url, judge="true", target_size=20, layout="paper"))
         summary = pipeline.main(cfg)
     stage = run_dir / STAGE
     teacher_rows = [json.loads(line) for line in (stage / "teacher.jsonl").read_text().splitlines()]
     judge_rows = [json.loads(line) for line in (stage / "judge.jsonl").read_text().splitlines()]
-    selected = json.loads((stage / "selection.json").read_text())["ids"]
+    selection = json.loads((stage / "selection.json").read_text())
+    selected, replaced = selection["ids"], selection["rejected_ids"]
     kept = {r["id"] for r in judge_rows if r["status"] == "accepted" and r["output"]["keep"]}
-    assert len(judge_rows) == 60 and set(selected) <= kept and len(selected) == 20
-    assert sorted(r["id"] for r in teacher_rows) == sorted(selected), "every selected sample has one result"
+    assert len(judge_rows) == 80 and set(selected) <= kept and len(selected) == 20
+    assert sorted(r["id"] for r in teacher_rows) == sorted(selected + replaced), "every pick has one result"
     accepted = {r["id"] for r in teacher_rows if r["status"] == "accepted"}
     rejected = [r for r in teacher_rows if r["status"] == "rejected"]
     assert rejected and all(r["reason"] == "restates_gold" for r in rejected)
     assert any("server_error" in r["failures"] for r in teacher_rows + judge_rows), "500s were retried"
+    # the teacher's rejections were refilled from the same class: full size, 30% correct first attempts
+    assert {r["id"] for r in rejected} == set(replaced) and accepted == set(selected)
     sft = load_sft_set(run_dir)
-    assert set(sft["id"]) == accepted and summary["sft"]["rows"] == len(accepted)
+    assert set(sft["id"]) == accepted and summary["sft"]["rows"] == 20 and summary["sft"]["correct"] == 6
     assert summary["teacher"]["rejection_reasons"] == {"restates_gold": len(rejected)}
-    assert summary["judge"]["kept"] + summary["judge"]["dropped"] + summary["judge"]["judge_failed"] == 60
+    assert summary["judge"]["kept"] + summary["judge"]["dropped"] + summary["judge"]["judge_failed"] == 80
     assert summary["teacher"]["prompt_tokens"] > 0 and summary["estimated_cost_usd"] > 0
     assert set(server.auth_headers) == {f"Bearer {SECRET}"}
     for path in run_dir.rglob("*"):
@@ -144,12 +147,16 @@ def test_killed_teacher_run_resumes_with_exact_ids(run_dir):
         SECRET.encode() not in p.read_bytes() for p in run_dir.rglob("*") if p.is_file()
     )
     ids = jsonl_ids(teacher_file)
-    selected = json.loads((run_dir / STAGE / "selection.json").read_text())["ids"]
-    assert len(ids) == len(set(ids)) == 20 and set(ids) == set(selected), "exactly the selected ids, once each"
+    selection = json.loads((run_dir / STAGE / "selection.json").read_text())
+    picked = selection["ids"] + selection["rejected_ids"]
+    assert len(ids) == len(set(ids)) == len(picked) and set(ids) == set(picked), "exactly the picked ids, once each"
     rows = [json.loads(line) for line in teacher_file.read_text().splitlines()]
     assert requests_after == sum(r["tries"] for r in rows[at_kill:]), "the resumed run asked only for the rest"
     summary = paths.read_summary(run_dir, STAGE)["teacher"]
-    assert summary["accepted"] + summary["rejected"] == 20 and summary["rejected"] > 0
+    assert (
+        summary["accepted"] == len(selection["ids"]) == 20
+        and summary["rejected"] == len(selection["rejected_ids"]) > 0
+    )
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 ATTEMPT_SOURCES = ("policy", "generator", "mixed")
 TEACHERS = ("openai", "template")
 LAYOUTS = ("paper", "two_pass")
+ANSWER_FORMATS = ("boxed", "raw")
 BACKENDS = ("hf", "vllm")
 PLACEMENTS = ("system", "user", "none")
 
@@ -85,11 +86,20 @@ class ReflectionArgs:
     target_size: int = field(default=10_000, metadata=_h("Samples sent to the teacher (paper: 10K)."))
     correct_ratio: float = field(default=0.3, metadata=_h("Share of correct first attempts (paper: ~0.3)."))
     max_attempts_per_problem: int = field(default=1, metadata=_h("Attempts of one problem in the SFT set."))
+    refill_rejected: bool = field(
+        default=True,
+        metadata=_h("Replace each sample the teacher rejects by the next candidate of its class (correct or wrong), "
+                    "so the set keeps target_size and correct_ratio; false: the set ends smaller."),
+    )  # fmt: skip
 
     # ------------------------------------------------------------------ SFT samples (App. B.4)
     layout: str = field(
         default="paper",
         metadata=_h("paper: think, answer, reflection, gold answer; two_pass: a second think before the gold answer."),
+    )
+    sft_answer_format: str = field(
+        default="boxed",
+        metadata=_h("boxed: answers as \\boxed{...}, as the RL format asks; raw: as App. B.4 writes them."),
     )
     sft_prompt: str = field(default="srpo_sft", metadata=_h("Prompt of the SFT samples (srpo.formats.PROMPTS)."))
     sft_prompt_placement: str = field(default="system", metadata=_h("system | user | none."))
@@ -100,6 +110,10 @@ class ReflectionArgs:
         _choice("attempt_backend", self.attempt_backend, BACKENDS)
         _choice("teacher", self.teacher, TEACHERS)
         _choice("layout", self.layout, LAYOUTS)
+        _choice("sft_answer_format", self.sft_answer_format, ANSWER_FORMATS)
+        if self.layout == "two_pass" and self.sft_prompt == "srpo_sft":
+            raise ValueError("sft_prompt srpo_sft describes the paper layout's four blocks (no second think), but "
+                             "layout two_pass writes five; use sft_prompt: srpo_rl, which describes five blocks")  # fmt: skip
         _choice("attempt_prompt_placement", self.attempt_prompt_placement, PLACEMENTS)
         _choice("sft_prompt_placement", self.sft_prompt_placement, PLACEMENTS)
         if not 0.0 <= self.correct_ratio <= 1.0:

@@ -4,8 +4,11 @@ Every step keeps its results in ``<run_dir>/reflection_generation/``:
 
     attempts.jsonl   first attempts (policy and/or generator), graded       (resumable)
     judge.jsonl      judge verdicts, if the judge is on                     (resumable)
-    selection.json   the ids chosen for the SFT set and the selection report
+    selection.json   the ids chosen for the SFT set, the ids the teacher rejected, and the selection report
     teacher.jsonl    teacher results: accepted with the reply, or rejected with a reason (resumable)
+
+With ``refill_rejected`` each sample the teacher rejects is replaced by the next candidate of its class, so the
+set keeps its size and its share of correct attempts (docs/paper_vs_release.md, row "Teacher rejections").
     sft/             the SFT set (save_to_disk), read by stage 03 with ``load_sft_set``
     summary.json     counts, tokens, estimated cost and timings; written last (the stage finished)
 
@@ -100,8 +103,9 @@ def run_judge(candidates, records, args, stage_dir) -> tuple[list[dict], dict]:
     return [c for c in candidates if c["id"] in keep], report
 
 
-def run_teacher(selected, raw: RawPool, args, stage_dir) -> tuple[dict, dict]:
-    """Teacher results for the selected attempts, keyed by attempt id, and the teacher report."""
+def run_teacher(selected, raw: RawPool, args, stage_dir, report_also=()) -> tuple[dict, dict]:
+    """Teacher results for the selected attempts, keyed by attempt id, and the teacher report (over the
+    selected attempts and the already answered ids in ``report_also``)."""
     settings = api_settings(args, "teacher")
     fingerprint = {"teacher": args.teacher, "layout": args.layout, "prompt_version": teacher_mod.PROMPT_VERSION}
     if args.teacher == "openai":
@@ -129,7 +133,8 @@ def run_teacher(selected, raw: RawPool, args, stage_dir) -> tuple[dict, dict]:
 
         run_requests(ChatClient(settings), list(by_id), messages, validator, store, label="teacher")
     rows = {k: store.get(k) for k in by_id}
-    report = {"kind": args.teacher, **usage_summary(list(rows.values()), settings)}
+    others = [store.get(k) for k in report_also if k not in rows]
+    report = {"kind": args.teacher, **usage_summary([*rows.values(), *others], settings)}
     if args.teacher == "template":
         report["model"] = "template (srpo.synthetic.template_reflection)"
     return rows, report
@@ -144,12 +149,39 @@ def template_result(record: dict, attempt: dict, layout: str) -> dict:
             "seconds": 0.0}  # fmt: skip
 
 
-def select_for_teacher(candidates: list[dict], args) -> tuple[list[dict], dict]:
-    """The target mix from the primary source; with ``mixed``, generator attempts fill what the policy lacks."""
+def select_for_teacher(candidates: list[dict], args, keep=(), exclude=frozenset()) -> tuple[list[dict], dict]:
+    """The target mix from the primary source; with ``mixed``, generator attempts fill what the policy lacks.
+    ``keep``/``exclude``: refill after teacher rejections (``selection.select``)."""
     primary = "generator" if args.attempt_source == "generator" else "policy"
     fill = [c for c in candidates if c["attempt_source"] == "generator"] if args.attempt_source == "mixed" else None
     return select([c for c in candidates if c["attempt_source"] == primary], args.target_size, args.correct_ratio,
-                  args.seed, max_per_problem=args.max_attempts_per_problem, fill=fill)  # fmt: skip
+                  args.seed, max_per_problem=args.max_attempts_per_problem, fill=fill, keep=keep,
+                  exclude=exclude)  # fmt: skip
+
+
+MAX_REFILL_ROUNDS = 20  # each round asks the teacher only for the new picks; rejections shrink geometrically
+
+
+def select_and_reflect(candidates, raw: RawPool, args, stage_dir) -> tuple[list[dict], dict, dict, dict]:
+    """Select, ask the teacher and, with ``refill_rejected``, replace the rejected picks by the next candidates
+    of their class until the teacher accepts every pick or the candidates run out (the same rounds on a resumed
+    run: the teacher's results are stored). Returns (selected, selection report, teacher results by id, teacher
+    report); ``selection.json`` records the final picks and the rejected ids."""
+    selected, report = select_for_teacher(candidates, args)
+    rejected: set[str] = set()
+    for rounds in range(1, MAX_REFILL_ROUNDS + 1):
+        results, teacher_report = run_teacher(selected, raw, args, stage_dir, report_also=sorted(rejected))
+        new = {k for k, r in results.items() if r["status"] != "accepted"}
+        if not args.refill_rejected or not new or rounds == MAX_REFILL_ROUNDS:
+            break
+        rejected |= new
+        keep = [a for a in selected if a["id"] not in rejected]
+        selected, report = select_for_teacher(candidates, args, keep=keep, exclude=rejected)
+    report = {**report, "refill_rejected": args.refill_rejected, "rounds": rounds,
+              "teacher_rejected_replaced": len(rejected)}  # fmt: skip
+    (stage_dir / "selection.json").write_text(json.dumps({"ids": [a["id"] for a in selected],
+                                                          "rejected_ids": sorted(rejected), **report}))  # fmt: skip
+    return selected, report, results, teacher_report
 
 
 def sft_summary(rows: list[dict], args, stage_dir) -> dict:
@@ -184,9 +216,7 @@ def main(cfg) -> dict:
         judge_report["enabled"] = True
     seconds["judge"], t = round(time.time() - t, 1), time.time()
 
-    selected, selection_report = select_for_teacher(candidates, args)
-    (stage_dir / "selection.json").write_text(json.dumps({"ids": [a["id"] for a in selected], **selection_report}))
-    results, teacher_report = run_teacher(selected, raw, args, stage_dir)
+    selected, selection_report, results, teacher_report = select_and_reflect(candidates, raw, args, stage_dir)
     seconds["teacher"], t = round(time.time() - t, 1), time.time()
 
     rows = [sft_row(raw[a["problem_id"]], a, results[a["id"]]["output"], args)

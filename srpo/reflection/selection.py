@@ -8,6 +8,10 @@ Deterministic for a seed: candidates are sorted by id, then shuffled with a gene
 filled first (it is usually the scarce one), then the wrong class. With ``fill`` (attempt source
 ``mixed``), the generator's attempts fill only what the primary pool lacks, on problems not yet used.
 A class that cannot be filled is reported as a shortfall; the set is then smaller than the target.
+
+``keep`` and ``exclude`` refill a selection after the teacher rejected some of it (docs/paper_vs_release.md,
+row "Teacher rejections"): the kept rows stay, the excluded ids and their problems are not used again, and the
+next candidates of each class in the same order take the free places, so the set keeps its size and share.
 """
 
 from __future__ import annotations
@@ -29,18 +33,26 @@ def _shuffled(rows: list[dict], seed: int, tag: str) -> list[dict]:
 
 
 def select(candidates: list[dict], target_size: int, correct_ratio: float, seed: int, *,
-           max_per_problem: int = 1, fill: list[dict] | None = None) -> tuple[list[dict], dict]:  # fmt: skip
-    """Pick attempts for the SFT set; returns (rows in a seeded shuffled order, a report)."""
+           max_per_problem: int = 1, fill: list[dict] | None = None, keep: list[dict] | tuple = (),
+           exclude: set[str] | frozenset[str] = frozenset()) -> tuple[list[dict], dict]:  # fmt: skip
+    """Pick attempts for the SFT set; returns (rows in a seeded shuffled order, a report).
+
+    ``keep``: rows already picked that stay picked. ``exclude``: attempt ids never picked; their problems count
+    as used (a problem whose attempt the teacher rejected does not come back through another attempt).
+    """
     wanted = dict(zip((True, False), quotas(target_size, correct_ratio), strict=True))
-    used: Counter = Counter()
-    picked: list[dict] = []
+    pools = (("primary", candidates), ("fill", fill or []))
+    used: Counter = Counter(r["problem_id"] for r in keep)
+    used.update(r["problem_id"] for _, pool in pools for r in pool if r["id"] in exclude)
+    skip = set(exclude) | {r["id"] for r in keep}
+    picked: list[dict] = list(keep)
     for correct in (True, False):
-        taken = 0
-        for tag, pool in (("primary", candidates), ("fill", fill or [])):
+        taken = sum(r["correct"] == correct for r in keep)
+        for tag, pool in pools:
             for row in _shuffled([r for r in pool if r["correct"] == correct], seed, f"{tag}|{correct}"):
-                if taken == wanted[correct]:
+                if taken >= wanted[correct]:
                     break
-                if used[row["problem_id"]] >= max_per_problem:
+                if row["id"] in skip or used[row["problem_id"]] >= max_per_problem:
                     continue
                 used[row["problem_id"]] += 1
                 picked.append(row)

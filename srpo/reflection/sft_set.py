@@ -34,22 +34,25 @@ def features():
     })  # fmt: skip
 
 
-def completion_text(attempt: dict, reply: dict, gold: str, layout: str) -> str:
-    """The assistant target of one sample in ``layout``."""
-    head = (
-        formats.think(attempt["think"]) + formats.answer(attempt["answer"]) + formats.reflection(reply["reflection"])
-    )
+def completion_text(attempt: dict, reply: dict, gold: str, layout: str, answer_format: str = "boxed") -> str:
+    """The assistant target of one sample in ``layout``, answers written ``boxed`` (``\\boxed{...}``, as the RL
+    format asks) or ``raw`` (as App. B.4; docs/paper_vs_release.md, row "SFT answers")."""
+    if answer_format not in ("boxed", "raw"):
+        raise ValueError(f"unknown answer format {answer_format!r}; choose boxed or raw")
+    boxed = answer_format == "boxed"
+    head = (formats.think(attempt["think"]) + formats.answer(attempt["answer"], boxed)
+            + formats.reflection(reply["reflection"]))  # fmt: skip
     if layout == "paper":
-        return head + formats.answer(gold)
+        return head + formats.answer(gold, boxed)
     if layout == "two_pass":
-        return head + formats.think(reply["revised_reasoning"]) + formats.answer(gold)
+        return head + formats.think(reply["revised_reasoning"]) + formats.answer(gold, boxed)
     raise ValueError(f"unknown layout {layout!r}; choose paper or two_pass")
 
 
 def sft_row(record: dict, attempt: dict, reply: dict, args) -> dict:
     prompt = formats.build_messages(record["question"], len(record["images"]), args.sft_prompt,
                                     args.sft_prompt_placement)  # fmt: skip
-    target = completion_text(attempt, reply, record["answer"], args.layout)
+    target = completion_text(attempt, reply, record["answer"], args.layout, args.sft_answer_format)
     return {
         "id": attempt["id"],
         "images": record["images"],
