@@ -114,18 +114,30 @@ def _backend(model, backend, backend_kwargs):
 
 
 def _generate(backend, items, settings, prompt, placement, cache, model_id, chunk_size, label) -> dict:
-    """``{item id: [cache entry per sample]}``, generating only what the cache does not hold."""
+    """``{item id: [cache entry per sample]}``, generating only what the cache does not hold.
+
+    The chunks are a fixed partition of ``items`` and chunk ``i`` samples with seed ``settings.seed + i``, so a
+    resumed run regenerates a missing chunk with the same requests and seed as an uninterrupted run and gets the
+    same samples. (The transformers backend samples a whole call from one random stream, so a sample depends on
+    its chunk; vLLM seeds every request with the call's seed, so there it depends only on the item and sample
+    index.) Sampled decoding regenerates a chunk whole and stores what was missing; greedy asks only for the
+    missing items. docs/paper_vs_release.md, row "Decoding".
+    """
     skey = settings_key(settings)
     keys = {it["id"]: [cache.key(model_id, prompt, placement, skey, it["id"], it["question"], len(it["images"]), s)
                        for s in range(settings.n)] for it in items}  # fmt: skip
-    pending = [it for it in items if any(cache.get(k) is None for k in keys[it["id"]])]
-    size = chunk_size if chunk_size and chunk_size > 0 else max(len(pending), 1)
+    pending = {it["id"] for it in items if any(cache.get(k) is None for k in keys[it["id"]])}
+    size = chunk_size if chunk_size and chunk_size > 0 else max(len(items), 1)
     done, start = len(items) - len(pending), time.time()
     if label and done:
         print(f"[srpo.bench] {label}: {done}/{len(items)} prompts from the cache", flush=True)
-    for index, lo in enumerate(range(0, len(pending), size)):
-        chunk = pending[lo : lo + size]
-        requests = [_request(it, prompt, placement) for it in chunk]
+    for index, lo in enumerate(range(0, len(items), size)):
+        chunk = items[lo : lo + size]
+        todo = [it for it in chunk if it["id"] in pending]
+        if not todo:
+            continue
+        asked = todo if settings.greedy else chunk
+        requests = [_request(it, prompt, placement) for it in asked]
         # a distinct seed per chunk, so sampled chunks do not replay the same random stream
         chunk_settings = dataclasses.replace(settings, seed=settings.seed + index)
         t0 = time.time()
@@ -133,7 +145,7 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
         per = (time.time() - t0) / max(len(generations), 1)
         by_id = {(g.id, g.sample): g for g in generations}
         entries = []
-        for it in chunk:
+        for it in todo:
             for s, key in enumerate(keys[it["id"]]):
                 g = by_id.get((it["id"], s))
                 if g is None:
@@ -141,7 +153,7 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
                 entries.append({"key": key, "id": it["id"], "sample": s, "text": g.text, "num_tokens": g.num_tokens,
                                 "finish_reason": g.finish_reason, "gen_s": per})  # fmt: skip
         cache.put_many(entries)
-        done += len(chunk)
+        done += len(todo)
         if label:
             print(f"[srpo.bench] {label}: {done}/{len(items)} prompts ({time.time() - start:.0f}s)", flush=True)
     return {it["id"]: [cache.get(k) for k in keys[it["id"]]] for it in items}
