@@ -123,12 +123,17 @@ def write_report(out_dir: Path, *, profile: str, rows: list[dict], results: list
               "Accuracy in percent on the synthetic test set (greedy, and sampled at T = 1); ± is the spread over "
               "seeds. `fix` = share of wrong first answers the final answer fixes; `break` = share of right first "
               "answers it breaks; `unchanged` = final answer equals the first. The paper column is Table 3's "
-              "five-benchmark average at 7B.\n", markdown_table(arm_table(rows))]  # fmt: skip
+              "five-benchmark average at 7B. An arm's seed is its GRPO run's seed: data order and dropout, and the "
+              "rollouts when they are generated with transformers (tiny-cpu); TRL seeds vLLM rollouts (7b/32b) by "
+              "process index, so there the seed does not reach them. The sampled benchmark uses the stage's own seed "
+              "for every arm (docs/paper_vs_release.md, row \"Seeds\").\n", markdown_table(arm_table(rows))]  # fmt: skip
     if figure:
         parts.append(f"![arms]({figure})\n")
     parts += ["## 3. Does the released reward teach the model to err on purpose?\n", released_reward_check(rows) + "\n",
               "## 4. What each arm shows, and what it does not\n", *[f"* {n}" for n in notes], "",
               "## 5. Where the paper and the released code disagree, and what this project does\n",
+              "The main ones; every difference, with the switch for each: `docs/paper_vs_release.md` in the "
+              "repository.\n",
               markdown_table([{"topic": t, "paper": p, "released code": r, "this project": o}
                               for t, p, r, o in DISAGREEMENTS]),
               "## 6. Budgets\n", markdown_table([{"arm": r["arm"], "seed": r["seed"],
