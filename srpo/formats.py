@@ -121,7 +121,7 @@ class ParsedCompletion:
 
     blocks: list[Block] = field(default_factory=list)
     # strict: exactly FIVE_BLOCKS, each non-empty, every answer block with a non-empty answer, no tag inside a
-    # block, only whitespace around and between the blocks (paper §3.2.2: five blocks "and nothing else")
+    # block, only whitespace around and between the blocks (paper §3.2.2: the five blocks in order)
     is_five_block: bool = False
     is_single_pass: bool = False  # strict: exactly SINGLE_PASS_BLOCKS, same rules
     leading_text: bool = False  # non-whitespace text before the first block
