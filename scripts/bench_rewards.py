@@ -1,6 +1,6 @@
-"""Speed of the SRPO reward on one GRPO step's worth of completions (issue 3; not a timed test).
+"""Speed of the SRPO reward on one GRPO step's worth of completions (not a timed test).
 
-One step of the paper's recipe is 128 prompts x 8 rollouts = 1,024 completions (SRPO_SPEC §5). This script
+One step of the paper's recipe is 128 prompts x 8 rollouts = 1,024 completions (paper §4.1). This script
 builds such a batch: about 500 tokens per completion (2,000 characters of reasoning), mixed answer types
 (multiple choice with letter and text golds, integers, floats with a precision, expressions, equations,
 tuples, short text), answers written in the ways models write them, and a quarter malformed (missing

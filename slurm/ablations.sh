@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 06, ablations and the paper-vs-ours report (SRPO_SPEC §7; the paper's ablations are at 7B).
+# Stage 06, ablations and the paper-vs-ours report (paper Table 3; the paper's ablations are at 7B).
 # One node x 8 H100.
 #   sbatch slurm/ablations.sh [--profile 7b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/ablations.sh --help | --dry-run

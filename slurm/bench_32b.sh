@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 05, benchmarks (SRPO_SPEC §6-§7) of the 32B models: base, SFT, SRPO.
+# Stage 05, benchmarks (paper §4, Table 1) of the 32B models: base, SFT, SRPO.
 # ONE node x 8 H100 (inference of a 32B model needs no second node; the paper timed one H100).
 #   sbatch slurm/bench_32b.sh [--profile 32b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/bench_32b.sh --help | --dry-run

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 05, benchmarks (SRPO_SPEC §6-§7) of the 7B models: base, SFT, SRPO.
+# Stage 05, benchmarks (paper §4, Table 1) of the 7B models: base, SFT, SRPO.
 # One node x 8 H100, one vLLM engine per GPU.
 #   sbatch slurm/bench_7b.sh [--profile 7b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/bench_7b.sh --help | --dry-run

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 01, data curation (SRPO_SPEC §3): download, filter and split the source datasets.
+# Stage 01, data curation (paper §3.1, §4.1): download, filter and split the source datasets.
 # One node, CPUs only (no GPU); Hub downloads need network access from the node.
 #   sbatch slurm/data.sh [--profile 7b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/data.sh --help | --dry-run

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 04, GRPO with the SRPO reward (SRPO_SPEC §5), Qwen2.5-VL-32B.
+# Stage 04, GRPO with the SRPO reward (paper §3.2, §4.1), Qwen2.5-VL-32B.
 # 4 nodes x 8 H100: 3 training nodes (24 ranks, ZeRO-3) + 1 node running `trl vllm-serve` (paper: 45.1 h).
 #   sbatch slurm/grpo_32b.sh [--profile 32b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/grpo_32b.sh --help | --dry-run

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 04, GRPO with the SRPO reward (SRPO_SPEC §5), Qwen2.5-VL-7B.
+# Stage 04, GRPO with the SRPO reward (paper §3.2, §4.1), Qwen2.5-VL-7B.
 # One node x 8 H100, ZeRO-3, vLLM rollouts colocated on the training GPUs (paper: 31.2 h).
 #   sbatch slurm/grpo_7b.sh [--profile 7b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/grpo_7b.sh --help | --dry-run

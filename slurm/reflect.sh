@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 02, reflection generation (SRPO_SPEC §3): first attempts with vLLM, teacher reflections via API.
+# Stage 02, reflection generation (paper §3.1): first attempts with vLLM, teacher reflections via API.
 # One node x 8 H100 (vLLM engines for the first attempts); export the teacher/judge API keys first.
 #   sbatch slurm/reflect.sh [--profile 7b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/reflect.sh --help | --dry-run

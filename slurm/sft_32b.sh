@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 03, cold-start SFT on the reflection data (SRPO_SPEC §4), Qwen2.5-VL-32B.
+# Stage 03, cold-start SFT on the reflection data (paper §3.1, §4), Qwen2.5-VL-32B.
 # 4 nodes x 8 H100 = 32 ranks, DeepSpeed ZeRO-2 with optimizer offload (paper: 4.7 h).
 #   sbatch slurm/sft_32b.sh [--profile 32b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/sft_32b.sh --help | --dry-run

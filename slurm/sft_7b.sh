@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage 03, cold-start SFT on the reflection data (SRPO_SPEC §4), Qwen2.5-VL-7B.
+# Stage 03, cold-start SFT on the reflection data (paper §3.1, §4), Qwen2.5-VL-7B.
 # One node x 8 H100, DeepSpeed ZeRO-3 (paper: 3.5 h).
 #   sbatch slurm/sft_7b.sh [--profile 7b] [--run-name main] [--overrides "..."]   (from the repository root)
 #   bash slurm/sft_7b.sh --help | --dry-run

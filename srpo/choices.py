@@ -1,4 +1,4 @@
-"""Multiple-choice answers: option lists, gold letters and predicted letters (SRPO_SPEC §6).
+"""Multiple-choice answers: option lists, gold letters and predicted letters (paper §4).
 
 Letters are read only from the WHOLE prediction in a few fixed shapes (``B``, ``(B)``, ``B.``, ``B) 42``,
 ``Answer: B``, ``The answer is (B).``, ``Option C``); a letter is never picked out of free text, which is

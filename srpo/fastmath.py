@@ -1,7 +1,7 @@
 """A small, safe evaluator for LaTeX arithmetic, to settle most expression comparisons without sympy.
 
 math-verify is exact but slow for expressions (tens of milliseconds per new string: an ANTLR parse, then
-``simplify``/``solve``). The reward must grade about a thousand completions a second (issue 3), so
+``simplify``/``solve``). The reward must grade about a thousand completions a second, so
 ``srpo.grading`` first asks this module: both sides are parsed by a recursive-descent parser (no ``eval``)
 into a tiny tree and evaluated at three fixed points for their variables. Equal at every point means
 equivalent, different at a point means not (polynomial identity testing; the points are fixed, so the

@@ -1,4 +1,4 @@
-"""SRPO response format: prompts, chat messages and a parser for the reasoning blocks (SRPO_SPEC §1, §3).
+"""SRPO response format: prompts, chat messages and a parser for the reasoning blocks (paper §3.2.2, App. B.4).
 
 The RL format (paper §3.2.2, App. B.4) is five blocks and nothing but whitespace between them::
 
@@ -30,7 +30,8 @@ SINGLE_PASS_BLOCKS = ("think", "answer")  # first attempts and the plain-GRPO ba
 
 # ---------------------------------------------------------------------------------------------- prompts
 # Our own wording of the paper's prompts (App. B.4). The RL prompt asks for the five blocks; the released
-# OpenRLHF code sends it as a system message, the verl variant appends it to the user turn (SRPO_SPEC §1).
+# OpenRLHF code sends it as a system message, the verl variant appends it to the user turn
+# (docs/paper_vs_release.md, row "RL prompt").
 SRPO_RL_PROMPT = (
     "You are a careful visual reasoning assistant. Solve the problem in two rounds. "
     "Round one: reason step by step inside <think> </think>, then give a first answer inside "

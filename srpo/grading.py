@@ -1,4 +1,4 @@
-"""Answer grading for rewards, data filtering and benchmarks (SRPO_SPEC §2, §3, §6).
+"""Answer grading for rewards, data filtering and benchmarks (paper §3.1, §3.2 and §4).
 
 ``grade_answer(prediction, gold, ...)`` says whether a predicted answer matches the ground truth. It does
 cheap, deterministic rules first (multiple-choice letters, numbers with units, thousands separators,
@@ -6,12 +6,12 @@ degrees, percent, ``x = 5``, MathVista rounding to ``precision``), then ``srpo.f
 that settles most expressions: polynomials, radicals, fractions, tuples, linear relations) and only then
 math-verify (``srpo.math_equiv``: functions, sets, intervals ...). Model output is never evaluated as Python.
 
-Grading conventions of the four benchmarks (SRPO_SPEC §6):
+Grading conventions of the four benchmarks (paper §4, Table 1):
 
 * multiple choice: gold is a letter A-J with ``options`` the option texts (our record schema, MathVerse,
   MathVision, MMMU-Pro) or the option TEXT itself (MathVista). Predictions may be ``B``, ``(B)``, ``B.``,
   ``B. 42``, ``Answer: B``, ``The answer is (B)``, ``\\boxed{B}`` or an option's text. A letter is never
-  searched for inside free text (the released code's substring fallback is a defect, SRPO_SPEC §2).
+  searched for inside free text (the released code's substring fallback is a defect).
   ``options`` may be a list or a stringified list (MMMU-Pro); it is parsed as JSON or a Python literal.
 * ``integer``: the prediction must equal the integer (``12.0`` and ``1,200`` count; ``12.7`` does not, although
   MathVista's official ``int(float(x))`` would accept it).

@@ -1,4 +1,4 @@
-"""Stage 04, GRPO with the reflection-aware reward (SRPO_SPEC §2, §5), with TRL's ``GRPOTrainer``.
+"""Stage 04, GRPO with the reflection-aware reward (paper §3.2, Eq. 4-8, and §4.1), with TRL's ``GRPOTrainer``.
 
 Each reward component is its own TRL reward function, so TRL logs ``rewards/format/mean`` …
 ``rewards/length/mean``; their sum is the paper's R_total. Advantages are group-normalised over the

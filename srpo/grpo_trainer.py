@@ -1,4 +1,4 @@
-"""TRL's ``GRPOTrainer`` plus the two things SRPO needs and TRL does not have (SRPO_SPEC §5):
+"""TRL's ``GRPOTrainer`` plus the two things SRPO needs and TRL does not have (the release's RL scripts):
 
 * the online accuracy filter of the released scripts: a prompt group takes part in the update only if the
   mean accuracy of its G completions lies in [0.1, 0.9] (groups the model always or never solves carry

@@ -1,4 +1,4 @@
-"""math-verify, bounded: equivalence of two LaTeX answers that never hangs, in any thread (SRPO_SPEC §6).
+"""math-verify, bounded: equivalence of two LaTeX answers that never hangs, in any thread (paper §4).
 
 math-verify's own timeouts use ``signal.alarm``: they raise outside the main thread and cancel any timer the
 caller had set (pytest-timeout's, for one). We call it with its timeouts disabled and bound the work

@@ -1,4 +1,4 @@
-"""Normalising answer strings for grading (SRPO_SPEC §6): LaTeX wrappers, units, numbers.
+"""Normalising answer strings for grading (benchmark conventions, paper §4): LaTeX wrappers, units, numbers.
 
 Everything is regular expressions and ``fractions.Fraction``; nothing is evaluated. Used by
 ``srpo.grading`` and ``srpo.choices``.

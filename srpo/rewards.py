@@ -1,4 +1,4 @@
-"""The reflection-aware reward of SRPO (SRPO_SPEC §2; paper §3.2, Eq. 4-8) and its TRL reward functions.
+"""The reflection-aware reward of SRPO (paper §3.2, Eq. 4-8) and its TRL reward functions.
 
 R_total = R_format + R_accuracy + I_eff + I_ref + alpha * f_len, one dict entry per term:
 
@@ -46,7 +46,8 @@ ACCURACY_REWARD = 0.5  # Eq. 5, first answer
 REFLECTION_REWARD = 0.25  # I_ref of Eq. 6
 # I_eff of Eq. 8, keyed by (first answer correct, second answer correct).
 EFFECTIVENESS_REWARD = {(True, True): 0.25, (False, True): 0.5, (False, False): 0.0, (True, False): -0.25}
-# Released OpenRLHF code (SRPO_SPEC §2): one table in place of accuracy + effectiveness + reflection.
+# Released OpenRLHF code (the release's srpo_reward_func.py): one table replaces accuracy, effectiveness and
+# reflection.
 RELEASED_ACCURACY = {(True, True): 0.75, (False, True): 1.0, (True, False): 0.25, (False, False): 0.0}
 BASELINE_ACCURACY = 1.0  # plain GRPO: format 0.5 + accuracy 1.0
 DEFAULT_ALPHA = 0.1  # §4.1; Table 6 also tries 0.05 and 0.3

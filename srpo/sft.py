@@ -1,4 +1,4 @@
-"""Stage 03, cold-start SFT on the reflection data (SRPO_SPEC §3–§4), with TRL's ``SFTTrainer``.
+"""Stage 03, cold-start SFT on the reflection data (paper §3.1 and §4), with TRL's ``SFTTrainer``.
 
 The SFT set of stage 02 is in TRL's prompt/completion + images format, so the loss covers the completion
 only (the teacher-forced attempt, its reflection and the answer), on every transformers version. The

@@ -6,7 +6,7 @@ loads ``Qwen/Qwen2.5-VL-7B-Instruct``. Recipes name it ``tiny://random`` (random
 tiny stand-in for an instruction-tuned base). ``resolve_model`` builds it once per spec into the cache
 (``$SRPO_CACHE``, default ``<repo>/.cache``) and returns the folder.
 
-What makes it a faithful stand-in (checks recorded in STACK_NOTES.md):
+What makes it a faithful stand-in:
 * the real ``Qwen2_5_VLForConditionalGeneration`` class; text 128 hidden / 2 layers, vision 64 / depth 2;
 * a byte-level BPE trained locally with Qwen's special tokens; digits are single tokens and the
   reasoning tags are NON-special added tokens (TRL decodes completions with ``skip_special_tokens=True``,
@@ -36,7 +36,7 @@ BUILDER_VERSION = 2  # bump when the build changes in a way the spec does not ca
 
 @dataclass(frozen=True)
 class TinySpec:
-    """Sizes of the tiny model (model "S" of TINY_LEARNABILITY.md: small and fast beats bigger on 2 cores)."""
+    """Sizes of the tiny model (small and fast beats bigger on 2 cores)."""
 
     hidden: int = 128
     layers: int = 2
@@ -80,7 +80,7 @@ def build_tokenizer(spec: TinySpec):
     tok = Tokenizer(models.BPE(unk_token=None))
     # Digits are split before byte-level BPE, so every digit is its own token (as in Qwen's tokenizer) and
     # no merge holds a digit. Without the whitespace regex, BPE merges whole template phrases, which keeps
-    # sequences short: the main lever for speed on 2 cores (TINY_LEARNABILITY.md §1).
+    # sequences short: the main lever for speed on 2 cores.
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Digits(individual_digits=True),

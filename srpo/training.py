@@ -183,7 +183,7 @@ def held_out_check(model, processor, *, n: int, max_new_tokens: int, prompt: str
     """Score ``n`` held-out synthetic test problems, greedy and sampled at T=1 (the rollout distribution).
 
     Greedy numbers alone hide what SFT and RL change: a model that sometimes errs on purpose, or whose
-    reflection is a rubber stamp, can look the same under greedy decoding (TINY_LEARNABILITY.md §7)."""
+    reflection is a rubber stamp, can look the same under greedy decoding."""
     from srpo.bench import evaluate
     from srpo.generation import GenerationSettings
 

@@ -1,4 +1,4 @@
-"""The reasoning-block parser and prompt builders (the strict five-block structure of SRPO_SPEC §1)."""
+"""The reasoning-block parser and prompt builders (the strict five-block structure of paper §3.2.2, App. B.4)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Answer grading in the four benchmarks' conventions (SRPO_SPEC §6), and math-verify kept bounded."""
+"""Answer grading in the four benchmarks' conventions (paper §4), and math-verify kept bounded."""
 
 import signal
 import threading

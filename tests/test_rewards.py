@@ -1,4 +1,4 @@
-"""The SRPO reward (SRPO_SPEC §2, paper Eq. 4-8), its released and baseline variants, and the TRL functions."""
+"""The SRPO reward (paper §3.2, Eq. 4-8), its released and baseline variants, and the TRL functions."""
 
 import math
 import pickle

@@ -147,4 +147,4 @@ def test_recipes_resolve_the_paper_hyperparameters():
     per_step = (
         grpo.trl.per_device_train_batch_size * grpo.trl.gradient_accumulation_steps * 8 // grpo.trl.num_generations
     )
-    assert per_step == 128  # 128 prompts x 8 rollouts per step on 8 GPUs (SRPO_SPEC §5)
+    assert per_step == 128  # 128 prompts x 8 rollouts per step on 8 GPUs (paper §4.1)

@@ -1,4 +1,4 @@
-"""Stage 06, ablations and the paper-vs-ours report (SRPO_SPEC §7: Tables 1, 3, 6).
+"""Stage 06, ablations and the paper-vs-ours report (paper §4.3: Tables 1, 3, 6).
 
 * ``ARMS``: the arms as data (``srpo.ablations.arms``);
 * run mode (tiny-cpu): every arm is trained and evaluated here (``srpo.ablations.run``);

@@ -1,4 +1,4 @@
-"""The ablation arms as data (SRPO_SPEC §7: Table 1, Table 3, Table 6): what each starts from, which
+"""The ablation arms as data (paper Table 1, Table 3, Table 6): what each starts from, which
 overrides its GRPO run gets, and which row of the paper it stands beside."""
 
 from __future__ import annotations

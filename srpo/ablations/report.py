@@ -8,7 +8,7 @@ from srpo.ablations.arms import ARMS
 from srpo.ablations.collect import two_proportion_z
 from srpo.bench.paper import TABLE3_AVERAGE
 
-# Where the paper and the authors' release disagree, and what this project does (SRPO_SPEC §1-§6).
+# Where the paper and the release disagree, and what this project does (all of them: docs/paper_vs_release.md).
 DISAGREEMENTS = [
     ("Reward table", "Paper Eq. 4-8: TT 1.6 > FT 1.35 > TF 1.1 > FF 0.85 (with format, I_ref, f_len = 1).",
      "Released OpenRLHF code: accuracy table TT 0.75, FT 1.0, TF 0.25, FF 0 (wrong-then-fixed pays more than "
@@ -107,7 +107,7 @@ def write_report(out_dir: Path, *, profile: str, rows: list[dict], results: list
     parts = [f"# SRPO: the paper beside this run ({profile})\n",
              f"Every number below was produced by the **{', '.join(scorers)}** scorer (rule-based grading with "
              "`srpo.grading`, no LLM judge) unless a row says otherwise. Paper numbers are copied from the paper "
-             "(SRPO_SPEC §7).\n"]  # fmt: skip
+             "(paper Table 3).\n"]  # fmt: skip
     if profile == "tiny-cpu":
         parts.append("On `tiny-cpu` every number comes from a 0.6M-parameter Qwen2.5-VL on the synthetic "
                      "seven-segment task: the *direction* of an effect can be compared with the paper, its size "

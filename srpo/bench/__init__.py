@@ -1,5 +1,5 @@
 """Stage 05, benchmarks: MathVista, MathVerse, MathVision, MMMU-Pro and the synthetic test set, with the
-reflection metrics (first vs final answer, fix and break rates; SRPO_SPEC §6, §7).
+reflection metrics (first vs final answer, fix and break rates; docs/paper_vs_release.md, row "Eval answer").
 
 * ``BENCHMARKS``: the registry (one module per benchmark, common interface in ``srpo.bench.base``);
 * ``score_response(benchmark, row, response)``: grade one response against one row (a Hub row in the

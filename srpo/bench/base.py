@@ -1,4 +1,4 @@
-"""The common interface of the benchmarks (SRPO_SPEC §6).
+"""The common interface of the benchmarks (paper §4).
 
 Every benchmark module turns its Hub rows into the project's record schema (``srpo.data.schema``: id,
 source, images, question, options, answer, answer_type, precision, metadata) with ``to_record``. All
@@ -34,7 +34,7 @@ class Benchmark:
     """One benchmark: where its rows come from and how a row becomes a record."""
 
     name: str
-    title: str  # the column name in the paper's Table 1 (SRPO_SPEC §7), or a display name
+    title: str  # the column name in the paper's Table 1, or a display name
     hub_id: str | None
     splits: dict[str, tuple[str | None, str]]  # our split name -> (Hub config, Hub split)
     default_splits: tuple[str, ...]

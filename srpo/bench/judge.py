@@ -1,4 +1,4 @@
-"""An optional LLM judge through any OpenAI-compatible endpoint (SRPO_SPEC §6).
+"""An optional LLM judge through any OpenAI-compatible endpoint (docs/paper_vs_release.md, row "Scorer").
 
 The official MathVista / MathVerse scoring uses a GPT model to extract and compare answers (the release
 used gpt-4o-2024-11-20). The rule-based scorer (``srpo.grading``) is this project's default; the judge is

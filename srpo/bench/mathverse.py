@@ -1,4 +1,4 @@
-"""MathVerse testmini (``AI4Math/MathVerse``, 3,940 rows = 788 problems x 5 versions; SRPO_SPEC §6).
+"""MathVerse testmini (``AI4Math/MathVerse``, 3,940 rows = 788 problems x 5 versions; paper Table 1).
 
 Row quirks handled here:
 

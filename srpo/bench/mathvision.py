@@ -1,4 +1,4 @@
-"""MathVision (``MathLLMs/MathVision``: test 3,040, testmini 304; SRPO_SPEC §6).
+"""MathVision (``MathLLMs/MathVision``: test 3,040, testmini 304; paper Table 1).
 
 Row quirks handled here:
 

@@ -1,4 +1,4 @@
-"""MathVista testmini (``AI4Math/MathVista``, 1,000 rows; SRPO_SPEC §6).
+"""MathVista testmini (``AI4Math/MathVista``, 1,000 rows; paper Table 1).
 
 Row quirks handled here:
 

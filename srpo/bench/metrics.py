@@ -1,4 +1,4 @@
-"""Metrics over scored responses: accuracy of both answers and what the reflection did (SRPO_SPEC §6).
+"""Metrics over scored responses: accuracy of both answers and what the reflection did (paper §4).
 
 * ``final_acc`` / ``first_acc``: share of responses whose final / first answer is right (a response with
   no first answer counts as wrong for ``first_acc``);

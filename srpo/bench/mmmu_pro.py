@@ -1,4 +1,4 @@
-"""MMMU-Pro (``MMMU/MMMU_Pro``: "standard (10 options)" and "vision", 1,730 rows each; SRPO_SPEC §6).
+"""MMMU-Pro (``MMMU/MMMU_Pro``: "standard (10 options)" and "vision", 1,730 rows each; docs/paper_vs_release.md).
 
 Row quirks handled here:
 

@@ -1,4 +1,4 @@
-"""The paper's numbers (SRPO_SPEC §7: Table 1, Table 3, Table 10), for tables beside ours.
+"""The paper's numbers (paper Table 1, Table 3, Table 10), for tables beside ours.
 
 Also used by the ablations report (stage 06). Accuracies in percent, as printed in the paper.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 BENCHMARK_COLUMNS = ("MathVista", "MathVerse", "MathVision", "MMMU-Pro")
 
-# Table 1: MathVista testmini, MathVerse testmini, MathVision, MMMU-Pro (SRPO_SPEC §7).
+# Table 1: MathVista testmini, MathVerse testmini, MathVision, MMMU-Pro (paper Table 1).
 TABLE1 = {
     "Qwen2.5-VL-7B": (68.2, 46.3, 25.1, 36.9),
     "+ GRPO (37K)": (72.3, 52.9, 30.3, 39.9),
@@ -19,7 +19,7 @@ TABLE1 = {
     "SRPO-32B": (78.5, 58.9, 39.6, 51.3),
 }
 
-# Table 3: averages over five benchmarks, 7B ablations (SRPO_SPEC §7).
+# Table 3: averages over five benchmarks, 7B ablations (paper Table 3).
 TABLE3_AVERAGE = {
     "base": 44.4,
     "GRPO": 49.8,
@@ -30,7 +30,7 @@ TABLE3_AVERAGE = {
     "without I_eff": 52.0,
 }
 
-# Table 10: MathVista testmini inference on one H100 with vLLM (SRPO_SPEC §7).
+# Table 10: MathVista testmini inference on one H100 with vLLM (paper Table 10).
 TABLE10_INFERENCE = {
     "GRPO-7B": {"minutes": 45.6, "tokens_per_answer": 355},
     "SRPO-7B": {"minutes": 60.5, "tokens_per_answer": 502},

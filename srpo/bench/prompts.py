@@ -1,4 +1,4 @@
-"""Prompts for evaluation: the SRPO prompt (default) or a single-answer prompt (SRPO_SPEC §1, §6).
+"""Prompts for evaluation: the SRPO prompt (default) or a single-answer prompt (paper §4).
 
 ``srpo_rl`` / ``srpo_sft`` / ``single_pass`` are the project's prompts (``srpo.formats.PROMPTS``).
 ``released_single`` is our wording of the single-answer system prompt of the authors' released eval

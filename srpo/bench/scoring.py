@@ -1,6 +1,7 @@
 """Rule-based scoring of one response against one record: first answer, final answer, both graded.
 
-SRPO's answer is the LAST ``<answer>`` block; the released eval scripts grade the FIRST (SRPO_SPEC §6), so
+SRPO's answer is the LAST ``<answer>`` block; the released eval scripts grade the FIRST
+(docs/paper_vs_release.md, row "Eval answer"), so
 both are graded and reported. A reply without any answer block still gets a final answer from
 ``srpo.grading.extract_final_answer`` (a base model may ignore the tags), but no first answer.
 Equivalence is ``srpo.grading.grade_answer``; this module only decides WHICH text is graded.

@@ -1,6 +1,6 @@
 """Stage 05: every model on every benchmark, greedy (and sampled), into ``<run_dir>/benchmarks/``.
 
-Outputs (SRPO_SPEC §6, §7):
+Outputs (paper §4, Table 1):
 
 * ``results.csv`` / ``results.json``: one row per (model, benchmark, decoding mode, scorer) with every metric;
 * ``breakdowns.csv``: the same metrics per official breakdown value (MathVerse version, MathVision subject

@@ -97,7 +97,7 @@ def probe(args) -> int:
                   "resumed_from_step": first, "last_step": step, "stopped": stopped, "server_reachable": server_ok}  # fmt: skip
         (out_dir / "result.json").write_text(json.dumps(result, indent=1))
         print(f"[srpo.cluster.check] {json.dumps(result)}", flush=True)
-    dist.destroy_process_group()  # without it a rank can abort at exit (STACK_NOTES §5)
+    dist.destroy_process_group()  # without it a rank can abort at exit
     if stopped:
         return preemption.PREEMPTED_EXIT_CODE
     return 0 if total.item() == world and server_ok is not False else 1

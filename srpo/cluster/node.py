@@ -1,7 +1,7 @@
 """Node agent: ``srun`` starts ``python -m srpo.cluster.node -- <command>`` once per node; it puts the node's
 rank (``SLURM_PROCID`` of this one-task-per-node step) where the command says ``{node_rank}`` and becomes
-that command. This replaces the usual ``srun bash -c '... --machine_rank $SLURM_PROCID'`` (SRPO_SPEC §8:
-multi-node launch is a known pain point), and keeps torch out of the agent so it starts in milliseconds."""
+that command. This replaces the usual ``srun bash -c '... --machine_rank $SLURM_PROCID'`` (multi-node launch is a
+known pain point of peer projects), and keeps torch out of the agent so it starts in milliseconds."""
 
 from __future__ import annotations
 

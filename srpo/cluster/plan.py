@@ -10,7 +10,7 @@ A stage with ``launcher: accelerate`` (or ``auto`` inside a job) runs as::
 
 ``srpo.cluster.node`` fills ``{node_rank}`` from ``SLURM_PROCID`` on each node, and ``srpo.cluster.rank``
 prints one line per rank (rank, world size, node) before it becomes the stage's entry point. For GRPO in
-vLLM server mode (32B, SRPO_SPEC §5) the last node of the allocation runs ``trl vllm-serve`` instead and
+vLLM server mode (32B) the last node of the allocation runs ``trl vllm-serve`` instead and
 the others train; ``srpo.cluster.supervise`` starts the server, waits for it, trains, then stops it.
 
 Everything here is pure (a mapping of environment variables in, argv lists out) except ``stage_command``.

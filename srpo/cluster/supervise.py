@@ -1,4 +1,4 @@
-"""GRPO in vLLM server mode (32B, SRPO_SPEC §5): start ``trl vllm-serve`` on the server node, wait until it
+"""GRPO in vLLM server mode (32B): start ``trl vllm-serve`` on the server node, wait until it
 answers, train on the other nodes, then stop the server.
 
 ``python -m srpo.cluster.supervise <stage>/launch_plan.json`` (written by ``srpo.cluster.stage_command``).

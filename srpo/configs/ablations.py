@@ -1,4 +1,4 @@
-"""Config of stage 06, ablations and the paper-vs-ours report (SRPO_SPEC §7: Table 1, 3, 5, 6)."""
+"""Config of stage 06, ablations and the paper-vs-ours report (paper §4.3: Tables 1, 3, 5, 6)."""
 
 from __future__ import annotations
 

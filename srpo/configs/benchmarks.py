@@ -1,4 +1,4 @@
-"""Config of stage 05, benchmarks (SRPO_SPEC §6, §7)."""
+"""Config of stage 05, benchmarks (paper §4, Table 1)."""
 
 from __future__ import annotations
 

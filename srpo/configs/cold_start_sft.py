@@ -1,4 +1,5 @@
-"""Config of stage 03, cold-start SFT (SRPO_SPEC §4). Parsed together with TRL's SFTConfig and ModelConfig:
+"""Config of stage 03, cold-start SFT (paper §4; the release's qwen2_5vl_full_sft.yaml).
+Parsed together with TRL's SFTConfig and ModelConfig:
 the recipe sets the learning rate, schedule, batch, max_length, precision, checkpointing and DeepSpeed there."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Config of stage 01, data curation (SRPO_SPEC §3, §4, §5). Recipes: recipes/<profile>/data_curation.yaml."""
+"""Config of stage 01, data curation (paper §3.1 and §4.1). Recipes: recipes/<profile>/data_curation.yaml."""
 
 from __future__ import annotations
 

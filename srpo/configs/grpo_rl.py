@@ -1,4 +1,4 @@
-"""Config of stage 04, GRPO with the reflection-aware reward (SRPO_SPEC §2, §5). Parsed together with TRL's
+"""Config of stage 04, GRPO with the reflection-aware reward (paper §3.2, §4.1). Parsed together with TRL's
 GRPOConfig (generations, temperature, learning rate, clipping, KL, vLLM) and ModelConfig."""
 
 from __future__ import annotations

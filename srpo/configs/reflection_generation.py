@@ -1,4 +1,4 @@
-"""Config of stage 02, reflection generation (SRPO_SPEC §3).
+"""Config of stage 02, reflection generation (paper §3.1, App. B.2 and B.4).
 
 The stage runs: first attempts by the policy (or the synthetic generator) -> an optional LLM quality
 judge -> selection to a target size and correct/wrong ratio -> teacher reflections -> the SFT set.
@@ -25,7 +25,7 @@ def _h(text: str) -> dict:
 class ReflectionArgs:
     """> Parameters that control first attempts, the judge, the teacher and the selection of the SFT set."""
 
-    # ------------------------------------------------------------------ first attempts (SRPO_SPEC §3)
+    # ------------------------------------------------------------------ first attempts (paper §3.1)
     policy_model: str = field(default="tiny://instruct", metadata=_h("Model that makes the first attempts."))
     attempt_source: str = field(
         default="policy",

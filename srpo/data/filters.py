@@ -2,11 +2,11 @@
 
 1. images: each decodes and has at least ``min_pixels``; above ``max_pixels`` it is shrunk to fit (or
    rejected when ``resize_large_images`` is off). 262,144 px is the image budget of the paper's SFT and RL
-   runs (SRPO_SPEC §4); larger images would be resized by the processor anyway, so storing them smaller
+   runs (the release's SFT yaml); larger images would be resized by the processor anyway, so storing them smaller
    only saves disk.
 2. text: a non-empty question within ``max_question_chars`` and a gold answer within ``max_answer_chars``.
 3. verifiable gold: the project grader (srpo.grading) must accept the gold answer as equal to itself; a
-   gold it cannot parse could never earn a reward (the release scored such rows 1.0, SRPO_SPEC §2).
+   gold it cannot parse could never earn a reward (the release scored such rows 1.0; docs/paper_vs_release.md).
 4. duplicates: same images (pixel hash) and same normalised question as an earlier record of the split.
 """
 

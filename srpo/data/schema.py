@@ -1,4 +1,4 @@
-"""The one record schema every source is mapped to (SRPO_SPEC §3, §5), as ``datasets`` Features."""
+"""The one record schema every source is mapped to (paper §3.1 and §4.1), as ``datasets`` Features."""
 
 from __future__ import annotations
 

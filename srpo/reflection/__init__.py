@@ -1,4 +1,4 @@
-"""Stage 02, reflection generation (SRPO_SPEC §3): first attempts, an optional judge, selection to the
+"""Stage 02, reflection generation (paper §3.1): first attempts, an optional judge, selection to the
 target mix, teacher reflections and the SFT set in TRL's prompt/completion + images format.
 
     python -m srpo.reflection --config runs/<profile>/<run>/reflection_generation/config.yaml

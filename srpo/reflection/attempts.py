@@ -1,4 +1,4 @@
-"""First attempts (SRPO_SPEC §3): the policy answers each pool question with the single-pass think/answer
+"""First attempts (paper §3.1): the policy answers each pool question with the single-pass think/answer
 prompt, and the project's grader (not string equality, unlike the released code) marks each attempt.
 
 Two sources, one row shape:

@@ -1,4 +1,4 @@
-"""The optional LLM quality judge (SRPO_SPEC §3: the paper used DeepSeek-V3 to judge CoT quality).
+"""The optional LLM quality judge (paper §3.1: the paper used DeepSeek-V3 to judge CoT quality).
 
 The judge reads the question, the attempt's reasoning and answer, and returns JSON
 ``{"keep": true|false, "reason": "..."}``. It judges the *reasoning*, not the answer: a coherent attempt

@@ -1,4 +1,4 @@
-"""Selection to the SFT set (SRPO_SPEC §3): a target size with a target share of correct first attempts.
+"""Selection to the SFT set (paper §3.1): a target size with a target share of correct first attempts.
 
 The paper kept 10K of 100K attempts, about 30% correct and 70% wrong: mostly attempts that a reflection
 can fix, plus some correct ones so the model also learns to confirm (and tighten) a right answer.

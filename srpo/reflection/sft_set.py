@@ -1,11 +1,11 @@
-"""SFT samples in TRL's prompt/completion + images format (SRPO_SPEC §3, paper App. B.4).
+"""SFT samples in TRL's prompt/completion + images format (paper §3.1, App. B.4).
 
 Layouts of the assistant target:
 
 * ``paper`` (default): ``<think>CoT</think><answer>predicted</answer><reflection>F</reflection>
   <answer>ground truth</answer>``: the paper's SFT target has no second think;
 * ``two_pass``: ``<think>CoT</think><answer>predicted</answer><reflection>F</reflection>
-  <think>revised</think><answer>ground truth</answer>``: the five-block RL format (SRPO_SPEC §1), for a
+  <think>revised</think><answer>ground truth</answer>``: the five-block RL format (paper §3.2.2), for a
   policy that can only produce what SFT showed it (the tiny profile).
 
 The prompt is ``srpo.formats.build_messages`` with the configured SFT prompt and placement, so stage 03

@@ -1,4 +1,4 @@
-"""Teacher reflections (SRPO_SPEC §3): what the teacher is asked, how its answer is checked, and the
+"""Teacher reflections (paper §3.1, App. B.2): what the teacher is asked, how its answer is checked, and the
 deterministic template teacher of the synthetic task.
 
 The teacher (o4-mini in the paper) sees the question, the image, the first attempt's reasoning, its

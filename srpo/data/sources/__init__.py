@@ -1,6 +1,6 @@
 """The registry of source adapters: ``SOURCES[name] -> SourceSpec`` for every source the paper names.
 
-Released by the authors (SRPO_SPEC §3): ``srpo_sft_released``, ``srpo_rl_released``.
+Released by the authors (docs/paper_vs_release.md, row "Data sizes"): ``srpo_sft_released``, ``srpo_rl_released``.
 SFT pool (§3): ``mulberry_sft``, ``llava_cot_100k``, ``mathv360k``.
 RL pool (§5): ``scienceqa``, ``geoqa``, ``chartqa``, ``dvqa``, ``ai2d``, ``math``, ``virgo``, ``r1_onevision``,
 ``mmk12``, ``phyx``.

@@ -238,7 +238,7 @@ def gold_from_text(text: str) -> str:
 
 def typed_answer(answer: str, options: list[str]) -> tuple[str, str, int | None]:
     """(answer, answer_type, precision) for a gold answer: a letter for multiple choice, else the type its
-    text looks like. Floats keep their decimals as the precision (MathVista's convention, SRPO_SPEC §6)."""
+    text looks like. Floats keep their decimals as the precision (MathVista's convention)."""
     answer = (answer or "").strip().strip("$").strip()
     if options:
         letter = letter_of(answer, options)

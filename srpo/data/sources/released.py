@@ -1,4 +1,4 @@
-"""The authors' released data (SRPO_SPEC §3): the shortest path to reproducing the paper.
+"""The authors' released data (docs/paper_vs_release.md, row "Data sizes"): the shortest path to reproducing the paper.
 
 * ``srpo_sft_released`` — ``SRPOMLLMs/srpo-sft-data``, the reflection SFT set itself. The release trains on it
   with LLaMA-Factory as a ``sharegpt`` dataset with columns ``messages`` (roles system / user / assistant) and

@@ -1,4 +1,4 @@
-"""RL sources with multi-step reasoning: MATH, Virgo, R1-OneVision, MMK12, PhyX (SRPO_SPEC §5).
+"""RL sources with multi-step reasoning: MATH, Virgo, R1-OneVision, MMK12, PhyX (paper §4.1).
 
 * MATH (``EleutherAI/hendrycks_math``, one config per subject, train): ``problem``, ``solution`` (gold =
   its last ``\\boxed{}``), ``level``, ``type``. Text only: the record has no image.

@@ -1,4 +1,4 @@
-"""RL sources with short, checkable answers: ScienceQA, GeoQA, ChartQA, DVQA, AI2D (SRPO_SPEC §5).
+"""RL sources with short, checkable answers: ScienceQA, GeoQA, ChartQA, DVQA, AI2D (paper §4.1).
 
 * ScienceQA (``derek-thomas/ScienceQA``, train): ``image`` (None for text-only questions), ``question``,
   ``choices``, ``answer`` (index), ``hint``, plus subject/grade/skill (card checked). Only questions with an

@@ -1,4 +1,4 @@
-"""The SFT pool (SRPO_SPEC §3: 100K questions drawn from Mulberry-SFT, MathV360K and LLaVA-CoT-100K).
+"""The SFT pool (paper §3.1: 100K questions drawn from Mulberry-SFT, MathV360K and LLaVA-CoT-100K).
 
 All three ship raw JSON next to an image archive; images are file paths into the unpacked archive
 (``image_root/<source>/``). Only the question, the image and the gold answer are used: the policy writes its
