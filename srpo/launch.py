@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 
 from srpo import config as srpo_config
-from srpo import paths
+from srpo import paths, progress
 
 
 class StageFailed(RuntimeError):
@@ -81,6 +81,7 @@ def stream_subprocess(cmd: list[str], log_path: Path, echo: bool = True, env: di
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "SRPO_HOME": str(paths.project_root()), **(env or {})}
     tail: deque[str] = deque(maxlen=40)
+    echo_line = progress.StreamEcho()  # progress lines become a live bar in a Jupyter kernel
     start = time.time()
     with open(log_path, "a", buffering=1) as log:  # line-buffered: the log can be tailed while it runs
         log.write(f"\n$ {' '.join(cmd)}\n")
@@ -91,12 +92,14 @@ def stream_subprocess(cmd: list[str], log_path: Path, echo: bool = True, env: di
                 log.write(line)
                 tail.append(line)
                 if echo and not _is_noise(line):
-                    print(line, end="", flush=True)
+                    echo_line(line)
             proc.wait()
         except BaseException:  # a notebook interrupt must not leave an orphaned trainer behind
             proc.terminate()
             proc.wait(timeout=30)
             raise
+        finally:
+            echo_line.close()
     return proc.returncode, list(tail), time.time() - start
 
 

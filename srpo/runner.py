@@ -8,11 +8,12 @@ to ``runs/<profile>/<run_name>/notebooks/``. An executed notebook is the report 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
 
-from srpo import paths
+from srpo import paths, progress
 from srpo.stages import NOTEBOOK_TO_STAGE
 
 
@@ -45,6 +46,7 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
     """Run the selected notebooks in order; stop at the first failure (papermill raises)."""
     import papermill as pm
 
+    os.environ.setdefault(progress.ENV, "lines")  # the executed notebook and its HTML keep concise progress lines
     run_dir = paths.default_run_dir(profile, run_name)
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,10 +68,21 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
                                             "overrides": (overrides or {}).get(stage, "")},
         )  # fmt: skip
         timings[nb.stem] = round(time.time() - start, 1)
+        write_html(executed)
         print(f"[srpo] {nb.stem}: done in {timings[nb.stem]:.0f}s", flush=True)
     record = {"profile": profile, "run_dir": str(run_dir), "seconds": timings, "total_seconds": sum(timings.values())}
     (run_dir / "run_timings.json").write_text(json.dumps(record, indent=1))
     return record
+
+
+def write_html(executed: Path) -> Path:
+    """The executed notebook as HTML beside it (``01_data_curation.html``), readable without Jupyter."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_filename(str(executed))
+    html = executed.with_suffix(".html")
+    html.write_text(body, encoding="utf-8")
+    return html
 
 
 def strip_notebook(path: Path) -> bool:

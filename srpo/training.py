@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from srpo import paths
+from srpo import paths, progress
 
 FINAL = "final"  # <run_dir>/<stage>/final/ holds the trained model and processor
 
@@ -142,6 +142,7 @@ def train(trainer, run_dir, resume: bool, config_text: str):
 
     stop = StopOnRequest(run_dir)
     trainer.add_callback(stop)
+    progress.install(trainer, Path(trainer.args.output_dir).parent.name)  # one line per log step, no raw dicts
     if trainer.accelerator.is_main_process:
         checkpoints_for(trainer.args.output_dir, config_text)
     trainer.accelerator.wait_for_everyone()

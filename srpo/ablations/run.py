@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from srpo import paths
+from srpo import paths, progress
 from srpo.ablations.arms import Arm, select_arms
 from srpo.launch import run_stage
 
@@ -112,6 +112,8 @@ def run_arms(cfg) -> list[dict]:
     jobs = [(arm, seed) for arm, seed in jobs if arm.trains or seed == args.seeds[0]]  # eval-only arms: once
     jobs.sort(key=lambda job: (job[0].start != "cot_sft", not job[0].trains))  # longest first: workers finish together
     done = []
+    lines = progress.Lines("ablation_arms", len(jobs), every=1)
+    lines.update(0)
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         futures = {pool.submit(run_arm, arm, run_dir, profile, seed, args): (arm, seed) for arm, seed in jobs}
         for future in as_completed(futures):
@@ -119,4 +121,5 @@ def run_arms(cfg) -> list[dict]:
             result = future.result()  # an arm that fails stops the stage, with its log path in the message
             done.append(result)
             print(f"[ablations] {arm.name} seed {seed}: done in {result['seconds']:.0f}s", flush=True)
+            lines.update(len(done), last=f"{arm.name}/seed{seed}")
     return done

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from srpo import progress
 from srpo.bench import registry
 from srpo.bench.base import metadata_of
 from srpo.bench.cache import GenerationCache, model_key, settings_key
@@ -128,9 +129,10 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
                        for s in range(settings.n)] for it in items}  # fmt: skip
     pending = {it["id"] for it in items if any(cache.get(k) is None for k in keys[it["id"]])}
     size = chunk_size if chunk_size and chunk_size > 0 else max(len(items), 1)
-    done, start = len(items) - len(pending), time.time()
+    done = len(items) - len(pending)
     if label and done:
         print(f"[srpo.bench] {label}: {done}/{len(items)} prompts from the cache", flush=True)
+    lines = progress.Lines(label.replace(" ", "_"), len(items), every=1) if label else None  # one line per chunk
     for index, lo in enumerate(range(0, len(items), size)):
         chunk = items[lo : lo + size]
         todo = [it for it in chunk if it["id"] in pending]
@@ -154,8 +156,8 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
                                 "finish_reason": g.finish_reason, "gen_s": per})  # fmt: skip
         cache.put_many(entries)
         done += len(todo)
-        if label:
-            print(f"[srpo.bench] {label}: {done}/{len(items)} prompts ({time.time() - start:.0f}s)", flush=True)
+        if lines:
+            lines.update(done)
     return {it["id"]: [cache.get(k) for k in keys[it["id"]]] for it in items}
 
 

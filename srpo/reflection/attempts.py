@@ -15,9 +15,8 @@ A row: id, problem_id, attempt_source, text, think, answer, parseable, correct, 
 from __future__ import annotations
 
 import random
-import time
 
-from srpo import formats
+from srpo import formats, progress
 from srpo.generation import GenerationRequest, GenerationSettings
 
 LIGHT_COLUMNS = ["id", "source", "answer", "answer_type", "options", "precision", "metadata"]
@@ -77,7 +76,8 @@ def run_policy_attempts(pool, args, store, backend=None) -> None:
         return
     backend = backend or make_policy_backend(args)
     total = sum(min(size, len(pool) - start) for _, start in chunks)
-    start_time, done = time.time(), 0
+    done = 0
+    lines = progress.Lines("attempts", total, every=1)  # one line per chunk
     for index, start in chunks:
         rows = pool.select(range(start, min(start + size, len(pool))))
         records = list(rows)
@@ -92,8 +92,7 @@ def run_policy_attempts(pool, args, store, backend=None) -> None:
         store.append([attempt_row(by_id[g.id], f"{g.id}#p{g.sample}", "policy", g.text, g.num_tokens, g.finish_reason)
                       for g in generations])  # fmt: skip
         done += len(records)
-        rate = done / max(time.time() - start_time, 1e-9)
-        print(f"[attempts] {done}/{total} problems ({rate:.1f}/s), stored {len(store)}", flush=True)
+        lines.update(done, stored=len(store))
 
 
 # ---------------------------------------------------------------------------------------------- generator

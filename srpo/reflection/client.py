@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from srpo import progress
+
 
 class ApiFatal(RuntimeError):
     """An error that every further request would repeat (bad key, unknown model): stop the run."""
@@ -173,7 +175,7 @@ def run_requests(client: ChatClient, keys: Iterable[str], build_messages: Callab
     window = client.settings.concurrency
     pending: dict = {}
     done = 0
-    start = time.time()
+    lines = progress.Lines(label, len(todo), every=log_every)
     with ThreadPoolExecutor(max_workers=window, thread_name_prefix=label) as pool:
         it = iter(todo)
         try:
@@ -188,9 +190,7 @@ def run_requests(client: ChatClient, keys: Iterable[str], build_messages: Callab
                     pending.pop(fut)
                     store.append(fut.result())  # ApiFatal propagates from here and stops the run
                     done += 1
-                    if done % log_every == 0 or done == len(todo):
-                        rate = done / max(time.time() - start, 1e-9)
-                        print(f"[{label}] {done}/{len(todo)} done ({rate:.1f}/s)", flush=True)
+                    lines.update(done)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise

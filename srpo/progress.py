@@ -1,0 +1,196 @@
+"""Progress of long stages: one concise line every N steps in logs, a live bar with rate and ETA in a notebook.
+
+Stages run in a subprocess (``srpo.launch``), so progress crosses a pipe as text. The stage prints lines
+
+    [progress] grpo_rl 20/200 10% | 1.31 s/it | 0:26 elapsed | ETA 3:56 | loss 0.0123 reward 1.05
+
+(``track`` for loops, ``install`` for a transformers/TRL ``Trainer``: it replaces the trainer's
+default printer, so no raw ``{'loss': ...}`` dicts reach the output). The notebook side (``StreamEcho``,
+used by ``srpo.launch.stream_subprocess``) turns those lines into a ``tqdm.auto`` bar in a live Jupyter
+kernel and prints them unchanged everywhere else: under papermill (``srpo.runner`` sets
+``SRPO_PROGRESS=lines``), in terminals and in the stage log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+
+PREFIX = "[progress]"
+ENV = "SRPO_PROGRESS"  # "lines": never draw bars (papermill, CI); "bars": always; unset: bars in a live kernel
+_LINE_RE = re.compile(r"^\[progress\] (?P<desc>\S+) (?P<n>\d+)/(?P<total>\d+|\?)(?: [^|]*)?(?:\| (?P<rest>.*))?$")
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60}:{rem % 60:02d}"
+
+
+def format_line(desc: str, n: int, total: int | None, elapsed: float, extras: dict | None = None,
+                done: int | None = None) -> str:  # fmt: skip
+    """One progress line: count, percent, rate, elapsed, ETA and a few metrics. ``done``: the items counted
+    in ``elapsed`` when fewer than ``n`` (a resumed run), for the rate and the ETA.
+
+    >>> format_line("grpo_rl", 20, 200, 26.2, {"loss": 0.01234, "reward": 1.05})
+    '[progress] grpo_rl 20/200 10% | 1.31 s/it | 0:26 elapsed | ETA 3:55 | loss 0.0123 reward 1.05'
+    >>> format_line("attempts", 0, None, 0.0)
+    '[progress] attempts 0/? | 0:00 elapsed'
+    """
+    head = f"{PREFIX} {desc} {n}/{total if total else '?'}"
+    if total:
+        head += f" {100 * n // total}%"
+    parts = [head]
+    done = n if done is None else done
+    if done > 0 and elapsed > 0:
+        rate = done / elapsed
+        parts.append(f"{rate:.2f} it/s" if rate >= 1 else f"{1 / rate:.2f} s/it")
+    parts.append(f"{_clock(elapsed)} elapsed")
+    if total and done > 0:
+        parts.append(f"ETA {_clock(elapsed / done * (total - n))}")
+    if extras:
+        parts.append(" ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in extras.items()))
+    return " | ".join(parts)
+
+
+def parse_line(line: str) -> tuple[str, int, int | None, str] | None:
+    """(desc, n, total or None, the metrics text) of a progress line; None for any other line.
+
+    >>> parse_line("[progress] grpo_rl 20/200 10% | 1.31 s/it | 0:26 elapsed | ETA 3:55 | loss 0.0123")
+    ('grpo_rl', 20, 200, 'loss 0.0123')
+    >>> parse_line("{'loss': 0.1}") is None
+    True
+    """
+    match = _LINE_RE.match(line.rstrip("\n"))
+    if not match:
+        return None
+    total = None if match["total"] == "?" else int(match["total"])
+    fields = [f for f in (match["rest"] or "").split(" | ") if f]
+    metrics = [f for f in fields if not re.search(r"(it/s|s/it|elapsed|^ETA )", f)]
+    return match["desc"], int(match["n"]), total, " ".join(metrics)
+
+
+def live_display() -> bool:
+    """True in a live Jupyter kernel (bars, widgets); False under papermill/CI (``SRPO_PROGRESS=lines``),
+    in terminals and in scripts."""
+    mode = os.environ.get(ENV, "")
+    if mode in ("lines", "bars"):
+        return mode == "bars"
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class Lines:
+    """Prints a progress line every ``every`` steps or ``seconds`` seconds (whichever comes first), at the
+    first step and at the last; ``update(n, **metrics)`` sets the count."""
+
+    def __init__(self, desc: str, total: int | None, every: int | None = None, seconds: float = 30.0, stream=None):
+        self.desc, self.total, self.seconds = desc, total, seconds
+        self.every = every or max(1, (total or 100) // 20)
+        self.stream = stream or sys.stdout
+        self.start = time.time()
+        self._last_n, self._last_t = -1, 0.0
+
+    def update(self, n: int, **metrics) -> None:
+        now = time.time()
+        due = (n == self.total or n // self.every != self._last_n // self.every or now - self._last_t >= self.seconds
+               or self._last_n < 0)  # fmt: skip
+        if due and n != self._last_n:
+            print(format_line(self.desc, n, self.total, now - self.start, metrics), file=self.stream, flush=True)
+            self._last_n, self._last_t = n, now
+
+
+def track(iterable, desc: str, total: int | None = None, every: int | None = None):
+    """Yield from ``iterable``, printing a progress line every ``every`` items (default: 5% of ``total``)."""
+    if total is None:
+        total = len(iterable) if hasattr(iterable, "__len__") else None
+    lines = Lines(desc, total, every)
+    lines.update(0)
+    n = 0
+    for n, item in enumerate(iterable, start=1):
+        yield item
+        lines.update(n)
+    if n != lines._last_n:
+        lines.update(n)
+
+
+def _callback_class():
+    from transformers import TrainerCallback
+
+    class TrainerProgress(TrainerCallback):
+        """One progress line per logging step (``logging_steps``): global step of ``max_steps``, this run's
+        rate, ETA and the loss / reward / learning rate (``install`` puts it in place of the default printer)."""
+
+        KEYS = ("loss", "reward", "reward_std", "learning_rate", "grad_norm")
+
+        def __init__(self, desc: str):
+            self.desc, self.start, self.first_step = desc, None, 0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.start, self.first_step = time.time(), state.global_step  # a resumed run: rate of its own steps
+                print(format_line(self.desc, state.global_step, state.max_steps, 0.0), flush=True)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.start is None or not logs or "train_runtime" in logs:
+                return
+            metrics = {k: float(logs[k]) for k in self.KEYS if isinstance(logs.get(k), (int, float))}
+            print(format_line(self.desc, state.global_step, state.max_steps, time.time() - self.start, metrics,
+                              done=state.global_step - self.first_step), flush=True)  # fmt: skip
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.start is not None:
+                print(f"{PREFIX} {self.desc} done: {state.global_step} steps in {_clock(time.time() - self.start)}",
+                      flush=True)  # fmt: skip
+
+    return TrainerProgress
+
+
+def install(trainer, desc: str):
+    """Replace the trainer's default log printer (raw ``{'loss': ...}`` dicts) and tqdm bar with one progress
+    line per logging step. Returns the callback."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    callback = _callback_class()(desc)
+    trainer.add_callback(callback)
+    return callback
+
+
+class StreamEcho:
+    """Echo a stage's output lines in the notebook: progress lines drive one ``tqdm.auto`` bar per ``desc``
+    in a live kernel (rate and ETA by tqdm), every other line is printed. Outside a live kernel (or with
+    ``live=False``) every line is printed as is."""
+
+    def __init__(self, live: bool | None = None):
+        self.live = live_display() if live is None else live
+        self.bars: dict = {}
+
+    def __call__(self, line: str) -> None:
+        parsed = parse_line(line) if self.live else None
+        if parsed is None:
+            print(line, end="" if line.endswith("\n") else "\n", flush=True)
+            return
+        desc, n, total, metrics = parsed
+        bar = self.bars.get(desc)
+        if bar is None or (total is not None and bar.total != total) or n < bar.n:
+            if bar is not None:
+                bar.close()
+            from tqdm.auto import tqdm
+
+            bar = self.bars[desc] = tqdm(total=total, desc=desc, initial=n, dynamic_ncols=True)
+        bar.update(n - bar.n)
+        if metrics:
+            bar.set_postfix_str(metrics, refresh=True)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()

@@ -1,0 +1,85 @@
+"""Progress of long stages (srpo.progress): concise lines in logs, a bar in a live kernel, no raw trainer dicts."""
+
+import io
+import sys
+
+import pytest
+
+from srpo import progress
+
+
+def test_lines_every_n_steps_with_rate_and_eta(capsys):
+    lines = progress.Lines("attempts", total=100, every=25, seconds=1e9)
+    for n in range(0, 101):
+        lines.update(n)
+    out = capsys.readouterr().out.splitlines()
+    assert [progress.parse_line(line)[1] for line in out] == [0, 25, 50, 75, 100]
+    assert all("ETA" in line for line in out[1:]), out
+
+
+def test_track_yields_everything_and_ends_at_the_total(capsys):
+    assert list(progress.track(range(7), "teacher", every=3)) == list(range(7))
+    counts = [progress.parse_line(line)[1:3] for line in capsys.readouterr().out.splitlines()]
+    assert counts[0] == (0, 7) and counts[-1] == (7, 7)
+
+
+def test_stream_echo_prints_lines_unless_live(capsys):
+    echo = progress.StreamEcho(live=False)
+    echo("[progress] grpo_rl 5/10 50% | 1.00 s/it | 0:05 elapsed | ETA 0:05 | loss 0.1\n")
+    echo("plain line\n")
+    assert capsys.readouterr().out == (
+        "[progress] grpo_rl 5/10 50% | 1.00 s/it | 0:05 elapsed | ETA 0:05 | loss 0.1\nplain line\n"
+    )
+
+
+def test_stream_echo_drives_a_bar_when_live(capsys):
+    echo = progress.StreamEcho(live=True)
+    echo(progress.format_line("grpo_rl", 2, 10, 2.0, {"loss": 0.5}) + "\n")
+    echo(progress.format_line("grpo_rl", 6, 10, 6.0, {"loss": 0.25}) + "\n")
+    echo("other output\n")
+    bar = echo.bars["grpo_rl"]
+    assert (bar.n, bar.total) == (6, 10) and "loss 0.25" in bar.postfix
+    echo.close()
+    out = capsys.readouterr().out
+    assert out == "other output\n", "progress lines become the bar, not printed text"
+
+
+def test_papermill_runs_get_lines(monkeypatch):
+    monkeypatch.setenv(progress.ENV, "lines")
+    assert progress.live_display() is False
+    monkeypatch.setenv(progress.ENV, "bars")
+    assert progress.live_display() is True
+
+
+@pytest.mark.slow
+def test_trainer_prints_progress_lines_not_raw_dicts(tmp_path):
+    """A real transformers Trainer with disable_tqdm (as the recipes set it) prints ``{'loss': ...}`` dicts
+    through its PrinterCallback; ``progress.install`` replaces them by one progress line per log step."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Linear(2, 1)
+
+        def forward(self, x, labels=None):
+            return {"loss": ((self.w(x).squeeze(-1) - labels) ** 2).mean()}
+
+    data = [{"x": torch.randn(2), "labels": torch.tensor(1.0)} for _ in range(12)]
+    args = TrainingArguments(output_dir=str(tmp_path / "grpo_rl" / "checkpoints"), max_steps=6, logging_steps=2,
+                             per_device_train_batch_size=2, disable_tqdm=True, report_to=[], use_cpu=True,
+                             save_strategy="no")  # fmt: skip
+    trainer = Trainer(model=Tiny(), args=args, train_dataset=data)
+    progress.install(trainer, "grpo_rl")
+    buffer, saved = io.StringIO(), sys.stdout
+    sys.stdout = buffer
+    try:
+        trainer.train()
+    finally:
+        sys.stdout = saved
+    out = buffer.getvalue()
+    assert "{'loss'" not in out and "'train_runtime'" not in out, out
+    steps = [progress.parse_line(line) for line in out.splitlines() if progress.parse_line(line)]
+    assert [s[1] for s in steps] == [0, 2, 4, 6] and all(s[2] == 6 for s in steps), out
+    assert "loss" in steps[-1][3]
