@@ -215,3 +215,69 @@ def grpo_findings(summary: dict) -> str:
                  "the same budget), or anything about the size of the paper's gains: a 0.6M-parameter model, 200 steps "
                  "and one seed.")  # fmt: skip
     return "\n".join(lines)
+
+
+Z_NOISE = 2.0  # |z| below this: the change could be sampling noise of the held-out set
+RUBBER_STAMP_UNCHANGED = 0.05  # greedy unchanged_rate must rise by more than this (with fix_rate falling)
+Z_METRICS = ("structure_rate", "first_acc", "final_acc")  # rates over all n held-out problems
+
+
+def held_out_changes(summary: dict, metrics=("structure_rate", "first_acc", "final_acc", "fix_rate", "break_rate",
+                                             "unchanged_rate")):  # fmt: skip
+    """Before -> after of each held-out metric (greedy and sampled), with the change in points and, for rates
+    over all n problems, the two-proportion z and whether |z| >= ``Z_NOISE``. fix_rate and break_rate count
+    only the wrong (right) first answers, so no z is given for them. Empty when the held-out check was off."""
+    import pandas as pd
+
+    held = summary.get("held_out") or {}
+    before, after = held.get("before") or {}, held.get("after") or {}
+    rows = []
+    for mode in ("greedy", "sampled"):
+        b, a = before.get(mode) or {}, after.get(mode) or {}
+        for key in metrics:
+            if a.get(key) is None or b.get(key) is None:
+                continue
+            z = _z(a[key], a["n"], b[key], b["n"]) if key in Z_METRICS else None
+            verdict = "" if z is None else ("beyond the noise" if abs(z) >= Z_NOISE else "could be noise")
+            rows.append({"decoding": mode, "metric": key, "before": round(b[key], 3), "after": round(a[key], 3),
+                         "change (points)": round(100 * (a[key] - b[key]), 1),
+                         "z": None if z is None else round(z, 2), "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def grpo_checks(summary: dict):
+    """The two rules notebook 04 states, with this run's numbers: did the reward rise (mean of the last
+    fifth of logged steps above the first fifth), and did the reflection become a rubber stamp (greedy
+    unchanged_rate up by more than ``RUBBER_STAMP_UNCHANGED`` while fix_rate falls)."""
+    import pandas as pd
+
+    rows = []
+    reward = [v for _, v in summary["curves"].get("reward", [])]
+    if len(reward) >= 10:
+        k = max(1, len(reward) // 5)
+        first, last = sum(reward[:k]) / k, sum(reward[-k:]) / k
+        rows.append({"check": "reward rose", "numbers": f"first fifth {first:.3f}, last fifth {last:.3f}",
+                     "rule": "last fifth > first fifth", "holds": last > first})  # fmt: skip
+    held = summary.get("held_out") or {}
+    b, a = (held.get("before") or {}).get("greedy"), (held.get("after") or {}).get("greedy")
+    if a and b:
+        rise = a["unchanged_rate"] - b["unchanged_rate"]
+        rows.append({"check": "reflection became a rubber stamp (greedy)",
+                     "numbers": f"unchanged {b['unchanged_rate']:.2f} → {a['unchanged_rate']:.2f} ({rise:+.2f}); "
+                                f"fix rate {b['fix_rate']:.2f} → {a['fix_rate']:.2f}",
+                     "rule": f"unchanged rises by > {RUBBER_STAMP_UNCHANGED} and fix rate falls",
+                     "holds": rise > RUBBER_STAMP_UNCHANGED and a["fix_rate"] < b["fix_rate"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def sft_checks(summary: dict):
+    """The rule notebook 03 states, with this run's numbers: after SFT, does the sampled reflection break at
+    least as many right first answers as it fixes wrong ones (a habit of reflecting, not a reliable check)?"""
+    import pandas as pd
+
+    after = ((summary.get("held_out") or {}).get("after") or {}).get("sampled")
+    if not after:
+        return pd.DataFrame()
+    return pd.DataFrame([{"check": "the reflection is a habit, not a check (sampled)",
+                          "numbers": f"break rate {after['break_rate']:.2f}, fix rate {after['fix_rate']:.2f}",
+                          "rule": "break rate >= fix rate", "holds": after["break_rate"] >= after["fix_rate"]}])  # fmt: skip
