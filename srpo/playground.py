@@ -118,6 +118,7 @@ def widget(S: int = 100):
     }
     for name, control in controls.items():
         control.add_class(f"srpo-{name}")
+        control.style.description_width = "8em"
     html = w.HTML(_html(**{k: c.value for k, c in controls.items()}))
     html.add_class("srpo-playground-out")
 
