@@ -166,6 +166,8 @@ def test_playground_answers_widgets_in_jupyterlab(jupyterlab, browser):
     browser.execute_script("document.querySelector('.srpo-playground-out').scrollIntoView({block: 'center'});")
     # the equations are typeset (MathJax renders Eq. 7 and the GRPO objective)
     assert browser.find_elements(By.CSS_SELECTOR, "mjx-container"), "no rendered equation in the notebook"
+    errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "mjx-merror")]
+    assert not errors, f"equations that MathJax could not typeset: {errors}"
     browser.save_screenshot(str(SCREENSHOTS / "1_playground.png"))
     initial = _playground_text(browser)
     assert _term(initial, "length") == pytest.approx(0.1) and _term(initial, "effectiveness") == pytest.approx(0.5)
