@@ -87,3 +87,12 @@ def test_held_out_changes_z_and_verdicts():
     assert table.loc[("greedy", "first_acc"), "verdict"] == "beyond the noise"  # 0.50 -> 0.60 on 400: z ~ 2.8
     assert table.loc[("sampled", "first_acc"), "verdict"] == "could be noise"
     assert table.loc[("greedy", "fix_rate"), "verdict"] == ""  # a subset's rate: no z
+
+
+def test_notebook_05_demo_grades_first_and_final_answers():
+    from srpo.bench import report
+
+    demo = report.scoring_demo()
+    assert demo["first right"].tolist() == [True, False, True]
+    assert demo["final right"].tolist() == [True, True, False]
+    assert demo["the reflection"].tolist() == ["kept a right answer", "fixed a wrong answer", "broke a right answer"]

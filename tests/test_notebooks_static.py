@@ -61,3 +61,24 @@ def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).parent / "ruff")
     result = subprocess.run([ruff, "check", "srpo", "tests", "notebooks"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_say_what_to_expect_with_a_collapsed_answer_and_a_summary(nb_path):
+    all_cells = cells(nb_path)
+    titles = [source(c).splitlines()[0] if source(c) else "" for c in all_cells]
+    assert titles[-1] == "## Summary", f"{nb_path.name}: end with a '## Summary' markdown cell"
+    try_at = titles.index("## Try this")
+    assert "*Expect" in source(all_cells[try_at]), f"{nb_path.name}: each exercise says what to expect"
+    answer = all_cells[try_at + 1]
+    assert answer["cell_type"] == "markdown" and source(answer).startswith("**Answers"), nb_path.name
+    assert answer["metadata"].get("jupyter", {}).get("source_hidden") is True, "the answer cell starts collapsed"
+
+
+def test_notebook_04_renders_the_reward_and_the_grpo_objective():
+    markdown = "\n".join(source(c) for c in cells(NOTEBOOKS[3], "markdown"))
+    for number in range(4, 9):
+        assert f"\\text{{(Eq. {number})}}" in markdown, f"Eq. {number} is not rendered in notebook 04"
+    assert "\\operatorname{clip}" in markdown and "\\operatorname{std}" in markdown, "GRPO's objective and advantage"
+    code = "\n".join(source(c) for c in cells(NOTEBOOKS[3], "code"))
+    assert "playground.show(" in code and "rewards.EFFECTIVENESS_REWARD" in code

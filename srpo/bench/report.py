@@ -165,3 +165,40 @@ def examples(run_dir, model: str, label: str, mode: str = "greedy", kind: str = 
     chosen = [r for r in load_records(run_dir, model, label, mode) if KINDS[kind](r)][:k]
     cols = ["id", "gold", "first_answer", "final_answer", "first_correct", "final_correct", "response"]
     return pd.DataFrame([{c: r.get(c) for c in cols} for r in chosen], columns=cols)
+
+
+DEMO_ROW = {  # a hand-written row in MathVista's Hub schema (multiple choice: the gold is the option's text)
+    "pid": "demo", "question_type": "multi_choice", "choices": ["3", "4", "5", "6"], "answer": "5",
+    "query": "Hint: answer with the option's letter.\nHow many bars are taller than 10?\nChoices: (A) 3 (B) 4 (C) 5 (D) 6",
+    "question": "How many bars are taller than 10?", "decoded_image": None, "unit": None, "precision": None,
+    "answer_type": "integer", "metadata": {"category": "demo", "task": "figure question answering", "skills": []},
+}  # fmt: skip
+DEMO_REPLIES = {
+    "right, kept": ("<think>Bars at 12, 15, 11, 18, 14 exceed 10: five.</think><answer>\\boxed{C}</answer>"
+                    "<reflection>Each of the five bars is above the line at 10.</reflection>"
+                    "<think>Five bars, option C.</think><answer>\\boxed{C}</answer>"),
+    "wrong, fixed": ("<think>Bars at 12, 15, 18, 14 exceed 10: four.</think><answer>\\boxed{B}</answer>"
+                     "<reflection>I skipped the bar at 11, which is also above 10.</reflection>"
+                     "<think>12, 15, 11, 18, 14: five bars, option C.</think><answer>\\boxed{C}</answer>"),
+    "right, broken": ("<think>Bars at 12, 15, 11, 18, 14 exceed 10: five.</think><answer>\\boxed{C}</answer>"
+                      "<reflection>The bar at 11 may be at 10.</reflection>"
+                      "<think>Four bars, option B.</think><answer>\\boxed{B}</answer>"),
+}  # fmt: skip
+
+
+def scoring_demo():
+    """Three hand-written replies to ``DEMO_ROW`` graded by ``srpo.bench.score_response``, the grader of this
+    stage: first and final answer, whether each is right, and what the reflection did (kept, fixed, broke)."""
+    import pandas as pd
+
+    from srpo.bench import score_response
+
+    rows = []
+    for name, reply in DEMO_REPLIES.items():
+        s = score_response("mathvista", DEMO_ROW, reply)
+        did = {(True, True): "kept a right answer", (False, True): "fixed a wrong answer",
+               (True, False): "broke a right answer", (False, False): "kept a wrong answer"}  # fmt: skip
+        rows.append({"reply": name, "first answer": s["first_answer"], "final answer": s["final_answer"],
+                     "first right": s["first_correct"], "final right": s["final_correct"],
+                     "the reflection": did.get((s["first_correct"], s["final_correct"]), "no answer to grade")})  # fmt: skip
+    return pd.DataFrame(rows).set_index("reply")
