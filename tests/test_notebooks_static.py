@@ -82,3 +82,20 @@ def test_notebook_04_renders_the_reward_and_the_grpo_objective():
     assert "\\operatorname{clip}" in markdown and "\\operatorname{std}" in markdown, "GRPO's objective and advantage"
     code = "\n".join(source(c) for c in cells(NOTEBOOKS[3], "code"))
     assert "playground.show(" in code and "rewards.EFFECTIVENESS_REWARD" in code
+
+
+def test_executed_notebook_is_written_as_html_beside_it(tmp_path):
+    """``make main`` (srpo.runner) writes each executed notebook as HTML: outputs and equations included."""
+    import nbformat
+
+    from srpo.runner import write_html
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 04\n$$f_{len} = 1$$"),
+                                         nbformat.v4.new_code_cell("1 + 1")])  # fmt: skip
+    nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    executed = tmp_path / "04_grpo_rl.ipynb"
+    nbformat.write(nb, executed)
+    html = write_html(executed)
+    assert html == tmp_path / "04_grpo_rl.html"
+    text = html.read_text()
+    assert "f_{len} = 1" in text and ">2</pre>" in text

@@ -83,3 +83,30 @@ def test_trainer_prints_progress_lines_not_raw_dicts(tmp_path):
     steps = [progress.parse_line(line) for line in out.splitlines() if progress.parse_line(line)]
     assert [s[1] for s in steps] == [0, 2, 4, 6] and all(s[2] == 6 for s in steps), out
     assert "loss" in steps[-1][3]
+
+
+@pytest.mark.slow
+def test_sft_stage_shows_progress_lines_and_no_raw_dicts(tmp_path, capsys, tiny_model_path, monkeypatch):
+    """What a notebook cell (or papermill) shows of a training stage: progress lines with an ETA, no raw dicts."""
+    from srpo.data.__main__ import main as curate
+    from srpo.launch import prepare_stage, run_stage
+    from srpo.reflection.pipeline import main as reflect
+
+    monkeypatch.setenv(progress.ENV, "lines")
+    run_dir = tmp_path / "run"
+    for stage, main, overrides in [
+        ("data_curation", curate, "--sft_pool_size 16 --rl_train_size 16"),
+        ("reflection_generation", reflect, "--attempt_source generator --target_size 16"),
+    ]:
+        cfg, _ = prepare_stage(stage, "tiny-cpu", run_dir, overrides)
+        main(cfg)
+    capsys.readouterr()
+    run_stage("cold_start_sft", "tiny-cpu", run_dir, "--model_name_or_path tiny://random --max_steps 6 --logging_steps 2 "
+              "--eval_samples 0 --save_steps 1000")  # fmt: skip
+    shown = capsys.readouterr().out
+    log = (run_dir / "cold_start_sft" / "logs" / "stage.log").read_text()
+    for text in (shown, log):
+        assert "{'loss'" not in text and "'train_runtime'" not in text, text
+        steps = [p for p in map(progress.parse_line, text.splitlines()) if p and p[0] == "cold_start_sft"]
+        assert [s[1] for s in steps] == [0, 2, 4, 6], text
+    assert "ETA" in shown
