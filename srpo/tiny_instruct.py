@@ -24,6 +24,8 @@ import os
 import shutil
 from pathlib import Path
 
+from srpo import progress
+
 WARMUP_SEED = 10_007  # problems for the warm-up; data curation uses other seeds
 WARMUP_STEPS = 1200  # ~2.5 min on one core; greedy held-out accuracy ~0.65, sampled ~0.55
 WARMUP_PROBLEMS = 6400  # three epochs: repeated images were read better than fresh ones at equal steps
@@ -65,6 +67,7 @@ def warm_up(base_dir: str | os.PathLike, out_dir: str | os.PathLike, *, seed: in
     )  # fmt: skip
     trainer = SFTTrainer(model=model, args=args, processing_class=processor,
                          train_dataset=warmup_dataset(WARMUP_PROBLEMS, WARMUP_SEED + seed))  # fmt: skip
+    progress.install(trainer, "tiny_instruct_warmup")  # built inside a stage: progress lines, not raw log dicts
     trainer.train()
     trainer.save_model(out_dir)
     processor.save_pretrained(out_dir)
