@@ -133,6 +133,8 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
     if label and done:
         print(f"[srpo.bench] {label}: {done}/{len(items)} prompts from the cache", flush=True)
     lines = progress.Lines(label.replace(" ", "_"), len(items), every=1) if label else None  # one line per chunk
+    if lines:
+        lines.update(done)
     for index, lo in enumerate(range(0, len(items), size)):
         chunk = items[lo : lo + size]
         todo = [it for it in chunk if it["id"] in pending]
