@@ -202,7 +202,7 @@ def grpo_checks(summary: dict):
                                 f"fix rate {b['fix_rate']:.2f} → {a['fix_rate']:.2f}",
                      "rule": f"unchanged rises by > {RUBBER_STAMP_UNCHANGED} and fix rate falls",
                      "holds": rise > RUBBER_STAMP_UNCHANGED and a["fix_rate"] < b["fix_rate"]})  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["check", "numbers", "rule", "holds"]).set_index("check")
 
 
 def sft_checks(summary: dict):
@@ -215,4 +215,5 @@ def sft_checks(summary: dict):
         return pd.DataFrame()
     return pd.DataFrame([{"check": "the reflection is a habit, not a check (sampled)",
                           "numbers": f"break rate {after['break_rate']:.2f}, fix rate {after['fix_rate']:.2f}",
-                          "rule": "break rate >= fix rate", "holds": after["break_rate"] >= after["fix_rate"]}])  # fmt: skip
+                          "rule": "break rate >= fix rate", "holds": after["break_rate"] >= after["fix_rate"]}]
+                        ).set_index("check")  # fmt: skip

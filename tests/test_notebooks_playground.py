@@ -76,10 +76,11 @@ SUMMARY = {
 
 
 def test_grpo_checks_apply_the_stated_rules():
-    checks = training_plots.grpo_checks(SUMMARY).set_index("check")["holds"]
+    checks = training_plots.grpo_checks(SUMMARY)["holds"]
     assert checks["reward rose"] and checks["reflection became a rubber stamp (greedy)"]
     flat = {**SUMMARY, "curves": {"reward": [[i, 1.0 - 0.01 * i] for i in range(20)]}}
-    assert not training_plots.grpo_checks(flat).set_index("check")["holds"]["reward rose"]
+    assert not training_plots.grpo_checks(flat)["holds"]["reward rose"]
+    assert training_plots.sft_checks(SUMMARY)["holds"].tolist() == [True]  # sampled break 0.2 >= fix 0.2
 
 
 def test_held_out_changes_z_and_verdicts():
