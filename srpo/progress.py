@@ -13,6 +13,7 @@ kernel and prints them unchanged everywhere else: under papermill (``srpo.runner
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -164,14 +165,36 @@ def install(trainer, desc: str):
     return callback
 
 
+PLOTTED = ("loss", "reward")  # metrics a live session plots as they arrive
+
+
+def metric_values(text: str) -> dict[str, float]:
+    """``"loss 0.12 reward 1.05"`` -> ``{"loss": 0.12, "reward": 1.05}`` (pairs that do not parse are skipped).
+
+    >>> metric_values("loss 2.7 learning_rate 0.00097 last srpo/seed0")
+    {'loss': 2.7, 'learning_rate': 0.00097}
+    """
+    words, out = text.split(), {}
+    for name, value in zip(words[::2], words[1::2], strict=False):
+        try:
+            out[name] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
 class StreamEcho:
     """Echo a stage's output lines in the notebook: progress lines drive one ``tqdm.auto`` bar per ``desc``
-    in a live kernel (rate and ETA by tqdm), every other line is printed. Outside a live kernel (or with
-    ``live=False``) every line is printed as is."""
+    in a live kernel (rate and ETA by tqdm) and, when they carry a loss or a reward, a small plot that updates
+    in place; every other line is printed. Outside a live kernel (or with ``live=False``) every line is
+    printed as is. ``plot=None`` plots only inside an IPython kernel."""
 
-    def __init__(self, live: bool | None = None):
+    def __init__(self, live: bool | None = None, plot: bool | None = None):
         self.live = live_display() if live is None else live
+        self.plot = self.live and (_in_kernel() if plot is None else plot)
         self.bars: dict = {}
+        self.history: dict[str, dict[str, list]] = {}  # desc -> metric -> [(step, value)]
+        self._figure = self._handle = None
 
     def __call__(self, line: str) -> None:
         parsed = parse_line(line) if self.live else None
@@ -189,8 +212,41 @@ class StreamEcho:
         bar.update(n - bar.n)
         if metrics:
             bar.set_postfix_str(metrics, refresh=True)
+            values = {k: v for k, v in metric_values(metrics).items() if k in PLOTTED}
+            for name, value in values.items():
+                self.history.setdefault(desc, {}).setdefault(name, []).append((n, value))
+            if values and self.plot:
+                self._draw()
+
+    def _draw(self) -> None:
+        from IPython.display import Image, display
+        from matplotlib.figure import Figure
+
+        series = [(desc, name, points) for desc, by in self.history.items() for name, points in by.items()]
+        fig = Figure(figsize=(4.0 * len(series), 2.4))
+        for i, (desc, name, points) in enumerate(series):
+            ax = fig.add_subplot(1, len(series), i + 1)
+            ax.plot(*zip(*points, strict=True), marker=".")
+            ax.set(title=f"{desc}: {name}", xlabel="step")
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        buffer = io.BytesIO()  # a PNG of our own: a bare Figure has no display formatter without pyplot
+        fig.savefig(buffer, format="png", dpi=80)
+        image = Image(data=buffer.getvalue(), format="png")
+        if self._handle is None:
+            self._handle = display(image, display_id=True)
+        else:
+            self._handle.update(image)
 
     def close(self) -> None:
         for bar in self.bars.values():
             bar.close()
         self.bars.clear()
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None

@@ -1,6 +1,7 @@
 """Progress of long stages (srpo.progress): concise lines in logs, a bar in a live kernel, no raw trainer dicts."""
 
 import io
+import os
 import sys
 
 import pytest
@@ -110,3 +111,36 @@ def test_sft_stage_shows_progress_lines_and_no_raw_dicts(tmp_path, capsys, tiny_
         steps = [p for p in map(progress.parse_line, text.splitlines()) if p and p[0] == "cold_start_sft"]
         assert [s[1] for s in steps] == [0, 2, 4, 6], text
     assert "ETA" in shown
+
+
+@pytest.mark.slow
+def test_in_a_live_kernel_progress_lines_become_a_bar_and_a_plot(tmp_path):
+    """A stage's output streamed into a Jupyter kernel (what ``run_stage`` does in JupyterLab): the progress lines
+    become a tqdm widget and a loss/reward plot updated in place; other lines stay text."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    stage = ("from srpo import progress\\n"
+             "print('starting', flush=True)\\n"
+             "for i in range(0, 21, 5):\\n"
+             "    print(progress.format_line('grpo_rl', i, 20, i * 0.5 + 0.01, {'loss': 1 / (i + 1), 'reward': i / 20}),"
+             " flush=True)\\n")  # fmt: skip
+    cell = ("import sys\nfrom pathlib import Path\nfrom srpo import launch\n"
+            f"rc, _, _ = launch.stream_subprocess([sys.executable, '-c', \"{stage}\"], Path(r'{tmp_path}') / 'log')\n"
+            "assert rc == 0")  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    env_before = os.environ.get(progress.ENV)
+    os.environ[progress.ENV] = "bars"  # the kernel inherits it: as in JupyterLab, not papermill
+    try:
+        NotebookClient(
+            nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
+    finally:
+        os.environ.pop(progress.ENV) if env_before is None else os.environ.__setitem__(progress.ENV, env_before)
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.name == "stdout")
+    assert "starting" in text and "[progress]" not in text, text
+    data = [o.get("data", {}) for o in outputs if o.output_type == "display_data"]
+    assert any("application/vnd.jupyter.widget-view+json" in d for d in data), "no tqdm widget"
+    plots = [d for d in data if "image/png" in d]
+    assert len(plots) == 1, ("one plot, updated in place", [list(d) for d in data])
