@@ -89,10 +89,12 @@ def live_display() -> bool:
 
 class Lines:
     """Prints a progress line every ``every`` steps or ``seconds`` seconds (whichever comes first), at the
-    first step and at the last; ``update(n, **metrics)`` sets the count."""
+    first step and at the last; ``update(n, **metrics)`` sets the count. With ``quiet_s``, nothing is printed
+    during the first ``quiet_s`` seconds (a loop that is over by then stays silent)."""
 
-    def __init__(self, desc: str, total: int | None, every: int | None = None, seconds: float = 30.0, stream=None):
-        self.desc, self.total, self.seconds = desc, total, seconds
+    def __init__(self, desc: str, total: int | None, every: int | None = None, seconds: float = 30.0, stream=None,
+                 quiet_s: float = 0.0):  # fmt: skip
+        self.desc, self.total, self.seconds, self.quiet_s = desc, total, seconds, quiet_s
         self.every = every or max(1, (total or 100) // 20)
         self.stream = stream or sys.stdout
         self.start = time.time()
@@ -100,6 +102,8 @@ class Lines:
 
     def update(self, n: int, **metrics) -> None:
         now = time.time()
+        if now - self.start < self.quiet_s:
+            return
         due = (n == self.total or n // self.every != self._last_n // self.every or now - self._last_t >= self.seconds
                or self._last_n < 0)  # fmt: skip
         if due and n != self._last_n:

@@ -144,3 +144,10 @@ def test_in_a_live_kernel_progress_lines_become_a_bar_and_a_plot(tmp_path):
     assert any("application/vnd.jupyter.widget-view+json" in d for d in data), "no tqdm widget"
     plots = [d for d in data if "image/png" in d]
     assert len(plots) == 1, ("one plot, updated in place", [list(d) for d in data])
+
+
+def test_quiet_loops_print_nothing(capsys):
+    lines = progress.Lines("rl_train/synthetic", total=10, every=1, quiet_s=60)
+    for n in range(11):
+        lines.update(n)
+    assert capsys.readouterr().out == ""

@@ -26,6 +26,7 @@ from srpo.data.filters import Deduplicator, apply_filters
 from srpo.data.quarantine import Quarantine
 from srpo.data.sources import RowRejected, get_source
 from srpo.data.sources.base import row_id
+from srpo.progress import Lines
 
 log = logging.getLogger("srpo.data")
 
@@ -41,6 +42,7 @@ def curate_source(spec, quota, split, args, *, local, quarantine, dedup, writer,
     rows = hub.open_rows(spec, split=split, seed=args.seed, streaming=args.streaming, shuffle_buffer=args.shuffle_buffer,
                          local=local, synthetic=args.synthetic_settings())  # fmt: skip
     settings = args.filter_settings()
+    lines = Lines(f"{split}/{spec.name}", quota, every=max(1, quota // 10) if quota else 1000, quiet_s=10.0)
     for row in rows:
         if quota is not None and counts["accepted"] >= quota:
             break
@@ -66,6 +68,7 @@ def curate_source(spec, quota, split, args, *, local, quarantine, dedup, writer,
             writer.write(schema.FEATURES.encode_example(schema.normalize_record(rec)))
             counts["accepted"] += 1
             counts[f"type:{rec['answer_type']}"] += 1
+            lines.update(counts["accepted"])
     counts["shortfall"] = max(0, (quota or 0) - counts["accepted"])
     if counts["shortfall"]:
         log.warning("source %s ran out of rows for %s: %d of %d", spec.name, split, counts["accepted"], quota)
