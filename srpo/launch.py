@@ -91,7 +91,7 @@ def stream_subprocess(cmd: list[str], log_path: Path, echo: bool = True, env: di
             for line in proc.stdout:
                 log.write(line)
                 tail.append(line)
-                if echo and not _is_noise(line):
+                if echo and (not _is_noise(line) or progress.from_tqdm(line)):
                     echo_line(line)
             proc.wait()
         except BaseException:  # a notebook interrupt must not leave an orphaned trainer behind

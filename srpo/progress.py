@@ -73,6 +73,26 @@ def parse_line(line: str) -> tuple[str, int, int | None, str] | None:
     return match["desc"], int(match["n"]), total, " ".join(metrics)
 
 
+_TQDM_RE = re.compile(r"^(?P<desc>[^|\n]*?):?\s+\d+%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*\[(?P<elapsed>[\d:]+)<")
+
+
+def from_tqdm(line: str) -> tuple[str, int, int, float] | None:
+    """(desc, n, total, elapsed seconds) of a tqdm bar update that a library printed into the stage's output (vLLM's
+    "Processed prompts", ...; a pipe splits its carriage-return updates into lines), else None.
+
+    >>> from_tqdm("Processed prompts:  45%|████▌     | 450/1000 [01:10<01:25, 6.43it/s]")
+    ('Processed_prompts', 450, 1000, 70.0)
+    """
+    match = _TQDM_RE.match(line.strip())
+    if not match:
+        return None
+    seconds = 0.0
+    for part in match["elapsed"].split(":"):
+        seconds = seconds * 60 + int(part)
+    desc = re.sub(r"\s+", "_", match["desc"].strip()) or "progress"
+    return desc, int(match["n"]), int(match["total"]), seconds
+
+
 def live_display() -> bool:
     """True in a live Jupyter kernel (bars, widgets); False under papermill/CI (``SRPO_PROGRESS=lines``),
     in terminals and in scripts."""
@@ -169,6 +189,7 @@ def install(trainer, desc: str):
     return callback
 
 
+TQDM_QUIET_S = 10  # a library's tqdm bar is shown once it has run this many seconds
 PLOTTED = ("loss", "reward")  # metrics a live session plots as they arrive
 
 
@@ -198,9 +219,23 @@ class StreamEcho:
         self.plot = self.live and (_in_kernel() if plot is None else plot)
         self.bars: dict = {}
         self.history: dict[str, dict[str, list]] = {}  # desc -> metric -> [(step, value)]
+        self._tqdm_seen: dict[str, int] = {}
         self._figure = self._handle = None
 
     def __call__(self, line: str) -> None:
+        bar_update = from_tqdm(line)
+        if bar_update is not None:  # a library's own tqdm bar: a bar here, or a progress line per tenth
+            desc, n, total, elapsed = bar_update
+            if elapsed < TQDM_QUIET_S:  # loading weights, dataset maps: over before anyone waits
+                return
+            last = self._tqdm_seen.get(desc, -1)
+            self._tqdm_seen[desc] = n
+            tenth = (lambda k: 10 * k // total) if total > 0 else (lambda k: k)
+            if not self.live and n > last and (last < 0 or n == total or tenth(n) != tenth(last)):
+                print(format_line(desc, n, total, elapsed), flush=True)
+            if not self.live:
+                return
+            line = format_line(desc, n, total, elapsed)
         parsed = parse_line(line) if self.live else None
         if parsed is None:
             print(line, end="" if line.endswith("\n") else "\n", flush=True)

@@ -151,3 +151,28 @@ def test_quiet_loops_print_nothing(capsys):
     for n in range(11):
         lines.update(n)
     assert capsys.readouterr().out == ""
+
+
+def test_a_librarys_tqdm_bar_becomes_a_line_per_tenth(tmp_path, capsys, monkeypatch):
+    """vLLM-style tqdm output of a stage (one bar per benchmark call) reaches a papermill notebook as a progress
+    line per tenth, not as hundreds of bar updates (nor as nothing, as the noise filter left it); a bar that is
+    over within ``TQDM_QUIET_S`` seconds (loading weights) stays silent."""
+    from srpo.launch import stream_subprocess
+
+    monkeypatch.setenv(progress.ENV, "lines")
+    code = (
+        "import sys\n"
+        "from tqdm import tqdm\n"
+        "for i in tqdm(range(50), desc='Loading weights', mininterval=0):\n    pass\n"
+        "for n in range(201):  # vLLM's bar, 0.5 s per prompt: its updates as a pipe splits them\n"
+        "    s = n // 2\n"
+        "    sys.stderr.write(f'\\rProcessed prompts: {n // 2:3d}%|#| {n}/200 [{s // 60:02d}:{s % 60:02d}<00:10, 2it/s]')\n"
+        "sys.stderr.write('\\n')  # tqdm's close\n"
+        "print('done')"
+    )
+    rc, _, _ = stream_subprocess([sys.executable, "-c", code], tmp_path / "log")
+    out = capsys.readouterr().out.splitlines()
+    shown = [progress.parse_line(line) for line in out if progress.parse_line(line)]
+    assert rc == 0 and "done" in out
+    assert {p[0] for p in shown} == {"Processed_prompts"}, out
+    assert [p[1] for p in shown] == [20, 40, 60, 80, 100, 120, 140, 160, 180, 200], out  # from 10 s on, per tenth
