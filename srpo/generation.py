@@ -221,10 +221,21 @@ def _vllm_generate_shard(engine_kwargs, model_path, requests, settings: Generati
                             max_tokens=settings.max_new_tokens, seed=settings.seed)  # fmt: skip
     prompts = [{"prompt": prompt_text(processor, r.messages), "multi_modal_data": {"image": r.images}}
                if r.images else {"prompt": prompt_text(processor, r.messages)} for r in requests]  # fmt: skip
-    outputs = llm.generate(prompts, params)
+    try:
+        outputs = llm.generate(prompts, params)
+    finally:
+        _shutdown(llm)
     return [Generation(r.id, i, c.text, len(c.token_ids), "length" if c.finish_reason == "length" else "stop",
                        list(o.prompt_token_ids))
             for r, o in zip(requests, outputs, strict=True) for i, c in enumerate(o.outputs)]  # fmt: skip
+
+
+def _shutdown(llm) -> None:
+    """Stop the engine's processes (and free their memory) now rather than at interpreter exit: stage 05 starts
+    one engine per model in turn, and a lingering one still holds its share of the GPU."""
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if core is not None:
+        core.shutdown()
 
 
 # ---------------------------------------------------------------------------------------------- vLLM in GRPO (TRL)

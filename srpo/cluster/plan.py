@@ -252,8 +252,8 @@ def vllm_server_for(cfg, plan: LaunchPlan) -> list[str]:
 
 def server_model(cfg) -> str:
     """The weights the vLLM server starts from: the policy's initial checkpoint. ``stage:<stage>`` is that
-    stage's ``final/`` folder in this run (the training stages' output contract); anything else (a Hub id
-    or a folder) is passed as is."""
+    stage's ``final/`` folder in this run (the training stages' output contract); ``tiny://…`` the cached tiny
+    model's folder; anything else (a Hub id or a folder) is passed as is."""
     name = cfg.model.model_name_or_path if cfg.model is not None else None
     if not name:
         raise LaunchError(f"model_name_or_path is not set in {cfg.source}: the vLLM server needs the policy's weights")
@@ -261,7 +261,9 @@ def server_model(cfg) -> str:
         from srpo import paths
 
         return str(paths.stage_dir(cfg.run.run_dir, name.removeprefix("stage:")) / "final")
-    return name
+    from srpo.tiny import resolve_model
+
+    return resolve_model(name)
 
 
 def local_command(module: str, config_path) -> list[str]:
