@@ -252,7 +252,8 @@ def grpo_vllm_engine_kwargs(args) -> dict:
 
 @contextlib.contextmanager
 def trl_colocate_engine(trl_args, args):
-    """While active, TRL's colocated ``vllm.LLM`` is built with ``grpo_vllm_engine_kwargs(args)`` added.
+    """While active, TRL's colocated ``vllm.LLM`` is built with ``grpo_vllm_engine_kwargs(args)`` added, and
+    its ``generate`` receives one image token per image (``collapse_image_tokens``).
 
     TRL 1.16 builds the colocate engine in ``VLLMGeneration._init_vllm`` (trl/generation/vllm_generation.py)
     with a fixed argument list and no hook for extra engine arguments, so the module's ``LLM`` name is wrapped
@@ -265,7 +266,19 @@ def trl_colocate_engine(trl_args, args):
     original, extra = vllm_generation.LLM, grpo_vllm_engine_kwargs(args)
 
     def llm(*a, **kwargs):
-        return original(*a, **{**kwargs, **extra})
+        engine = original(*a, **{**kwargs, **extra})
+        config = getattr(getattr(getattr(engine, "llm_engine", None), "model_config", None), "hf_config", None)
+        image_token = getattr(config, "image_token_id", None)
+        if image_token is not None:
+            generate = engine.generate
+
+            def generate_collapsed(prompts, *ga, **gk):
+                if isinstance(prompts, list):
+                    prompts = [collapse_image_tokens(p, image_token) for p in prompts]
+                return generate(prompts, *ga, **gk)
+
+            engine.generate = generate_collapsed
+        return engine
 
     vllm_generation.LLM = llm
     try:
@@ -274,9 +287,51 @@ def trl_colocate_engine(trl_args, args):
         vllm_generation.LLM = original
 
 
+def collapse_image_tokens(prompt, image_token_id: int):
+    """A vLLM token prompt with each run of image tokens cut to one token, which vLLM expands itself.
+
+    TRL's colocate mode sends the trainer's token ids, with every image already expanded to its N image
+    tokens, plus the images. vLLM 0.31 treats token prompts as unexpanded and replaces the first image token
+    of each run with N more (2 tokens became 3 for a 56x28 image on the tiny model), so rollouts were sampled
+    from another context than the one trained on (log-prob gap ~0.7 nats/token against ~3e-4 with this).
+    Other prompts are returned unchanged."""
+    if not (isinstance(prompt, dict) and prompt.get("multi_modal_data") and "prompt_token_ids" in prompt):
+        return prompt
+    ids = list(prompt["prompt_token_ids"])
+    kept = [t for i, t in enumerate(ids) if not (t == image_token_id and i and ids[i - 1] == image_token_id)]
+    return {**prompt, "prompt_token_ids": kept}
+
+
 def trl_vllm_serve_args(args) -> list[str]:
     """Arguments for ``trl vllm-serve`` (server mode) with the same engine settings: ``--enforce_eager`` is
     TRL's own flag; ``--mm-processor-kwargs=<json>`` is passed through to ``vllm serve`` unchanged."""
     kwargs = grpo_vllm_engine_kwargs(args)
     out = [f"--mm-processor-kwargs={json.dumps(kwargs['mm_processor_kwargs'], sort_keys=True)}"]
     return (["--enforce_eager", "true"] if kwargs["enforce_eager"] else []) + out
+
+
+def use_vllm_reload_on_cpu(trainer) -> None:
+    """Colocate mode with vLLM on a CPU: sync weights through vLLM's in-place reload API.
+
+    TRL 1.16 pushes each parameter with ``model.load_weights([(name, param)])``
+    (``VLLMGeneration.sync_weights``). vLLM's CPU backend prepacks every linear layer's weight for its GEMM
+    kernels and frees the original (``dispatch_cpu_unquantized_gemm(..., remove_weight=True)`` in
+    vllm/model_executor/layers/utils.py), so that call fails with "'Parameter' object has no attribute
+    'weight_loader'". ``model_runner.reload_weights(weights_iterator=...)`` restores the layers, loads all
+    weights in one pass and prepacks again (vllm/v1/worker/gpu_model_runner.py, which the CPU runner
+    inherits). On GPUs nothing changes: TRL's own path runs. A no-op unless ``trainer`` has a colocated
+    engine and vLLM runs on the CPU."""
+    gen = getattr(trainer, "vllm_generation", None)
+    if gen is None or getattr(gen, "mode", None) != "colocate":
+        return
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return
+
+    def sync_weights():
+        runner = gen.llm.llm_engine.model_executor.driver_worker.model_runner
+        runner.reload_weights(weights_iterator=gen._iter_named_params())
+        gen.llm.reset_prefix_cache()
+
+    gen.sync_weights = sync_weights

@@ -107,6 +107,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
             filter_metric=args.accuracy_filter_metric,
             on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),
         )  # fmt: skip
+    generation.use_vllm_reload_on_cpu(trainer)  # a no-op on GPUs and without vLLM
     train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
     final = training.save_final(trainer, processor, stage_dir)
     history = training.log_history(trainer, stage_dir)

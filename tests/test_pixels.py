@@ -115,13 +115,28 @@ def test_grpo_vllm_engines_get_the_trainers_budget(monkeypatch):
     )
     colocate = SimpleNamespace(use_vllm=True, vllm_mode="colocate")  # the 7b recipe's (bf16 cannot parse on CPU)
     seen = []
-    monkeypatch.setattr(vllm_generation, "LLM", lambda **kw: seen.append(kw), raising=False)
+
+    class FakeLLM:  # records what TRL's engine is built with and what it is given
+        def __init__(self, **kw):
+            seen.append(kw)
+            config = SimpleNamespace(hf_config=SimpleNamespace(image_token_id=5))
+            self.llm_engine, self.prompts = SimpleNamespace(model_config=config), None
+
+        def generate(self, prompts, **kw):
+            self.prompts = prompts
+
+    monkeypatch.setattr(vllm_generation, "LLM", FakeLLM, raising=False)
     with trl_colocate_engine(colocate, args):
-        vllm_generation.LLM(model="m", max_model_len=1024)
+        engine = vllm_generation.LLM(model="m", max_model_len=1024)
     assert seen == [
         {"model": "m", "max_model_len": 1024, "enforce_eager": True,
          "mm_processor_kwargs": {"min_pixels": 3136, "max_pixels": 262_144}}
     ]  # fmt: skip
+    # TRL sends the trainer's ids, images expanded; vLLM gets one image token per image and expands it itself
+    image = {"prompt_token_ids": [1, 3, 5, 5, 5, 4, 2, 3, 5, 5, 4], "multi_modal_data": {"image": [0, 0]}}
+    text_only = {"prompt_token_ids": [1, 5, 5]}
+    engine.generate([image, text_only], sampling_params=None)
+    assert engine.prompts == [{**image, "prompt_token_ids": [1, 3, 5, 4, 2, 3, 5, 4]}, text_only]
     vllm_generation.LLM(model="m")
     assert seen[-1] == {"model": "m"}  # only while the trainer is built
     with trl_colocate_engine(SimpleNamespace(use_vllm=True, vllm_mode="server"), args):

@@ -80,7 +80,10 @@ def test_stage_02_policy_attempts_through_vllm(curated):
 def test_stage_05_benchmarks_through_vllm_apply_one_budget_to_every_model(tmp_path, hub_path):
     """A Hub checkpoint and our own (capped) checkpoint, benchmarked together: both see the recipe's budget,
     through vLLM and through the transformers backend alike (same prompt lengths item by item)."""
-    models = "--models base=tiny://instruct hub=tiny://hub --model_prompts base=single_pass hub=single_pass"
+    models = (
+        "--models base=tiny://instruct hub=tiny://hub --model_prompts base=single_pass hub=single_pass "
+        "--paper_models base=Qwen2.5-VL-7B hub=Qwen2.5-VL-7B"
+    )
     common = f"{models} --synthetic_n 6 --max_new_tokens 24 --sampled_n 0"
     prompt_tokens = {}
     for backend in ("vllm", "hf"):

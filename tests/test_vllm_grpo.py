@@ -10,7 +10,10 @@ works if vLLM gets the trainer's budget.
 What the CPU cannot test: server mode's weight sync. TRL pushes weights to ``trl vllm-serve`` through vLLM's
 NCCL weight-transfer engine, which needs CUDA; here ``VLLMClient.init_communicator`` /
 ``update_named_params`` are stubbed, so the server keeps the initial weights and only step 1's log-probs
-can be compared. Colocate mode's weight sync (``load_weights`` in process) is real and is checked on step 2.
+can be compared.
+Colocate's weight sync runs for real (vLLM's in-place reload, ``srpo.generation.use_vllm_reload_on_cpu``) and
+its result is checked: the log-probs after the reload match the trainer's; that later updates reach the
+engine is not separately measured (a 2-step tiny run's update is too small to show in the log-probs).
 The cluster's server/trainer split over SLURM nodes is not used (one extra engine start would cost more
 than the split proves); the server runs on 127.0.0.1."""
 
@@ -78,9 +81,11 @@ def test_grpo_colocate_from_a_hub_checkpoint_with_the_7b_vllm_settings(curated):
     assert len(summary["curves"]["rewards/accuracy/mean"]) == 2
     assert language_model_moved(resolve_model("tiny://hub"), summary["final_model"])
     diffs = logp_diffs(curated)
-    # vLLM's log-probs match the trainer's on both steps: same prompts (image tokens included) and, on step 2,
-    # the weights synced after step 1. (vLLM computes in bfloat16 on CPU, the trainer in float32.)
-    assert len(diffs) == 2 and max(diffs) < 0.05, diffs
+    # vLLM's log-probs match the trainer's: same prompt tokens (images included) and the weights loaded into
+    # the engine before each step (vLLM's reload on CPU, srpo.generation.use_vllm_reload_on_cpu). vLLM runs in
+    # bfloat16 here, the trainer in float32: ~1e-3 nats/token. With TRL's pre-expanded image tokens sent as is,
+    # or without the trainer's pixel budget, this was ~0.66 (another prompt) or a crash.
+    assert len(diffs) == 2 and max(diffs) < 0.01, diffs
 
 
 @pytest.fixture
