@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from srpo import config as srpo_config
-from srpo import paths, training
+from srpo import generation, paths, training
 
 STAGE = "grpo_rl"
 
@@ -99,13 +99,15 @@ def main(cfg: srpo_config.StageConfig) -> dict:
                                              effectiveness=args.reward_effectiveness, length=args.reward_length)  # fmt: skip
     before = _check(model, processor, args, grpo_args.seed)
 
-    trainer = SRPOGRPOTrainer(
-        model=model, reward_funcs=reward_funcs, args=grpo_args, train_dataset=dataset, processing_class=processor,
-        peft_config=get_peft_config(model_args), grade=make_grader(args, processor.tokenizer),
-        accuracy_filter=(args.accuracy_filter_min, args.accuracy_filter_max) if args.accuracy_filter else None,
-        filter_metric=args.accuracy_filter_metric,
-        on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),
-    )  # fmt: skip
+    with generation.trl_colocate_engine(grpo_args, args):  # vLLM gets the trainer's pixel budget
+        trainer = SRPOGRPOTrainer(
+            model=model, reward_funcs=reward_funcs, args=grpo_args, train_dataset=dataset, processing_class=processor,
+            peft_config=get_peft_config(model_args), grade=make_grader(args, processor.tokenizer),
+            accuracy_filter=(args.accuracy_filter_min, args.accuracy_filter_max) if args.accuracy_filter else None,
+            filter_metric=args.accuracy_filter_metric,
+            on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),
+        )  # fmt: skip
+    generation.use_vllm_reload_on_cpu(trainer)  # a no-op on GPUs and without vLLM
     train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
     final = training.save_final(trainer, processor, stage_dir)
     history = training.log_history(trainer, stage_dir)

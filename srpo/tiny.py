@@ -3,8 +3,10 @@
 Every stage loads it with ``AutoModelForImageTextToText`` / ``AutoProcessor`` from a folder, exactly as it
 loads ``Qwen/Qwen2.5-VL-7B-Instruct``. Recipes name it ``tiny://random`` (random weights) or
 ``tiny://instruct`` (the same model after a short single-pass warm-up, see ``srpo.tiny_instruct``: the
-tiny stand-in for an instruction-tuned base). ``resolve_model`` builds it once per spec into the cache
-(``$SRPO_CACHE``, default ``<repo>/.cache``) and returns the folder.
+tiny stand-in for an instruction-tuned base). ``tiny://hub`` is ``tiny://instruct`` saved with the image
+processor a Hub checkpoint ships (``hub_processor``: Qwen2.5-VL-7B-Instruct's 3,136 to 12,845,056 pixels, no
+practical cap), the stand-in for arms that start from a Hub model. ``resolve_model`` builds each once per
+spec into the cache (``$SRPO_CACHE``, default ``<repo>/.cache``) and returns the folder.
 
 What makes it a faithful stand-in:
 * the real ``Qwen2_5_VLForConditionalGeneration`` class; text 128 hidden / 2 layers, vision 64 / depth 2;
@@ -32,6 +34,7 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start
                   "<|image_pad|>", "<|video_pad|>"]  # fmt: skip
 CHAT_TEMPLATE_FILE = Path(__file__).parent / "templates" / "qwen2_5_vl_chat_template.jinja"
 BUILDER_VERSION = 2  # bump when the build changes in a way the spec does not capture
+HUB_BUILD = 1  # tiny://hub: bump when build_hub_standin changes
 
 
 @dataclass(frozen=True)
@@ -174,24 +177,49 @@ def build_tiny_qwen25vl(out_dir: str | os.PathLike, spec: TinySpec = TinySpec())
     return out
 
 
+def hub_processor(processor):
+    """Give ``processor`` the image limits of Qwen/Qwen2.5-VL-7B-Instruct's ``preprocessor_config.json``
+    (``min_pixels`` 3,136, ``max_pixels`` 12,845,056): what vLLM or a reloaded processor sees for a Hub model."""
+    from srpo.pixels import HUB_MAX_PIXELS, HUB_MIN_PIXELS, PixelBudget
+
+    budget = PixelBudget(HUB_MIN_PIXELS, HUB_MAX_PIXELS)
+    processor.video_processor.size = {"shortest_edge": budget.min_pixels, "longest_edge": budget.max_pixels}
+    return budget.apply(processor)
+
+
+def build_hub_standin(instruct_dir, out_dir) -> Path:
+    """``tiny://hub``: the ``tiny://instruct`` weights with a Hub-default processor (``hub_processor``)."""
+    from transformers import AutoProcessor
+
+    out = Path(out_dir)
+    shutil.copytree(instruct_dir, out, dirs_exist_ok=True)
+    hub_processor(AutoProcessor.from_pretrained(instruct_dir)).save_pretrained(out)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- cache
-TINY_MODELS = ("random", "instruct")
+TINY_MODELS = ("random", "instruct", "hub")
 
 
 def resolve_model(name_or_path: str, spec: TinySpec = TinySpec()) -> str:
-    """Map ``tiny://random`` / ``tiny://instruct`` to a cached checkpoint folder (building it once);
-    return any other name or path unchanged."""
+    """Map ``tiny://random`` / ``tiny://instruct`` / ``tiny://hub`` to a cached checkpoint folder (building it
+    once); return any other name or path unchanged."""
     if not str(name_or_path).startswith("tiny://"):
         return str(name_or_path)
     kind = str(name_or_path).removeprefix("tiny://")
     if kind not in TINY_MODELS:
-        raise ValueError(f"unknown tiny model {name_or_path!r}; choose tiny://random or tiny://instruct")
+        raise ValueError(f"unknown tiny model {name_or_path!r}; choose tiny://random, tiny://instruct or tiny://hub")
     key = spec.key() if kind == "random" else synthetic.stable_hash(spec.key(), _warmup_recipe())
+    if kind == "hub":
+        key = synthetic.stable_hash(key, "hub-processor", HUB_BUILD)
     target = cache_dir() / "models" / f"tiny-qwen2.5-vl-{kind}-{key}"
     if (target / "config.json").exists():
         return str(target)
     if kind == "random":
         return str(_atomic_build(target, lambda tmp: build_tiny_qwen25vl(tmp, spec)))
+    if kind == "hub":
+        instruct = resolve_model("tiny://instruct", spec)
+        return str(_atomic_build(target, lambda tmp: build_hub_standin(instruct, tmp)))
     from srpo.tiny_instruct import warm_up  # heavy (TRL); only when the instruct model is missing
 
     base = resolve_model("tiny://random", spec)

@@ -65,13 +65,11 @@ def set_threads(n: int) -> None:
 
 
 def load_processor(path: str, min_pixels: int, max_pixels: int):
-    """The checkpoint's processor with the image pixel budget set (the paper caps images at 262,144 px)."""
-    from transformers import AutoProcessor
+    """The checkpoint's processor with the image pixel budget set (the paper caps images at 262,144 px).
+    vLLM gets the same budget (``srpo.generation.trl_vllm_engine``, ``srpo.pixels``)."""
+    from srpo.pixels import PixelBudget, load_processor
 
-    processor = AutoProcessor.from_pretrained(path)
-    size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
-    processor.image_processor.size = size
-    return processor
+    return load_processor(path, PixelBudget(min_pixels, max_pixels))
 
 
 def load_model(path: str, model_args):

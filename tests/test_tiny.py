@@ -67,5 +67,5 @@ def test_build_is_deterministic_and_cached(tmp_path, tiny_model_path):
     assert json.loads((tmp_path / "a" / "tiny_spec.json").read_text())["seed"] == 0
     assert tiny.resolve_model("tiny://random") == tiny_model_path  # second call: the cached folder
     assert tiny.resolve_model("Qwen/Qwen2.5-VL-7B-Instruct") == "Qwen/Qwen2.5-VL-7B-Instruct"
-    with pytest.raises(ValueError, match="tiny://random or tiny://instruct"):
+    with pytest.raises(ValueError, match="tiny://random, tiny://instruct or tiny://hub"):
         tiny.resolve_model("tiny://huge")

@@ -155,7 +155,8 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
                 if g is None:
                     raise RuntimeError(f"{label}: the backend returned no sample {s} for {it['id']!r}")
                 entries.append({"key": key, "id": it["id"], "sample": s, "text": g.text, "num_tokens": g.num_tokens,
-                                "finish_reason": g.finish_reason, "gen_s": per})  # fmt: skip
+                                "finish_reason": g.finish_reason, "gen_s": per,
+                                "prompt_tokens": len(g.prompt_ids) or None})  # fmt: skip
         cache.put_many(entries)
         done += len(todo)
         if lines:
@@ -176,4 +177,5 @@ def _record(item: dict, gen: dict, keys) -> dict:
             "answer_type": item["answer_type"], "options": list(item.get("options") or []),
             **score_record(item, gen["text"]), "response": gen["text"], "num_tokens": gen["num_tokens"],
             "finish_reason": gen["finish_reason"], "gen_s": gen["gen_s"],
+            "prompt_tokens": gen.get("prompt_tokens"),  # images expanded: shows the pixel budget at work
             "groups": {k: meta.get(k) for k in keys}}  # fmt: skip

@@ -40,11 +40,13 @@ def resolve_source(source: str, run_dir) -> str:
 
 
 def decoding_modes(args):
-    """``[(mode, settings, limit)]``: greedy (the paper's numbers) and, if asked, sampled."""
+    """``[(mode, settings, limit)]``: greedy (the paper's numbers) and, if asked, sampled. The settings carry
+    the image pixel budget, so both backends apply it to every model alike and it is part of the generation
+    cache key (``srpo.bench.cache.settings_key``)."""
     from srpo.generation import GenerationSettings
 
     greedy = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=0.0, batch_size=args.batch_size,
-                                seed=args.seed)  # fmt: skip
+                                seed=args.seed, min_pixels=args.min_pixels, max_pixels=args.max_pixels)  # fmt: skip
     modes = [("greedy", greedy, None)]
     if args.sampled_n > 0:
         sampled = dataclasses.replace(greedy, temperature=args.sampled_temperature, n=args.sampled_n)
@@ -70,7 +72,7 @@ def backend_kwargs(args) -> dict:
     if args.backend == "vllm":
         return dict(tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
                     gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
-                    max_pixels=args.max_pixels)  # fmt: skip
+                    enforce_eager=args.enforce_eager)  # fmt: skip
     return {}
 
 

@@ -157,7 +157,7 @@ def node_command(plan: LaunchPlan, accelerate_config: str, target: list[str]) ->
 
 
 def vllm_serve_command(plan: LaunchPlan, model: str, tensor_parallel_size: int = 1,
-                       max_model_len: int | None = None) -> list[str]:  # fmt: skip
+                       max_model_len: int | None = None, extra_args=()) -> list[str]:  # fmt: skip
     """``trl vllm-serve`` on the server node: every GPU of the node, as data-parallel replicas of
     ``tensor_parallel_size`` GPUs each."""
     gpus = plan.procs_per_node
@@ -168,7 +168,7 @@ def vllm_serve_command(plan: LaunchPlan, model: str, tensor_parallel_size: int =
            "--port", str(plan.server_port)]  # fmt: skip
     if max_model_len:
         cmd += ["--max_model_len", str(max_model_len)]
-    return cmd
+    return cmd + list(extra_args)
 
 
 def health_url(plan: LaunchPlan) -> str:
@@ -244,14 +244,16 @@ def vllm_server_for(cfg, plan: LaunchPlan) -> list[str]:
             f"vllm_server_nodes={cfg.launch.vllm_server_nodes} in {cfg.source} needs a GRPO config with "
             "use_vllm: true and vllm_mode: server"
         )
+    from srpo.generation import trl_vllm_serve_args
+
     return vllm_serve_command(plan, server_model(cfg), trl_cfg.vllm_tensor_parallel_size,
-                              trl_cfg.vllm_max_model_length)  # fmt: skip
+                              trl_cfg.vllm_max_model_length, trl_vllm_serve_args(cfg.args))  # fmt: skip
 
 
 def server_model(cfg) -> str:
     """The weights the vLLM server starts from: the policy's initial checkpoint. ``stage:<stage>`` is that
-    stage's ``final/`` folder in this run (the training stages' output contract); anything else (a Hub id
-    or a folder) is passed as is."""
+    stage's ``final/`` folder in this run (the training stages' output contract); ``tiny://…`` the cached tiny
+    model's folder; anything else (a Hub id or a folder) is passed as is."""
     name = cfg.model.model_name_or_path if cfg.model is not None else None
     if not name:
         raise LaunchError(f"model_name_or_path is not set in {cfg.source}: the vLLM server needs the policy's weights")
@@ -259,7 +261,9 @@ def server_model(cfg) -> str:
         from srpo import paths
 
         return str(paths.stage_dir(cfg.run.run_dir, name.removeprefix("stage:")) / "final")
-    return name
+    from srpo.tiny import resolve_model
+
+    return resolve_model(name)
 
 
 def local_command(module: str, config_path) -> list[str]:

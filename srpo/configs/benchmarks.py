@@ -58,7 +58,13 @@ class BenchArgs:
     data_parallel_size: int = field(default=1, metadata={"help": "vLLM: engines, each on its own GPUs."})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vLLM: share of GPU memory."})
     max_model_len: int = field(default=16384, metadata={"help": "vLLM: prompt + response tokens."})
-    max_pixels: int = field(default=1_003_520, metadata={"help": "vLLM: image pixels (Qwen2.5-VL: 1280*28*28)."})
+    min_pixels: int = field(
+        default=3136, metadata={"help": "Image pixel budget, lower end, applied by both backends to every model."}
+    )
+    max_pixels: int = field(
+        default=1_003_520, metadata={"help": "Image pixel budget, upper end (Qwen2.5-VL default 1280*28*28)."}
+    )
+    enforce_eager: bool = field(default=False, metadata={"help": "vLLM: no CUDA graphs / Inductor compile."})
     judge_model: str = field(default="", metadata={"help": "LLM judge model (OpenAI-compatible); empty = rules only."})
     judge_base_url: str = field(default="", metadata={"help": "Judge endpoint; empty = OpenAI."})
     judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Env variable with the judge key."})

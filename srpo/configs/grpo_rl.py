@@ -40,6 +40,9 @@ class GRPOArgs:
     freeze_vision: bool = field(default=True, metadata={"help": "Freeze the vision tower and merger (paper §5)."})
     image_min_pixels: int = field(default=3136, metadata={"help": "Processor min pixels per image."})
     image_max_pixels: int = field(default=262_144, metadata={"help": "Processor max pixels per image."})
+    vllm_enforce_eager: bool = field(
+        default=False, metadata={"help": "vLLM (colocate engine and trl vllm-serve): no CUDA graphs / compile."}
+    )
     eval_samples: int = field(
         default=0, metadata={"help": "Held-out synthetic prompts scored before/after; 0 = skip."}
     )

@@ -37,6 +37,12 @@ class ReflectionArgs:
     attempt_data_parallel_size: int = field(default=1, metadata=_h("vLLM: engines, each on its own GPUs."))
     attempt_gpu_memory_utilization: float = field(default=0.9, metadata=_h("vLLM: GPU memory share."))
     attempt_batch_size: int = field(default=32, metadata=_h("hf: requests per generate() call."))
+    attempt_max_model_len: int = field(default=8192, metadata=_h("vLLM: prompt + attempt tokens."))
+    attempt_enforce_eager: bool = field(default=False, metadata=_h("vLLM: no CUDA graphs / Inductor compile."))
+    attempt_min_pixels: int = field(default=3136, metadata=_h("Image pixel budget, lower end (both backends)."))
+    attempt_max_pixels: int = field(
+        default=262_144, metadata=_h("Image pixel budget, upper end: the SFT stage's, so attempts see its images.")
+    )
     attempt_chunk_size: int = field(
         default=256, metadata=_h("Problems per resumable chunk (a vLLM engine is rebuilt per chunk: keep it big).")
     )

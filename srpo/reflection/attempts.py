@@ -45,7 +45,8 @@ def attempt_row(record: dict, attempt_id: str, source: str, text: str, num_token
 def policy_fingerprint(args) -> dict:
     """What makes two runs' policy attempts the same experiment (a changed value refuses to resume)."""
     keys = ("policy_model", "attempt_prompt", "attempt_prompt_placement", "attempt_temperature", "attempt_top_p",
-            "attempt_max_new_tokens", "attempts_per_problem", "attempt_chunk_size", "seed")  # fmt: skip
+            "attempt_max_new_tokens", "attempts_per_problem", "attempt_chunk_size", "attempt_min_pixels",
+            "attempt_max_pixels", "seed")  # fmt: skip
     return {k: getattr(args, k) for k in keys}
 
 
@@ -59,7 +60,8 @@ def make_policy_backend(args):
     if args.attempt_backend == "vllm":
         return make_backend("vllm", args.policy_model, tensor_parallel_size=args.attempt_tensor_parallel_size,
                             data_parallel_size=args.attempt_data_parallel_size,
-                            gpu_memory_utilization=args.attempt_gpu_memory_utilization)  # fmt: skip
+                            gpu_memory_utilization=args.attempt_gpu_memory_utilization,
+                            max_model_len=args.attempt_max_model_len, enforce_eager=args.attempt_enforce_eager)  # fmt: skip
     return make_backend("hf", args.policy_model)
 
 
@@ -86,7 +88,8 @@ def run_policy_attempts(pool, args, store, backend=None) -> None:
                     for r in records]  # fmt: skip
         settings = GenerationSettings(max_new_tokens=args.attempt_max_new_tokens, temperature=args.attempt_temperature,
                                       top_p=args.attempt_top_p, n=n, seed=args.seed * 1_000_003 + index,
-                                      batch_size=args.attempt_batch_size)  # fmt: skip
+                                      batch_size=args.attempt_batch_size, min_pixels=args.attempt_min_pixels,
+                                      max_pixels=args.attempt_max_pixels)  # fmt: skip
         by_id = {r["id"]: r for r in records}
         generations = backend.generate(requests, settings)
         store.append([attempt_row(by_id[g.id], f"{g.id}#p{g.sample}", "policy", g.text, g.num_tokens, g.finish_reason)
