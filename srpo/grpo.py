@@ -13,7 +13,6 @@ the reflection metrics (first/final accuracy, fix and break rates) come from ``s
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -71,17 +70,25 @@ def make_grader(args, tokenizer):
 
 
 class CompletionLog:
-    """Appends sampled completions with their grades to ``completions.jsonl`` every ``every`` steps."""
+    """Appends sampled completions with their grades to ``completions.jsonl`` every ``every`` steps.
+
+    A run resumed from a checkpoint re-does the steps after it; those steps are already in the log and are
+    not written again (``srpo.jsonl.JsonlWriter`` keyed by step and sample)."""
 
     def __init__(self, path, every: int, keep: int = 4):
         self.path, self.every, self.keep = path, every, keep
+        self._writer = None
 
     def __call__(self, step, prompts, completions, grades):
         if not self.every or step % self.every:
             return
-        with open(self.path, "a") as f:
-            for text, grade in list(zip(completions, grades, strict=True))[: self.keep]:
-                f.write(json.dumps({"step": step, "completion": text, **_jsonable(grade)}) + "\n")
+        if self._writer is None:  # opened on first use: only the main process writes
+            from srpo.jsonl import JsonlWriter
+
+            self._writer = JsonlWriter(self.path, key=lambda r: (r["step"], r["sample"]))
+        pairs = list(zip(completions, grades, strict=True))[: self.keep]
+        self._writer.append([{"step": step, "sample": i, "completion": text, **_jsonable(grade)}
+                             for i, (text, grade) in enumerate(pairs)])  # fmt: skip
 
 
 def main(cfg: srpo_config.StageConfig) -> dict:
@@ -99,14 +106,15 @@ def main(cfg: srpo_config.StageConfig) -> dict:
                                              effectiveness=args.reward_effectiveness, length=args.reward_length)  # fmt: skip
     before = _check(model, processor, args, grpo_args.seed)
 
-    trainer = SRPOGRPOTrainer(
+    trainer = training.resumable(SRPOGRPOTrainer)(
         model=model, reward_funcs=reward_funcs, args=grpo_args, train_dataset=dataset, processing_class=processor,
         peft_config=get_peft_config(model_args), grade=make_grader(args, processor.tokenizer),
         accuracy_filter=(args.accuracy_filter_min, args.accuracy_filter_max) if args.accuracy_filter else None,
         filter_metric=args.accuracy_filter_metric,
         on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),
     )  # fmt: skip
-    train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
+    train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text(),
+                                               run_logs=[stage_dir / "completions.jsonl"])  # fmt: skip
     final = training.save_final(trainer, processor, stage_dir)
     history = training.log_history(trainer, stage_dir)
     after = _check(trainer.model, processor, args, grpo_args.seed)

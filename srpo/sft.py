@@ -59,7 +59,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     vision_before = _vision_snapshot(model)
 
     before = _check(model, processor, args, sft_args.seed, args.eval_base_prompt) if args.eval_samples else None
-    trainer = SFTTrainer(model=model, args=sft_args, train_dataset=dataset, processing_class=processor,
+    trainer = training.resumable(SFTTrainer)(model=model, args=sft_args, train_dataset=dataset, processing_class=processor,
                          peft_config=get_peft_config(model_args))  # fmt: skip
     train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
     final = training.save_final(trainer, processor, stage_dir)
