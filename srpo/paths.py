@@ -54,7 +54,7 @@ def stage_dir(run_dir: str | os.PathLike, stage: str) -> Path:
     return resolve_run_dir(run_dir) / stage
 
 
-class SummaryUnreadable(RuntimeError):
+class SummaryUnreadable(StageNotReady):
     """A ``summary.json`` exists but does not parse, or names another stage."""
 
 
@@ -237,8 +237,10 @@ def clear_summary(run_dir: str | os.PathLike, stage: str) -> None:
 def require_done(run_dir: str | os.PathLike, stages, for_stage: str) -> None:
     """Raise ``StageNotReady`` naming the notebook to run first if any of ``stages`` has not finished."""
     for stage in stages:
-        if not is_done(run_dir, stage):
+        path = stage_dir(run_dir, stage) / SUMMARY
+        if not path.exists():
             raise StageNotReady(_not_ready_message(run_dir, stage, for_stage))
+        _load_summary(path, stage)  # SummaryUnreadable names the file and the fix
 
 
 def _not_ready_message(run_dir, stage: str, for_stage: str | None) -> str:
