@@ -23,9 +23,11 @@ from srpo import paths, training
 STAGE = "grpo_rl"
 
 
-def load_prompts(args, run_dir):
+def load_prompts(args, run_dir, stage_dir):
     """RL prompts in TRL's format: ``prompt`` (conversational, image placeholders), ``images``, and the
-    grading columns the reward functions read (``answer``, ``options``, ``answer_type``, ``precision``)."""
+    grading columns the reward functions read (``answer``, ``options``, ``answer_type``, ``precision``).
+    Rows with an image that does not decode or an empty question or gold answer go to ``quarantine.jsonl``
+    (``training.screen_rows``). Returns (dataset, number of rows quarantined)."""
     from srpo import formats
 
     if args.dataset.startswith("stage:"):
@@ -33,21 +35,23 @@ def load_prompts(args, run_dir):
 
         dataset = load_split(run_dir, args.dataset_split)
     else:
-        from datasets import load_from_disk
+        from srpo.data import load_folder
 
-        dataset = load_from_disk(args.dataset)
+        dataset = load_folder(args.dataset, f"RL dataset {args.dataset!r}")
     needed = {"question", "images", "answer", "options", "answer_type", "precision"}
     missing = needed - set(dataset.column_names)
     if missing:
         raise ValueError(f"RL dataset {args.dataset!r} lacks columns {sorted(missing)}")
     if args.max_prompts > 0:
         dataset = dataset.select(range(min(args.max_prompts, len(dataset))))
+    dataset, quarantined = training.screen_rows(dataset, stage_dir, what=f"RL dataset {args.dataset!r}",
+                                                required_text=("question", "answer"))  # fmt: skip
 
     def to_prompt(question, images):
         return {"prompt": formats.build_messages(question, len(images), args.prompt, args.prompt_placement)}
 
     dataset = dataset.map(to_prompt, input_columns=["question", "images"])
-    return dataset.select_columns(["id", "prompt", "images", *sorted(needed - {"question", "images"})])
+    return dataset.select_columns(["id", "prompt", "images", *sorted(needed - {"question", "images"})]), quarantined
 
 
 def make_grader(args, tokenizer):
@@ -100,7 +104,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     args, grpo_args, model_args = cfg.args, cfg.trl, cfg.model
     start, stage_dir = time.time(), cfg.stage_dir
     model_path, processor, model, frozen = training.setup(cfg)
-    dataset = load_prompts(args, cfg.run.run_dir)
+    dataset, quarantined = load_prompts(args, cfg.run.run_dir, stage_dir)
     count = rewards.token_counter(processor.tokenizer)
     reward_funcs = rewards.make_reward_funcs(count, variant=args.reward, alpha=args.reward_alpha,
                                              effectiveness=args.reward_effectiveness, length=args.reward_length)  # fmt: skip
@@ -132,6 +136,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
         },  # fmt: skip
         "accuracy_filter": [args.accuracy_filter_min, args.accuracy_filter_max] if args.accuracy_filter else None,
         "prompts": len(dataset),
+        "quarantined": quarantined,
         "resumed_from": resume_from,
         "steps": trainer.state.global_step,
         "train_seconds": round(train_result.metrics.get("train_runtime", 0.0), 1),

@@ -101,6 +101,53 @@ def freeze_vision(model) -> int:
     return frozen
 
 
+QUARANTINE = "quarantine.jsonl"  # <stage_dir>/quarantine.jsonl: training rows left out, each with its reason
+
+
+def screen_rows(dataset, stage_dir: Path, *, what: str, required_text: tuple[str, ...] = ()):
+    """Leave out the rows training cannot use, before the first step rather than hours into the run: rows whose
+    images do not decode (``image_unreadable``) and rows with an empty ``required_text`` column such as the
+    gold answer (``missing_<column>``). Each one goes to ``<stage_dir>/quarantine.jsonl`` with its reason.
+
+    Returns (the kept rows, the number quarantined). Raises ``ValueError`` naming ``what`` when no row is left."""
+    if len(dataset) == 0:
+        raise ValueError(f"{what} has no rows: check the dataset path or the stage that builds it")
+    bad: list[dict] = []
+    for index in range(len(dataset)):
+        reason = _row_problem(dataset, index, required_text)
+        if reason:
+            bad.append({"index": index, **reason})
+    path = Path(stage_dir) / QUARANTINE
+    if is_main_process():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bad))
+    if bad:
+        reasons = sorted({b["reason"] for b in bad})
+        print(
+            f"[srpo] {what}: left out {len(bad)} of {len(dataset)} rows ({', '.join(reasons)}); see {path}", flush=True
+        )
+    if len(bad) == len(dataset):
+        raise ValueError(f"{what}: none of its {len(dataset)} rows is usable ({bad[0]['reason']}: {bad[0]['detail']}); "
+                         f"every row is listed in {path}")  # fmt: skip
+    keep = sorted(set(range(len(dataset))) - {b["index"] for b in bad})
+    return (dataset.select(keep) if bad else dataset), len(bad)
+
+
+def _row_problem(dataset, index: int, required_text: tuple[str, ...]) -> dict | None:
+    try:
+        row = dataset[index]  # decodes the images: a corrupt one raises here
+        for image in row.get("images") or []:
+            if image is not None and hasattr(image, "load"):
+                image.load()
+    except Exception as exc:
+        return {"reason": "image_unreadable", "detail": f"{type(exc).__name__}: {exc}"[:200]}
+    for column in required_text:
+        value = row.get(column)
+        if value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value):
+            return {"id": row.get("id"), "reason": f"missing_{column}", "detail": f"column {column!r} is empty"}
+    return None
+
+
 def parameter_counts(model) -> dict:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

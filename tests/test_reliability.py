@@ -287,3 +287,94 @@ def test_checkpoint_weights_load_under_the_saved_names_and_mismatches_fail(tmp_p
     save_file(saved, tmp_path / "ckpt" / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(training.CheckpointMismatch, match=r"ckpt: 1 model weights missing"):
         training.load_checkpoint_weights(fresh, tmp_path / "ckpt")
+
+
+# --------------------------------------------------------------------------- bad inputs: a clear error or a quarantined row
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _training_set(folder, rows: dict):
+    from datasets import Dataset, Features, Image, Sequence, Value
+
+    features = Features({k: Sequence(Image()) if k == "images" else Value("string") for k in rows})
+    Dataset.from_dict(rows, features=features).save_to_disk(str(folder))
+    return str(folder)
+
+
+def test_training_sets_quarantine_corrupt_images_and_empty_gold_before_training(tmp_path):
+    """A corrupt image used to crash SFT or GRPO at the step that met it (after hours on a cluster); an empty
+    gold answer was trained on with a reward of 0. Now each such row is left out before the first step and
+    listed with its reason."""
+    from types import SimpleNamespace
+
+    from srpo.grpo import load_prompts
+    from srpo.sft import load_sft_dataset
+
+    good, corrupt = {"bytes": _png(), "path": None}, {"bytes": b"\x89PNG\r\n\x1a\n not an image", "path": None}
+    folder = _training_set(tmp_path / "sft_set", {"id": ["a", "b", "c"], "prompt": ["q"] * 3,
+                                                  "completion": ["x", "y", " "], "images": [[good], [corrupt], [good]]})  # fmt: skip
+    args = SimpleNamespace(dataset=folder, max_samples=-1)
+    dataset, quarantined = load_sft_dataset(args, tmp_path, tmp_path / "sft")
+    assert len(dataset) == 1 and quarantined == 2 and dataset[0]["completion"] == "x"
+    rows = jsonl.read_jsonl(tmp_path / "sft" / "quarantine.jsonl")
+    assert [(r["index"], r["reason"]) for r in rows] == [(1, "image_unreadable"), (2, "missing_completion")]
+
+    folder = _training_set(tmp_path / "rl", {"id": ["p", "q"], "question": ["1+1?", "2+2?"], "answer": ["2", ""],
+                                             "options": ["", ""], "answer_type": ["integer"] * 2,
+                                             "precision": ["", ""], "images": [[good], [good]]})  # fmt: skip
+    args = SimpleNamespace(dataset=folder, max_prompts=-1, prompt="srpo_rl", prompt_placement="system")
+    dataset, quarantined = load_prompts(args, tmp_path, tmp_path / "grpo")
+    assert list(dataset["id"]) == ["p"] and quarantined == 1
+    assert jsonl.read_jsonl(tmp_path / "grpo" / "quarantine.jsonl")[0]["reason"] == "missing_answer"
+
+
+def test_an_empty_or_wholly_unusable_training_set_is_a_clear_error(tmp_path):
+    from types import SimpleNamespace
+
+    from srpo.sft import load_sft_dataset
+
+    empty = _training_set(tmp_path / "empty", {"prompt": [], "completion": [], "images": []})
+    with pytest.raises(ValueError, match=r"SFT dataset .*empty.* cannot be loaded as a dataset .*rebuild it"):
+        load_sft_dataset(SimpleNamespace(dataset=empty, max_samples=-1), tmp_path, tmp_path / "sft")
+    blank = _training_set(tmp_path / "blank", {"prompt": ["q"], "completion": [""], "images": [[]]})
+    with pytest.raises(ValueError, match=r"none of its 1 rows is usable \(missing_completion"):
+        load_sft_dataset(SimpleNamespace(dataset=blank, max_samples=-1), tmp_path, tmp_path / "sft")
+
+
+def test_stage_02_refuses_an_empty_pool_naming_the_split(tmp_path):
+    from datasets import Dataset
+
+    from srpo.data import schema, split_dir
+    from srpo.reflection.pipeline import load_pool
+
+    empty = Dataset.from_dict({name: [] for name in schema.FEATURES}, features=schema.FEATURES)
+    empty.save_to_disk(str(split_dir(tmp_path, "sft_pool")))
+    with pytest.raises(ValueError, match="split 'sft_pool' of stage 01: .* cannot be loaded .*rebuild it"):
+        load_pool(tmp_path, 0)
+
+
+def test_a_benchmark_row_missing_a_field_or_its_gold_is_named(tmp_path):
+    import dataclasses
+
+    from srpo.bench.base import BenchmarkError
+    from srpo.bench.registry import get_benchmark
+
+    def bench(rows):
+        return dataclasses.replace(get_benchmark("mathvista"), load_rows=lambda split, limit=None: rows)
+
+    row = {"pid": "7", "question": "How many?", "question_type": "free_form", "answer_type": "integer",
+           "answer": "3", "decoded_image": None}  # fmt: skip
+    assert bench([row]).records("testmini")[0]["answer"] == "3"
+    with pytest.raises(BenchmarkError, match=r"mathvista:testmini, row 1: column 'pid' is missing"):
+        bench([row, {k: v for k, v in row.items() if k != "pid"}]).records("testmini")
+    with pytest.raises(BenchmarkError, match=r"row 0 \(id '7'\): the gold answer is empty"):
+        bench([{**row, "answer": " "}]).records("testmini")

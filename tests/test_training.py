@@ -131,20 +131,20 @@ def test_grpo_killed_run_resumes_to_the_uninterrupted_weights(small_run):
     log: every logged step once, no line torn by the kill."""
     if not paths.is_done(small_run, "cold_start_sft"):
         run_stage("cold_start_sft", "tiny-cpu", small_run, SFT_FAST, echo=False)
-    overrides = (GRPO_FAST.replace("--max_steps 3", "--max_steps 8").replace("--save_steps 1000", "--save_steps 2")
+    overrides = (GRPO_FAST.replace("--max_steps 3", "--max_steps 6").replace("--save_steps 1000", "--save_steps 2")
                  + " --completions_every 1")  # fmt: skip
-    kill_after_checkpoint("grpo_rl", "srpo.grpo", small_run, overrides, 4)
+    kill_after_checkpoint("grpo_rl", "srpo.grpo", small_run, overrides, 2)
     resumed = run_stage("grpo_rl", "tiny-cpu", small_run, overrides, echo=False)
-    assert int(resumed["resumed_from"].rsplit("-", 1)[1]) >= 4 and resumed["steps"] == 8
+    assert int(resumed["resumed_from"].rsplit("-", 1)[1]) >= 2 and resumed["steps"] == 6
     log = paths.stage_dir(small_run, "grpo_rl") / "completions.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()]  # a torn line would not parse
     steps = [r["step"] for r in rows]
-    assert sorted(set(steps)) == list(range(8)) and all(steps.count(s) == steps.count(0) for s in set(steps))
+    assert sorted(set(steps)) == list(range(6)) and all(steps.count(s) == steps.count(0) for s in set(steps))
     resumed_weights = weights(resumed["final_model"])
     straight = run_stage("grpo_rl", "tiny-cpu", small_run, overrides + " --resume false", echo=False)
     assert straight["resumed_from"] is None
     assert_same_weights(resumed_weights, weights(straight["final_model"]))
-    assert resumed["curves"]["reward"] == pytest.approx(straight["curves"]["reward"], rel=1e-4)
+    assert dict(resumed["curves"]["reward"]) == pytest.approx(dict(straight["curves"]["reward"]), rel=1e-4)
 
 
 def test_grpo_stop_request_checkpoints_and_resumes(small_run):
