@@ -139,7 +139,8 @@ class StageLock:
 
     ``acquire`` refuses (``StageBusy``, naming the holder) while the holder lives; a lock left by a dead
     process on this host (kill -9, OOM) is taken over. A lock from another host cannot be checked and is
-    refused with the command to clear it. A process started by the holder (``srpo.launch`` starting the
+    refused with the command to clear it, unless it was written by an earlier attempt of the same SLURM job (a
+    requeue after a hard kill, on another node). A process started by the holder (``srpo.launch`` starting the
     entry point, with ``SRPO_STAGE_LOCK`` in its environment) shares the lock instead of taking it.
     Use as a context manager, or ``acquire()`` / ``release()`` (release only removes our own lock)."""
 
@@ -161,7 +162,8 @@ class StageLock:
             self.token = inherited_token  # our parent holds it for us
             return self
         token = uuid.uuid4().hex
-        record = {"host": socket.gethostname(), "pid": os.getpid(), "token": token, "since": time.strftime("%FT%T%z")}
+        record = {"host": socket.gethostname(), "pid": os.getpid(), "token": token, "since": time.strftime("%FT%T%z"),
+                  "slurm_job": os.environ.get("SLURM_JOB_ID")}  # fmt: skip
         for _ in range(3):
             tmp = self.path.with_name(f"{LOCK}.{token}")
             tmp.write_text(json.dumps(record))
@@ -204,7 +206,10 @@ class StageLock:
         if not holder:
             return False
         if holder.get("host") != socket.gethostname():
-            return True  # cannot check another host's processes: assume it runs
+            # another host's processes cannot be checked; but SLURM runs one attempt of a job at a time, so a
+            # lock from this very job (a requeued job after a hard kill) belongs to a dead attempt
+            job = os.environ.get("SLURM_JOB_ID")
+            return not (job and holder.get("slurm_job") == job)
         try:
             os.kill(int(holder["pid"]), 0)
         except ProcessLookupError:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -250,14 +249,17 @@ def test_a_second_run_is_refused_while_the_first_lives_and_a_dead_holder_is_take
     assert not lock.path.exists()
 
 
-def test_a_lock_from_another_host_is_refused_with_the_fix(tmp_path):
+def test_a_lock_from_another_host_is_refused_unless_it_is_this_slurm_jobs(tmp_path, monkeypatch):
     lock = paths.StageLock(tmp_path, "grpo_rl")
     lock.path.parent.mkdir(parents=True)
-    lock.path.write_text(json.dumps({"host": "node-17", "pid": 4242, "token": "t", "since": "then"}))
+    holder = {"host": "node-17", "pid": 4242, "token": "t", "since": "then", "slurm_job": "99"}
+    lock.path.write_text(json.dumps(holder))
     with pytest.raises(paths.StageBusy, match=r"pid 4242 on host node-17.*delete"):
         lock.acquire()
-    assert time.time()  # the lock file is left as it was
-    assert json.loads(lock.path.read_text())["host"] == "node-17"
+    assert json.loads(lock.path.read_text())["host"] == "node-17"  # left as it was
+    monkeypatch.setenv("SLURM_JOB_ID", "99")  # the requeued attempt of that job, on another node
+    with lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
 
 
 # --------------------------------------------------------------------------- resume loads the weights strictly
