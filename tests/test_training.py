@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -145,6 +146,39 @@ def test_grpo_killed_run_resumes_to_the_uninterrupted_weights(small_run):
     assert straight["resumed_from"] is None
     assert_same_weights(resumed_weights, weights(straight["final_model"]))
     assert dict(resumed["curves"]["reward"]) == pytest.approx(dict(straight["curves"]["reward"]), rel=1e-4)
+
+
+ZERO3 = ("--model_name_or_path tiny://random --max_steps 8 --learning_rate 5e-3 --eval_samples 0 --logging_steps 1 "
+         "--save_steps 4 --per_device_train_batch_size 8 --launcher accelerate "
+         "--accelerate_config recipes/accelerate/zero3.yaml --gpus_per_node 2")  # fmt: skip
+
+
+def test_sft_zero3_killed_run_resumes_to_the_uninterrupted_weights(small_run, monkeypatch):
+    """The DeepSpeed path: ZeRO-3 over gloo on 2 CPU processes (accelerate launch, as on the cluster). The
+    whole process group is killed after checkpoint-4 of 8; the resumed run must end where an uninterrupted one
+    does. (Before, ZeRO-3 SFT did not start at all: the frozen vision tower counted 0 parameters under ZeRO-3.)"""
+    from srpo.launch import stage_command
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(paths.cache_dir() / "torch_extensions"))  # one JIT build
+    ckpts = paths.stage_dir(small_run, "cold_start_sft") / "checkpoints"
+    cfg, resolved = prepare_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3)
+    proc = subprocess.Popen(stage_command(cfg, resolved), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            cwd=paths.project_root(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(lambda: (ckpts / "checkpoint-4" / "trainer_state.json").exists(), proc, timeout=400)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # launcher and both ranks, no cleanup
+        proc.wait()
+    resumed = run_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3, echo=False)
+    at = int(resumed["resumed_from"].rsplit("-", 1)[1])
+    assert 4 <= at < 8 and resumed["steps"] == 8
+    assert (Path(resumed["resumed_from"]) / f"global_step{at}").is_dir()  # a DeepSpeed checkpoint was resumed
+    resumed_weights = weights(resumed["final_model"])
+    straight = run_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3 + " --resume false", echo=False)
+    assert straight["resumed_from"] is None
+    assert_same_weights(resumed_weights, weights(straight["final_model"]))
+    assert dict(resumed["loss_curve"]) == pytest.approx(dict(straight["loss_curve"]), rel=1e-4)
 
 
 def test_grpo_stop_request_checkpoints_and_resumes(small_run):
