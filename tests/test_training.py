@@ -159,7 +159,8 @@ def test_sft_zero3_killed_run_resumes_to_the_uninterrupted_weights(small_run, mo
     does. (Before, ZeRO-3 SFT did not start at all: the frozen vision tower counted 0 parameters under ZeRO-3.)"""
     from srpo.launch import stage_command
 
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(paths.cache_dir() / "torch_extensions"))  # one JIT build
+    if "TORCH_EXTENSIONS_DIR" not in os.environ:  # DeepSpeed JIT-builds one op once per directory (~30 s)
+        monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(paths.cache_dir() / "torch_extensions"))
     ckpts = paths.stage_dir(small_run, "cold_start_sft") / "checkpoints"
     cfg, resolved = prepare_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3)
     proc = subprocess.Popen(stage_command(cfg, resolved), env={**os.environ, "PYTHONUNBUFFERED": "1"},
