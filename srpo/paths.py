@@ -211,12 +211,16 @@ class StageLock:
             job = os.environ.get("SLURM_JOB_ID")
             return not (job and holder.get("slurm_job") == job)
         try:
-            os.kill(int(holder["pid"]), 0)
+            pid = int(holder["pid"])
+            os.kill(pid, 0)
         except ProcessLookupError:
             return False
         except (PermissionError, KeyError, ValueError, TypeError):
             return True
-        return True
+        try:  # a killed process whose parent has not reaped it yet is a zombie: dead for our purpose
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
 
     def _take_over(self, holder: dict | None) -> None:
         if holder is not None:

@@ -87,7 +87,7 @@ def start_entry_point(stage, module, run_dir, overrides):
 def wait_for(predicate, proc, timeout=240):
     deadline = time.time() + timeout
     while not predicate():
-        assert proc.poll() is None, "the run ended before the event the test waits for"
+        assert proc is None or proc.poll() is None, "the run ended before the event the test waits for"
         assert time.time() < deadline, "timed out"
         time.sleep(0.2)
 
@@ -148,6 +148,18 @@ def test_grpo_killed_run_resumes_to_the_uninterrupted_weights(small_run):
     assert dict(resumed["curves"]["reward"]) == pytest.approx(dict(straight["curves"]["reward"]), rel=1e-4)
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
 ZERO3 = ("--model_name_or_path tiny://random --max_steps 8 --learning_rate 5e-3 --eval_samples 0 --logging_steps 1 "
          "--save_steps 4 --per_device_train_batch_size 8 --launcher accelerate "
          "--accelerate_config recipes/accelerate/zero3.yaml --gpus_per_node 2")  # fmt: skip
@@ -171,6 +183,7 @@ def test_sft_zero3_killed_run_resumes_to_the_uninterrupted_weights(small_run, mo
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # launcher and both ranks, no cleanup
         proc.wait()
+        wait_for(lambda: not group_alive(proc.pid), None, timeout=60)  # the ranks take a moment to die
     resumed = run_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3, echo=False)
     at = int(resumed["resumed_from"].rsplit("-", 1)[1])
     assert 4 <= at < 8 and resumed["steps"] == 8
