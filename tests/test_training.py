@@ -2,6 +2,7 @@
 loss logged, weights changed, the vision tower unchanged, every reward component logged, and resume after a
 real kill or a stop request. The accuracy filter is checked on hand-made groups."""
 
+import contextlib
 import json
 import os
 import signal
@@ -148,16 +149,28 @@ def test_grpo_killed_run_resumes_to_the_uninterrupted_weights(small_run):
     assert dict(resumed["curves"]["reward"]) == pytest.approx(dict(straight["curves"]["reward"]), rel=1e-4)
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether a process of group ``pgid`` still runs (zombies do not count)."""
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state) of every process, from /proc."""
+    out = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        out[int(stat.parent.name)] = (int(fields[1]), fields[0])
+    return out
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and all its descendants (torchrun starts its ranks in sessions of their own, so a
+    process-group kill misses them), then wait until none of them runs."""
+    procs, tree = _processes(), {pid}
+    while grown := {p for p, (parent, _) in procs.items() if parent in tree} - tree:
+        tree |= grown
+    for p in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+    wait_for(lambda: not any(_processes().get(p, (0, "Z"))[1] != "Z" for p in tree), None, timeout=60)
 
 
 ZERO3 = ("--model_name_or_path tiny://random --max_steps 8 --learning_rate 5e-3 --eval_samples 0 --logging_steps 1 "
@@ -176,14 +189,12 @@ def test_sft_zero3_killed_run_resumes_to_the_uninterrupted_weights(small_run, mo
     ckpts = paths.stage_dir(small_run, "cold_start_sft") / "checkpoints"
     cfg, resolved = prepare_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3)
     proc = subprocess.Popen(stage_command(cfg, resolved), env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            cwd=paths.project_root(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            cwd=paths.project_root(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_for(lambda: (ckpts / "checkpoint-4" / "trainer_state.json").exists(), proc, timeout=400)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # launcher and both ranks, no cleanup
+        kill_tree(proc.pid)  # launcher and both ranks, no cleanup
         proc.wait()
-        wait_for(lambda: not group_alive(proc.pid), None, timeout=60)  # the ranks take a moment to die
     resumed = run_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3, echo=False)
     at = int(resumed["resumed_from"].rsplit("-", 1)[1])
     assert 4 <= at < 8 and resumed["steps"] == 8
