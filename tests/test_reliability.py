@@ -148,6 +148,18 @@ def test_a_good_start_keeps_the_finished_summary_until_the_new_run_replaces_it(t
     assert paths.read_summary(tmp_path, "cold_start_sft")["marker"] == "old"
 
 
+def test_outputs_are_swapped_in_whole(tmp_path):
+    final, new = tmp_path / "final", tmp_path / "final.new"
+    final.mkdir()
+    (final / "model.safetensors").write_text("old")
+    (tmp_path / "final.old").mkdir()  # left by a run killed mid-swap
+    new.mkdir()
+    (new / "model.safetensors").write_text("new")
+    paths.replace_dir(new, final)
+    assert (final / "model.safetensors").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final"]
+
+
 def test_an_override_given_twice_is_an_error_and_repeated_flags_merge(tmp_path):
     """Fault 7: `--overrides` given twice silently kept the last one."""
     paths.write_summary(tmp_path, "reflection_generation", {})

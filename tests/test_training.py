@@ -96,13 +96,16 @@ def wait_for(predicate, proc, timeout=240):
 def kill_after_checkpoint(stage, module, run_dir, overrides, step):
     """Start the entry point, wait until ``checkpoint-<step>`` has finished saving, then ``kill -9`` it."""
     ckpts = paths.stage_dir(run_dir, stage) / "checkpoints"
-    finished = paths.read_summary(run_dir, stage) if paths.is_done(run_dir, stage) else None
+    final = paths.stage_dir(run_dir, stage) / "final" / "model.safetensors"
+    finished = (paths.read_summary(run_dir, stage), final.read_bytes()) if paths.is_done(run_dir, stage) else None
     proc = start_entry_point(stage, module, run_dir, overrides)
     wait_for(lambda: (ckpts / f"checkpoint-{step}" / "trainer_state.json").exists(), proc)
     proc.send_signal(signal.SIGKILL)  # a real kill: no handler, no cleanup, at whatever step it has reached
     proc.wait()
-    # an earlier finished run of the stage stays finished and unchanged until a new run completes
-    assert (paths.read_summary(run_dir, stage) if paths.is_done(run_dir, stage) else None) == finished
+    # an earlier finished run of the stage (summary and model) stays as it was until a new run completes
+    assert ((paths.read_summary(run_dir, stage), final.read_bytes()) if paths.is_done(run_dir, stage) else None) == (
+        finished
+    )
 
 
 def assert_same_weights(resumed: dict, straight: dict):
