@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     stage.add_argument("stage", help="data_curation | reflection_generation | cold_start_sft | grpo_rl | ...")
     stage.add_argument("--profile", default="tiny-cpu")
     stage.add_argument("--run-dir", default=None)
-    stage.add_argument("--overrides", default="", help="e.g. '--max_steps 20'")
+    stage.add_argument("--overrides", action="append", default=[],
+                       help="e.g. '--max_steps 20' (repeatable; a key may be set once)")  # fmt: skip
 
     sub.add_parser("strip-notebooks", help="remove outputs from notebooks/*.ipynb")
     args = parser.parse_args(argv)
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "stage":
         from srpo.launch import run_stage
 
-        run_stage(args.stage, args.profile, args.run_dir, args.overrides)
+        run_stage(args.stage, args.profile, args.run_dir, " ".join(args.overrides))
     else:
         from srpo.runner import available_notebooks, strip_notebook
 

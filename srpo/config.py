@@ -110,6 +110,29 @@ def _override_keys(argv: list[str]) -> list[str]:
     return [a[2:].split("=", 1)[0] for a in argv if a.startswith("--")]
 
 
+def _check_once(keys: list[str], where: str) -> None:
+    """A key given twice (``--overrides`` repeated, or one flag twice) is an error, not "the last one wins"."""
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ConfigError(f"{where} set {twice} more than once; give each key once")
+
+
+def check_trainer(trl) -> None:
+    """Ranges of the TRL training config that TRL itself lets through (``max_steps <= 0`` silently means
+    "train by epochs", a zero batch passes parsing). Raises ``ValueError`` naming the field."""
+    from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges
+
+    check_ranges(trl, per_device_train_batch_size=POSITIVE, gradient_accumulation_steps=POSITIVE,
+                 max_steps=ALL_OR_POSITIVE, learning_rate=NON_NEGATIVE, logging_steps=POSITIVE, save_steps=POSITIVE,
+                 warmup_steps=NON_NEGATIVE, weight_decay=NON_NEGATIVE, max_grad_norm=NON_NEGATIVE)  # fmt: skip
+    if trl.max_steps == -1:
+        check_ranges(trl, num_train_epochs=(lambda v: v > 0, "> 0 when max_steps is -1 (train by epochs)"))
+    if hasattr(trl, "num_generations"):  # GRPOConfig
+        check_ranges(trl, num_generations=(lambda v: v >= 2, ">= 2 (advantages are relative within a group)"),
+                     max_completion_length=POSITIVE, temperature=POSITIVE, beta=NON_NEGATIVE,
+                     epsilon=NON_NEGATIVE)  # fmt: skip
+
+
 def _check_keys(keys, known: set[str], where: str) -> None:
     for key in keys:
         if key not in known and key not in RESERVED_KEYS:
@@ -130,14 +153,18 @@ def load(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None) ->
     get_stage(stage)  # unknown stage names fail here, before the recipe lookup
     recipe = recipe_path(profile, stage)
     run_dir = str(run_dir) if run_dir is not None else f"runs/{profile}/dev"
-    argv = ["--profile", profile, "--run_dir", run_dir, *normalize_overrides(overrides)]
+    extra = normalize_overrides(overrides)
+    _check_once(_override_keys(extra), f"the overrides for {stage}")
+    argv = ["--profile", profile, "--run_dir", run_dir, *extra]
     return _parse(stage, recipe, argv, overrides_where=f"the overrides for {stage}")
 
 
 def load_resolved(stage: str, path: str | os.PathLike, overrides=None) -> StageConfig:
     """Parse a resolved ``<run_dir>/<stage>/config.yaml`` (what entry points do)."""
     path = Path(path)
-    return _parse(stage, path, normalize_overrides(overrides), overrides_where=f"the overrides for {path}")
+    argv = normalize_overrides(overrides)
+    _check_once(_override_keys(argv), f"the overrides for {path}")
+    return _parse(stage, path, argv, overrides_where=f"the overrides for {path}")
 
 
 def parse_entry_point(stage: str, argv=None, *, prog: str, description: str | None = None, add_arguments=None):
@@ -147,11 +174,26 @@ def parse_entry_point(stage: str, argv=None, *, prog: str, description: str | No
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", required=True, help=f"the resolved <run_dir>/{stage}/config.yaml (srpo.launch)")
-    parser.add_argument("--overrides", default="", help="extra overrides, e.g. '--max_steps 5'")
+    parser.add_argument("--overrides", action="append", default=[],
+                        help="extra overrides, e.g. '--max_steps 5' (repeatable; a key may be set once)")  # fmt: skip
     if add_arguments is not None:
         add_arguments(parser)
     ns = parser.parse_args(argv)
-    return load_resolved(stage, ns.config, ns.overrides), ns
+    ns.overrides = " ".join(ns.overrides)
+    cfg = load_resolved(stage, ns.config, ns.overrides)
+    _hold_lock(cfg)
+    return cfg, ns
+
+
+def _hold_lock(cfg: StageConfig) -> None:
+    """The entry point holds the stage folder's lock until it exits (shared with ``srpo.launch`` when that
+    started it); ranks other than 0 of a multi-process run leave it to rank 0."""
+    import atexit
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    lock = paths.StageLock(cfg.run.run_dir, cfg.stage).acquire()
+    atexit.register(lock.release)
 
 
 def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -> StageConfig:
@@ -173,8 +215,16 @@ def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -
     except (TypeError, ValueError) as exc:  # values are not echoed: an override could carry a secret
         raise ConfigError(f"invalid value in {yaml_path} or the overrides of {_override_keys(argv)}: {exc}") from exc
     by_type = dict(zip(types, parsed, strict=True))
+    trl = _pick(by_type, "SFTConfig", "GRPOConfig")
+    if trl is not None:
+        try:
+            check_trainer(trl)
+        except ValueError as exc:
+            raise ConfigError(
+                f"invalid value in {yaml_path} or the overrides of {_override_keys(argv)}: {exc}"
+            ) from exc
     cfg = StageConfig(stage=stage, args=parsed[0], run=_pick(by_type, "RunArgs"), launch=_pick(by_type, "LaunchArgs"),
-                      trl=_pick(by_type, "SFTConfig", "GRPOConfig"), model=_pick(by_type, "ModelConfig"),
+                      trl=trl, model=_pick(by_type, "ModelConfig"),
                       source=str(yaml_path))  # fmt: skip
     cfg.values = _resolved_values(cfg, values, _override_keys(argv))
     return cfg

@@ -13,7 +13,6 @@ the reflection metrics (first/final accuracy, fix and break rates) come from ``s
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -24,9 +23,11 @@ from srpo import generation, paths, training
 STAGE = "grpo_rl"
 
 
-def load_prompts(args, run_dir):
+def load_prompts(args, run_dir, stage_dir):
     """RL prompts in TRL's format: ``prompt`` (conversational, image placeholders), ``images``, and the
-    grading columns the reward functions read (``answer``, ``options``, ``answer_type``, ``precision``)."""
+    grading columns the reward functions read (``answer``, ``options``, ``answer_type``, ``precision``).
+    Rows with an image that does not decode or an empty question or gold answer go to ``quarantine.jsonl``
+    (``training.screen_rows``). Returns (dataset, number of rows quarantined)."""
     from srpo import formats
 
     if args.dataset.startswith("stage:"):
@@ -34,21 +35,23 @@ def load_prompts(args, run_dir):
 
         dataset = load_split(run_dir, args.dataset_split)
     else:
-        from datasets import load_from_disk
+        from srpo.data import load_folder
 
-        dataset = load_from_disk(args.dataset)
+        dataset = load_folder(args.dataset, f"RL dataset {args.dataset!r}")
     needed = {"question", "images", "answer", "options", "answer_type", "precision"}
     missing = needed - set(dataset.column_names)
     if missing:
         raise ValueError(f"RL dataset {args.dataset!r} lacks columns {sorted(missing)}")
     if args.max_prompts > 0:
         dataset = dataset.select(range(min(args.max_prompts, len(dataset))))
+    dataset, quarantined = training.screen_rows(dataset, stage_dir, what=f"RL dataset {args.dataset!r}",
+                                                required_text=("question", "answer"))  # fmt: skip
 
     def to_prompt(question, images):
         return {"prompt": formats.build_messages(question, len(images), args.prompt, args.prompt_placement)}
 
     dataset = dataset.map(to_prompt, input_columns=["question", "images"])
-    return dataset.select_columns(["id", "prompt", "images", *sorted(needed - {"question", "images"})])
+    return dataset.select_columns(["id", "prompt", "images", *sorted(needed - {"question", "images"})]), quarantined
 
 
 def make_grader(args, tokenizer):
@@ -71,17 +74,25 @@ def make_grader(args, tokenizer):
 
 
 class CompletionLog:
-    """Appends sampled completions with their grades to ``completions.jsonl`` every ``every`` steps."""
+    """Appends sampled completions with their grades to ``completions.jsonl`` every ``every`` steps.
+
+    A run resumed from a checkpoint re-does the steps after it; those steps are already in the log and are
+    not written again (``srpo.jsonl.JsonlWriter`` keyed by step and sample)."""
 
     def __init__(self, path, every: int, keep: int = 4):
         self.path, self.every, self.keep = path, every, keep
+        self._writer = None
 
     def __call__(self, step, prompts, completions, grades):
         if not self.every or step % self.every:
             return
-        with open(self.path, "a") as f:
-            for text, grade in list(zip(completions, grades, strict=True))[: self.keep]:
-                f.write(json.dumps({"step": step, "completion": text, **_jsonable(grade)}) + "\n")
+        if self._writer is None:  # opened on first use: only the main process writes
+            from srpo.jsonl import JsonlWriter
+
+            self._writer = JsonlWriter(self.path, key=lambda r: (r["step"], r["sample"]))
+        pairs = list(zip(completions, grades, strict=True))[: self.keep]
+        self._writer.append([{"step": step, "sample": i, "completion": text, **_jsonable(grade)}
+                             for i, (text, grade) in enumerate(pairs)])  # fmt: skip
 
 
 def main(cfg: srpo_config.StageConfig) -> dict:
@@ -93,14 +104,14 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     args, grpo_args, model_args = cfg.args, cfg.trl, cfg.model
     start, stage_dir = time.time(), cfg.stage_dir
     model_path, processor, model, frozen = training.setup(cfg)
-    dataset = load_prompts(args, cfg.run.run_dir)
+    dataset, quarantined = load_prompts(args, cfg.run.run_dir, stage_dir)
     count = rewards.token_counter(processor.tokenizer)
     reward_funcs = rewards.make_reward_funcs(count, variant=args.reward, alpha=args.reward_alpha,
                                              effectiveness=args.reward_effectiveness, length=args.reward_length)  # fmt: skip
     before = _check(model, processor, args, grpo_args.seed)
 
     with generation.trl_colocate_engine(grpo_args, args):  # vLLM gets the trainer's pixel budget
-        trainer = SRPOGRPOTrainer(
+        trainer = training.resumable(SRPOGRPOTrainer)(
             model=model, reward_funcs=reward_funcs, args=grpo_args, train_dataset=dataset, processing_class=processor,
             peft_config=get_peft_config(model_args), grade=make_grader(args, processor.tokenizer),
             accuracy_filter=(args.accuracy_filter_min, args.accuracy_filter_max) if args.accuracy_filter else None,
@@ -108,7 +119,8 @@ def main(cfg: srpo_config.StageConfig) -> dict:
             on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),
         )  # fmt: skip
     generation.use_vllm_reload_on_cpu(trainer)  # a no-op on GPUs and without vLLM
-    train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
+    train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text(),
+                                               run_logs=[stage_dir / "completions.jsonl"])  # fmt: skip
     final = training.save_final(trainer, processor, stage_dir)
     history = training.log_history(trainer, stage_dir)
     after = _check(trainer.model, processor, args, grpo_args.seed)
@@ -126,6 +138,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
         },  # fmt: skip
         "accuracy_filter": [args.accuracy_filter_min, args.accuracy_filter_max] if args.accuracy_filter else None,
         "prompts": len(dataset),
+        "quarantined": quarantined,
         "resumed_from": resume_from,
         "steps": trainer.state.global_step,
         "train_seconds": round(train_result.metrics.get("train_runtime", 0.0), 1),

@@ -40,11 +40,20 @@ def input_stages(cfg: srpo_config.StageConfig) -> tuple[str, ...]:
 
 
 def prepare_stage(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None):
-    """Load and validate the config, check inputs, write the resolved config. Returns (cfg, config_path)."""
+    """Load and validate the config, check inputs, write the resolved config. Returns (cfg, config_path).
+
+    Refuses (``paths.StageBusy``) while another process runs the stage in this run directory. Nothing in the
+    stage folder is touched before every value has been checked."""
     cfg = srpo_config.load(stage, profile, run_dir, overrides)
-    paths.require_done(cfg.run.run_dir, input_stages(cfg), for_stage=stage)
-    paths.clear_summary(cfg.run.run_dir, stage)
-    return cfg, srpo_config.save_resolved(cfg)
+    with paths.StageLock(cfg.run.run_dir, stage):
+        return cfg, _prepare(cfg)
+
+
+def _prepare(cfg: srpo_config.StageConfig) -> Path:
+    paths.require_done(cfg.run.run_dir, input_stages(cfg), for_stage=cfg.stage)
+    # summary.json of a finished run stays until the new run replaces it with its own (a finished stage is
+    # replaced only by a complete result; its outputs are swapped in whole: paths.replace_dir)
+    return srpo_config.save_resolved(cfg)
 
 
 def stage_command(cfg: srpo_config.StageConfig, config_path: Path) -> list[str]:
@@ -60,17 +69,23 @@ def stage_command(cfg: srpo_config.StageConfig, config_path: Path) -> list[str]:
 
 
 def run_stage(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None, echo: bool = True) -> dict:
-    """Run one stage to completion and return its ``summary.json``."""
-    cfg, config_path = prepare_stage(stage, profile, run_dir, overrides)
-    cmd = stage_command(cfg, config_path)
-    log_path = cfg.stage_dir / "logs" / "stage.log"
-    rc, tail, seconds = stream_subprocess(cmd, log_path, echo=echo)
+    """Run one stage to completion and return its ``summary.json``.
+
+    Holds the stage folder's lock (``paths.StageLock``) from before the resolved config is written until the
+    entry point has exited; the entry point shares it."""
+    cfg = srpo_config.load(stage, profile, run_dir, overrides)
+    with paths.StageLock(cfg.run.run_dir, stage) as lock:
+        config_path = _prepare(cfg)
+        before = paths.summary_stamp(cfg.run.run_dir, stage)
+        cmd = stage_command(cfg, config_path)
+        log_path = cfg.stage_dir / "logs" / "stage.log"
+        rc, tail, seconds = stream_subprocess(cmd, log_path, echo=echo, env=lock.env())
     if rc != 0:
         raise StageFailed(
             f"stage '{stage}' failed with exit code {rc} after {seconds:.0f}s; full log: {log_path}\n" + "".join(tail)
         )
-    if not paths.is_done(cfg.run.run_dir, stage):
-        raise StageFailed(f"stage '{stage}' exited cleanly but wrote no summary.json; log: {log_path}")
+    if paths.summary_stamp(cfg.run.run_dir, stage) == before or not paths.is_done(cfg.run.run_dir, stage):
+        raise StageFailed(f"stage '{stage}' exited cleanly but wrote no new summary.json; log: {log_path}")
     return paths.read_summary(cfg.run.run_dir, stage)
 
 

@@ -5,7 +5,8 @@ A run lives in ``runs/<profile>/<run_name>/`` and each stage writes ``<run_dir>/
 * ``config.yaml``       the resolved config (recipe + overrides), written before the stage runs;
                         the stage's entry point reads this file, not the recipe;
 * ``config_full.json``  every field of every config dataclass, for people;
-* ``summary.json``      written last: its presence means the stage finished.
+* ``summary.json``      written last: the stage finished when it parses and names the stage;
+* ``.lock``             while a run of the stage is in progress (``StageLock``: host and pid of the holder).
 
 A stage refuses to start when a stage it reads from has no ``summary.json``, and the message names the
 notebook to run first. Relative run directories are relative to the project root, so a notebook opened in
@@ -17,6 +18,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import socket
+import time
+import uuid
 from pathlib import Path
 
 SUMMARY = "summary.json"
@@ -49,25 +54,188 @@ def stage_dir(run_dir: str | os.PathLike, stage: str) -> Path:
     return resolve_run_dir(run_dir) / stage
 
 
+class SummaryUnreadable(StageNotReady):
+    """A ``summary.json`` exists but does not parse, or names another stage."""
+
+
+def _load_summary(path: Path, stage: str) -> dict:
+    try:
+        summary = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = f"is not valid JSON ({exc})"
+    else:
+        if isinstance(summary, dict) and summary.get("stage") == stage:
+            return summary
+        problem = f"does not name the stage '{stage}' (its \"stage\" is {summary.get('stage') if isinstance(summary, dict) else None!r})"
+    raise SummaryUnreadable(
+        f"{path} {problem}: the stage did not finish cleanly or the file was edited. Re-run the stage "
+        f"(notebook or python -m srpo stage {stage} with the same run_dir) to rewrite it."
+    )
+
+
 def is_done(run_dir: str | os.PathLike, stage: str) -> bool:
-    return (stage_dir(run_dir, stage) / SUMMARY).exists()
+    """True when ``summary.json`` exists, parses and names ``stage`` (a torn or foreign file is not done)."""
+    path = stage_dir(run_dir, stage) / SUMMARY
+    if not path.exists():
+        return False
+    try:
+        _load_summary(path, stage)
+    except SummaryUnreadable:
+        return False
+    return True
 
 
 def read_summary(run_dir: str | os.PathLike, stage: str) -> dict:
+    """The stage's summary. Raises ``StageNotReady`` (no file) or ``SummaryUnreadable`` (naming the file)."""
     path = stage_dir(run_dir, stage) / SUMMARY
     if not path.exists():
         raise StageNotReady(_not_ready_message(run_dir, stage, None))
-    return json.loads(path.read_text())
+    return _load_summary(path, stage)
+
+
+def summary_stamp(run_dir: str | os.PathLike, stage: str) -> tuple | None:
+    """Identity of the current ``summary.json`` (inode, mtime), to tell whether a run rewrote it."""
+    path = stage_dir(run_dir, stage) / SUMMARY
+    return (path.stat().st_ino, path.stat().st_mtime_ns) if path.exists() else None
 
 
 def write_summary(run_dir: str | os.PathLike, stage: str, summary: dict) -> Path:
-    """Write ``summary.json`` atomically (it marks the stage as finished). NaN/inf become null."""
+    """Write ``summary.json`` atomically (it marks the stage as finished), with ``"stage": stage`` first.
+    NaN/inf become null."""
     path = stage_dir(run_dir, stage) / SUMMARY
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_finite(summary), indent=2, default=str) + "\n")
+    tmp = path.with_suffix(f".json.tmp-{os.getpid()}")
+    body = {"stage": stage, **{k: v for k, v in summary.items() if k != "stage"}}
+    tmp.write_text(json.dumps(_finite(body), indent=2, default=str) + "\n")
     tmp.replace(path)
     return path
+
+
+def replace_dir(new: str | os.PathLike, final: str | os.PathLike) -> Path:
+    """Put the complete folder ``new`` at ``final``, replacing what was there only once ``new`` is complete.
+
+    The old folder is renamed aside first and deleted after the swap, so at every moment ``final`` is
+    either the old complete folder or the new one (a kill in between leaves ``<final>.old`` to clean up)."""
+    new, final = Path(new), Path(final)
+    old = final.with_name(f"{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+LOCK = ".lock"
+LOCK_ENV = "SRPO_STAGE_LOCK"  # "<lock path>=<token>": the lock a parent process holds for its children
+
+
+class StageBusy(RuntimeError):
+    """Another live process holds the stage folder's lock."""
+
+
+class StageLock:
+    """One run per stage folder: ``<stage_dir>/.lock`` holds the host, pid and a token of the holder.
+
+    ``acquire`` refuses (``StageBusy``, naming the holder) while the holder lives; a lock left by a dead
+    process on this host (kill -9, OOM) is taken over. A lock from another host cannot be checked and is
+    refused with the command to clear it, unless it was written by an earlier attempt of the same SLURM job (a
+    requeue after a hard kill, on another node). A process started by the holder (``srpo.launch`` starting the
+    entry point, with ``SRPO_STAGE_LOCK`` in its environment) shares the lock instead of taking it.
+    Use as a context manager, or ``acquire()`` / ``release()`` (release only removes our own lock)."""
+
+    def __init__(self, run_dir: str | os.PathLike, stage: str):
+        self.stage = stage
+        self.path = stage_dir(run_dir, stage) / LOCK
+        self.token: str | None = None
+        self.owned = False
+
+    def env(self) -> dict:
+        """The environment entry that lets child processes share this lock."""
+        return {LOCK_ENV: f"{self.path}={self.token}"} if self.token else {}
+
+    def acquire(self) -> StageLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        inherited_path, _, inherited_token = os.environ.get(LOCK_ENV, "").rpartition("=")
+        holder = self._holder()
+        if holder and inherited_path == str(self.path) and holder.get("token") == inherited_token:
+            self.token = inherited_token  # our parent holds it for us
+            return self
+        token = uuid.uuid4().hex
+        record = {"host": socket.gethostname(), "pid": os.getpid(), "token": token, "since": time.strftime("%FT%T%z"),
+                  "slurm_job": os.environ.get("SLURM_JOB_ID")}  # fmt: skip
+        for _ in range(3):
+            tmp = self.path.with_name(f"{LOCK}.{token}")
+            tmp.write_text(json.dumps(record))
+            try:
+                os.link(tmp, self.path)  # atomic: fails if a lock exists
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and self._alive(holder):
+                    raise StageBusy(self._busy_message(holder)) from None
+                self._take_over(holder)
+                continue
+            finally:
+                tmp.unlink(missing_ok=True)
+            self.token, self.owned = token, True
+            return self
+        raise StageBusy(f"could not take the lock {self.path}; another run keeps taking it")
+
+    def release(self) -> None:
+        if self.owned and (self._holder() or {}).get("token") == self.token:
+            self.path.unlink(missing_ok=True)
+        self.owned = False
+
+    def __enter__(self) -> StageLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def _holder(self) -> dict | None:
+        try:
+            holder = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:  # torn (the holder died while writing it): treat as stale
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+    @staticmethod
+    def _alive(holder: dict) -> bool:
+        if not holder:
+            return False
+        if holder.get("host") != socket.gethostname():
+            # another host's processes cannot be checked; but SLURM runs one attempt of a job at a time, so a
+            # lock from this very job (a requeued job after a hard kill) belongs to a dead attempt
+            job = os.environ.get("SLURM_JOB_ID")
+            return not (job and holder.get("slurm_job") == job)
+        try:
+            pid = int(holder["pid"])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, KeyError, ValueError, TypeError):
+            return True
+        try:  # a killed process whose parent has not reaped it yet is a zombie: dead for our purpose
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
+
+    def _take_over(self, holder: dict | None) -> None:
+        if holder is not None:
+            who = f"pid {holder.get('pid')} on {holder.get('host')}" if holder else "an unreadable lock"
+            print(f"[srpo] {self.path}: taking over a stale lock ({who} is gone)", flush=True)
+        if self._holder() == holder:  # still the stale one (not a lock another process just took)
+            self.path.unlink(missing_ok=True)
+
+    def _busy_message(self, holder: dict) -> str:
+        where = f"pid {holder.get('pid')} on host {holder.get('host')} (since {holder.get('since')})"
+        fix = (
+            f"wait for it to finish or stop it; if that process is gone (another host cannot be checked from here), "
+            f"delete {self.path}"
+        )
+        return f"stage '{self.stage}' in {self.path.parent} is already being run by {where}: {fix}."
 
 
 def clear_summary(run_dir: str | os.PathLike, stage: str) -> None:
@@ -78,8 +246,10 @@ def clear_summary(run_dir: str | os.PathLike, stage: str) -> None:
 def require_done(run_dir: str | os.PathLike, stages, for_stage: str) -> None:
     """Raise ``StageNotReady`` naming the notebook to run first if any of ``stages`` has not finished."""
     for stage in stages:
-        if not is_done(run_dir, stage):
+        path = stage_dir(run_dir, stage) / SUMMARY
+        if not path.exists():
             raise StageNotReady(_not_ready_message(run_dir, stage, for_stage))
+        _load_summary(path, stage)  # SummaryUnreadable names the file and the fix
 
 
 def _not_ready_message(run_dir, stage: str, for_stage: str | None) -> str:

@@ -58,7 +58,7 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
         stage = NOTEBOOK_TO_STAGE.get(nb.stem)
         executed = out_dir / nb.name
         if resume and stage and paths.is_done(run_dir, stage) and executed.exists():
-            print(f"[srpo] {nb.stem}: finished earlier, skipped (--force to re-run)", flush=True)
+            print(f"[srpo] {nb.stem}: finished earlier, skipped (run without --resume to re-run it)", flush=True)
             continue
         print(f"[srpo] {nb.stem}: running -> {executed}", flush=True)
         start = time.time()

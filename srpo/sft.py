@@ -23,22 +23,24 @@ from srpo import paths, training
 STAGE = "cold_start_sft"
 
 
-def load_sft_dataset(args, run_dir):
-    """The stage-02 SFT set (or a saved dataset folder), reduced to what SFTTrainer needs."""
+def load_sft_dataset(args, run_dir, stage_dir):
+    """The stage-02 SFT set (or a saved dataset folder), reduced to what SFTTrainer needs; rows with an image
+    that does not decode or an empty completion go to ``quarantine.jsonl`` (``training.screen_rows``).
+
+    Returns (dataset, number of rows quarantined)."""
     if args.dataset.startswith("stage:"):
         from srpo.reflection import load_sft_set
 
         dataset = load_sft_set(run_dir)
     elif args.dataset.startswith("cot:"):  # the plain-CoT view of an SFT set (ablation arm cot_sft_grpo)
-        from datasets import load_from_disk
-
+        from srpo.data import load_folder
         from srpo.reflection.sft_set import cot_view
 
-        dataset = cot_view(load_from_disk(args.dataset.removeprefix("cot:")))
+        dataset = cot_view(load_folder(args.dataset.removeprefix("cot:"), f"SFT dataset {args.dataset!r}"))
     else:
-        from datasets import load_from_disk
+        from srpo.data import load_folder
 
-        dataset = load_from_disk(args.dataset)
+        dataset = load_folder(args.dataset, f"SFT dataset {args.dataset!r}")
     missing = {"prompt", "completion", "images"} - set(dataset.column_names)
     if missing:
         raise ValueError(
@@ -46,7 +48,9 @@ def load_sft_dataset(args, run_dir):
         )
     if args.max_samples > 0:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-    return dataset.select_columns(["prompt", "completion", "images"])
+    dataset, quarantined = training.screen_rows(dataset, stage_dir, what=f"SFT dataset {args.dataset!r}",
+                                                required_text=("prompt", "completion"))  # fmt: skip
+    return dataset.select_columns(["prompt", "completion", "images"]), quarantined
 
 
 def main(cfg: srpo_config.StageConfig) -> dict:
@@ -55,11 +59,11 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     args, sft_args, model_args = cfg.args, cfg.trl, cfg.model
     start, stage_dir = time.time(), cfg.stage_dir
     model_path, processor, model, frozen = training.setup(cfg)
-    dataset = load_sft_dataset(args, cfg.run.run_dir)
+    dataset, quarantined = load_sft_dataset(args, cfg.run.run_dir, stage_dir)
     vision_before = _vision_snapshot(model)
 
     before = _check(model, processor, args, sft_args.seed, args.eval_base_prompt) if args.eval_samples else None
-    trainer = SFTTrainer(model=model, args=sft_args, train_dataset=dataset, processing_class=processor,
+    trainer = training.resumable(SFTTrainer)(model=model, args=sft_args, train_dataset=dataset, processing_class=processor,
                          peft_config=get_peft_config(model_args))  # fmt: skip
     train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
     final = training.save_final(trainer, processor, stage_dir)
@@ -71,6 +75,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
         "model_path": model_path,
         "final_model": str(final),
         "samples": len(dataset),
+        "quarantined": quarantined,
         "resumed_from": resume_from,
         "steps": trainer.state.global_step,
         "epochs": round(trainer.state.epoch or 0.0, 3),

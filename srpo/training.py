@@ -93,16 +93,68 @@ def freeze_vision(model) -> int:
     for name, param in model.named_parameters():
         if ".visual." in f".{name}":
             param.requires_grad_(False)
-            frozen += param.numel()
+            frozen += _numel(param)
     if frozen == 0:
         raise ValueError("freeze_vision: found no parameters under 'visual' in this model")
     return frozen
 
 
+QUARANTINE = "quarantine.jsonl"  # <stage_dir>/quarantine.jsonl: training rows left out, each with its reason
+
+
+def screen_rows(dataset, stage_dir: Path, *, what: str, required_text: tuple[str, ...] = ()):
+    """Leave out the rows training cannot use, before the first step rather than hours into the run: rows whose
+    images do not decode (``image_unreadable``) and rows with an empty ``required_text`` column such as the
+    gold answer (``missing_<column>``). Each one goes to ``<stage_dir>/quarantine.jsonl`` with its reason.
+
+    Returns (the kept rows, the number quarantined). Raises ``ValueError`` naming ``what`` when no row is left."""
+    if len(dataset) == 0:
+        raise ValueError(f"{what} has no rows: check the dataset path or the stage that builds it")
+    bad: list[dict] = []
+    for index in range(len(dataset)):
+        reason = _row_problem(dataset, index, required_text)
+        if reason:
+            bad.append({"index": index, **reason})
+    path = Path(stage_dir) / QUARANTINE
+    if is_main_process():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bad))
+    if bad:
+        reasons = sorted({b["reason"] for b in bad})
+        print(
+            f"[srpo] {what}: left out {len(bad)} of {len(dataset)} rows ({', '.join(reasons)}); see {path}", flush=True
+        )
+    if len(bad) == len(dataset):
+        raise ValueError(f"{what}: none of its {len(dataset)} rows is usable ({bad[0]['reason']}: {bad[0]['detail']}); "
+                         f"every row is listed in {path}")  # fmt: skip
+    keep = sorted(set(range(len(dataset))) - {b["index"] for b in bad})
+    return (dataset.select(keep) if bad else dataset), len(bad)
+
+
+def _row_problem(dataset, index: int, required_text: tuple[str, ...]) -> dict | None:
+    try:
+        row = dataset[index]  # decodes the images: a corrupt one raises here
+        for image in row.get("images") or []:
+            if image is not None and hasattr(image, "load"):
+                image.load()
+    except Exception as exc:
+        return {"reason": "image_unreadable", "detail": f"{type(exc).__name__}: {exc}"[:200]}
+    for column in required_text:
+        value = row.get(column)
+        if value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value):
+            return {"id": row.get("id"), "reason": f"missing_{column}", "detail": f"column {column!r} is empty"}
+    return None
+
+
 def parameter_counts(model) -> dict:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(_numel(p) for p in model.parameters())
+    trainable = sum(_numel(p) for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable}
+
+
+def _numel(param) -> int:
+    """Elements of a parameter; under ZeRO-3 the local tensor is an empty shard and DeepSpeed keeps the size."""
+    return getattr(param, "ds_numel", None) or param.numel()
 
 
 def last_checkpoint(output_dir: str) -> str | None:
@@ -129,8 +181,107 @@ def checkpoints_for(output_dir: str, config_text: str) -> None:
     marker.write_text(config_text)
 
 
-def train(trainer, run_dir, resume: bool, config_text: str):
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint's weights do not match the model being trained (missing or unexpected keys)."""
+
+
+class ExactResume:
+    """Trainer mixin: resuming loads the checkpoint's weights under the names ``save_pretrained`` wrote.
+
+    transformers 5 saves Qwen2.5-VL with its legacy key names (``model.layers.*``, ``visual.*``: the
+    reverse of the model's conversion mapping), but ``Trainer._load_from_checkpoint`` loads that file with
+    a plain non-strict ``load_state_dict``: every parameter is "missing", a warning is logged and training
+    goes on from the starting weights, with the optimizer, scheduler, RNG and step counter restored.
+    This loads the file with the model's own mapping and raises ``CheckpointMismatch`` on any missing or
+    unexpected key. PEFT adapters, FSDP and DeepSpeed checkpoints keep the Trainer's own path (DeepSpeed
+    restores its own module state, strictly, under the in-memory names)."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        model = self.model if model is None else model
+        files = weight_files(resume_from_checkpoint)
+        if self.is_fsdp_enabled or hasattr(model, "peft_config") or not files:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_checkpoint_weights(model, resume_from_checkpoint)
+        print(f"[srpo] restored {len(model.state_dict())} weights from {resume_from_checkpoint}", flush=True)
+
+
+def resumable(trainer_cls: type) -> type:
+    """``trainer_cls`` with ``ExactResume`` in front (SFTTrainer, SRPOGRPOTrainer)."""
+    return type(trainer_cls.__name__, (ExactResume, trainer_cls), {"__doc__": trainer_cls.__doc__})
+
+
+def weight_files(folder) -> list[Path]:
+    """The full-model weight files of a checkpoint folder (one file or the shards of an index); [] if none."""
+    folder = Path(folder)
+    for single, index in (("model.safetensors", "model.safetensors.index.json"),
+                          ("pytorch_model.bin", "pytorch_model.bin.index.json")):  # fmt: skip
+        if (folder / single).is_file():
+            return [folder / single]
+        if (folder / index).is_file():
+            shards = sorted(set(json.loads((folder / index).read_text())["weight_map"].values()))
+            return [folder / s for s in shards]
+    return []
+
+
+def saved_names(model) -> dict[str, list[str]]:
+    """Key in a file written by ``model.save_pretrained`` -> the model's ``state_dict`` names it loads into.
+
+    Saving reverts the model's conversion mapping (transformers ``revert_weight_conversion``); reverting the
+    model's own state dict and matching tensors by storage inverts exactly what saving did. Tied weights
+    (``lm_head`` = ``embed_tokens``) share storage, so their one saved key fills both names."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    state = model.state_dict()
+    by_storage: dict[tuple, list[str]] = {}
+    for name, tensor in state.items():
+        by_storage.setdefault(_storage_id(tensor), []).append(name)
+    out = {}
+    for key, tensor in revert_weight_conversion(model, dict(state)).items():
+        names = by_storage.get(_storage_id(tensor))
+        if not names:
+            raise CheckpointMismatch(
+                f"saving {type(model).__name__} transforms '{key}' (not a plain renaming); resume cannot invert it"
+            )
+        out[key] = names
+    return out
+
+
+def _storage_id(tensor) -> tuple:
+    return (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tuple(tensor.stride()))
+
+
+def load_checkpoint_weights(model, folder) -> None:
+    """Load a checkpoint's full-model weights into ``model`` strictly.
+
+    Raises ``CheckpointMismatch`` naming the folder and the keys when any model weight is missing from the
+    files or any saved key belongs to no model weight."""
+    import torch
+    from safetensors.torch import load_file
+
+    saved: dict = {}
+    for path in weight_files(folder):
+        if path.suffix == ".safetensors":
+            saved.update(load_file(str(path), device="cpu"))
+        else:
+            saved.update(torch.load(path, map_location="cpu", weights_only=True))
+    names = saved_names(model)
+    state = {name: tensor for key, tensor in saved.items() for name in names.get(key, [])}
+    unexpected = sorted(set(saved) - set(names))
+    missing = sorted(set(model.state_dict()) - set(state))
+    if missing or unexpected:
+        raise CheckpointMismatch(
+            f"cannot resume from {folder}: {len(missing)} model weights missing from it {missing[:4]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:4]}. It was written by another model or version; "
+            f"move the checkpoints folder aside (or set resume: false) to start this stage afresh."
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def train(trainer, run_dir, resume: bool, config_text: str, run_logs=()):
     """``trainer.train()`` from the last finished checkpoint (when ``resume``), honouring a stop request.
+
+    ``run_logs`` are files the run appends to while it trains (GRPO's completion log): kept when it resumes,
+    moved aside (``<name>.stale-<time>``) when it starts from step 0, so a new run never mixes in old rows.
 
     A stop request (``<run_dir>/STOP``, written by the SLURM script before the time limit, or by hand)
     makes the trainer save a checkpoint and return at the next step; the process then exits with
@@ -147,6 +298,10 @@ def train(trainer, run_dir, resume: bool, config_text: str):
     resume_from = last_checkpoint(trainer.args.output_dir) if resume else None
     if resume_from:
         print(f"[srpo] resuming from {resume_from}", flush=True)
+    elif trainer.accelerator.is_main_process:
+        for log in map(Path, run_logs):
+            if log.exists():
+                log.rename(log.with_name(f"{log.name}.stale-{int(time.time())}"))
     result = trainer.train(resume_from_checkpoint=resume_from)
     if stop.stopped:
         print(
@@ -157,17 +312,28 @@ def train(trainer, run_dir, resume: bool, config_text: str):
 
 
 def save_final(trainer, processor, stage_dir: Path) -> Path:
-    """Save the trained model and processor to ``<stage_dir>/final`` (merged if LoRA)."""
-    final = stage_dir / FINAL
+    """Save the trained model and processor to ``<stage_dir>/final`` (merged if LoRA).
+
+    Written to ``final.new`` first and swapped in whole (``paths.replace_dir``): the model of an earlier
+    finished run is replaced only by a complete one."""
+    import shutil
+
+    final, staging = stage_dir / FINAL, stage_dir / f"{FINAL}.new"
+    main = trainer.accelerator.is_main_process
+    if main:
+        shutil.rmtree(staging, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
     model = trainer.model
     if hasattr(model, "merge_and_unload"):  # PEFT: ship a plain checkpoint later stages can load as usual
         model = model.merge_and_unload()
-        if trainer.accelerator.is_main_process:
-            model.save_pretrained(final)
+        if main:
+            model.save_pretrained(staging)
     else:
-        trainer.save_model(str(final))
-    if trainer.accelerator.is_main_process:
-        processor.save_pretrained(final)
+        trainer.save_model(str(staging))  # every rank: ZeRO-3 gathers the shards
+    if main:
+        processor.save_pretrained(staging)
+        paths.replace_dir(staging, final)
+    trainer.accelerator.wait_for_everyone()
     return final
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from srpo import paths
 
 HELD_OUT_COLUMNS = ["structure_rate", "first_acc", "final_acc", "fix_rate", "break_rate", "unchanged_rate", "n"]
@@ -88,8 +86,10 @@ def completions_early_late(run_dir, n: int = 3):
     """Sampled rollouts from the first and the last logged steps of GRPO (``completions.jsonl``)."""
     import pandas as pd
 
+    from srpo.jsonl import read_jsonl
+
     path = paths.stage_dir(run_dir, "grpo_rl") / "completions.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    rows = read_jsonl(path)  # a line torn by a kill is skipped (srpo.jsonl)
     if not rows:
         return pd.DataFrame()
     first_step, last_step = rows[0]["step"], rows[-1]["step"]

@@ -81,4 +81,4 @@ def test_stage_refuses_to_start_before_its_inputs(tmp_path):
 
 def test_summary_is_atomic_and_finite(tmp_path):
     paths.write_summary(tmp_path, "benchmarks", {"acc": float("nan"), "n": [1.0, float("inf")]})
-    assert paths.read_summary(tmp_path, "benchmarks") == {"acc": None, "n": [1.0, None]}
+    assert paths.read_summary(tmp_path, "benchmarks") == {"stage": "benchmarks", "acc": None, "n": [1.0, None]}

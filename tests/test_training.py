@@ -2,11 +2,14 @@
 loss logged, weights changed, the vision tower unchanged, every reward component logged, and resume after a
 real kill or a stop request. The accuracy filter is checked on hand-made groups."""
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,22 +88,125 @@ def start_entry_point(stage, module, run_dir, overrides):
 def wait_for(predicate, proc, timeout=240):
     deadline = time.time() + timeout
     while not predicate():
-        assert proc.poll() is None, "the run ended before the event the test waits for"
+        assert proc is None or proc.poll() is None, "the run ended before the event the test waits for"
         assert time.time() < deadline, "timed out"
         time.sleep(0.2)
 
 
-def test_sft_killed_run_resumes_from_its_checkpoint(small_run):
-    overrides = SFT_FAST.replace("--max_steps 60", "--max_steps 40").replace("--save_steps 1000", "--save_steps 10")
-    ckpts = paths.stage_dir(small_run, "cold_start_sft") / "checkpoints"
-    proc = start_entry_point("cold_start_sft", "srpo.sft", small_run, overrides)
-    wait_for(lambda: (ckpts / "checkpoint-20" / "trainer_state.json").exists(), proc)
-    proc.send_signal(signal.SIGKILL)  # a real kill: no handler, no cleanup
+def kill_after_checkpoint(stage, module, run_dir, overrides, step):
+    """Start the entry point, wait until ``checkpoint-<step>`` has finished saving, then ``kill -9`` it."""
+    ckpts = paths.stage_dir(run_dir, stage) / "checkpoints"
+    final = paths.stage_dir(run_dir, stage) / "final" / "model.safetensors"
+    finished = (paths.read_summary(run_dir, stage), final.read_bytes()) if paths.is_done(run_dir, stage) else None
+    proc = start_entry_point(stage, module, run_dir, overrides)
+    wait_for(lambda: (ckpts / f"checkpoint-{step}" / "trainer_state.json").exists(), proc)
+    proc.send_signal(signal.SIGKILL)  # a real kill: no handler, no cleanup, at whatever step it has reached
     proc.wait()
-    assert not paths.is_done(small_run, "cold_start_sft")
-    summary = run_stage("cold_start_sft", "tiny-cpu", small_run, overrides, echo=False)
-    assert summary["resumed_from"] is not None and int(summary["resumed_from"].rsplit("-", 1)[1]) >= 20
-    assert summary["steps"] == 40
+    # an earlier finished run of the stage (summary and model) stays as it was until a new run completes
+    assert ((paths.read_summary(run_dir, stage), final.read_bytes()) if paths.is_done(run_dir, stage) else None) == (
+        finished
+    )
+
+
+def assert_same_weights(resumed: dict, straight: dict):
+    assert resumed.keys() == straight.keys()
+    for key in resumed:  # float noise only: the same steps on the same data in the same order
+        torch.testing.assert_close(resumed[key], straight[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+def test_sft_killed_run_resumes_to_the_uninterrupted_weights(small_run):
+    """kill -9 after checkpoint-20 of 40, resume, and compare with an uninterrupted run of the same seed: the
+    final weights and the loss curve after the resume point must match (the resumed model is the trained one,
+    not the base model with a restored optimizer)."""
+    overrides = SFT_FAST.replace("--max_steps 60", "--max_steps 40").replace("--save_steps 1000", "--save_steps 10")
+    kill_after_checkpoint("cold_start_sft", "srpo.sft", small_run, overrides, 20)
+    resumed = run_stage("cold_start_sft", "tiny-cpu", small_run, overrides, echo=False)
+    at = int(resumed["resumed_from"].rsplit("-", 1)[1])
+    assert at >= 20 and resumed["steps"] == 40
+    resumed_weights = weights(resumed["final_model"])
+    straight = run_stage("cold_start_sft", "tiny-cpu", small_run, overrides + " --resume false", echo=False)
+    assert straight["resumed_from"] is None
+    assert_same_weights(resumed_weights, weights(straight["final_model"]))
+    after = {s: loss for s, loss in resumed["loss_curve"] if s > at}
+    assert after and after == pytest.approx({s: loss for s, loss in straight["loss_curve"] if s > at}, rel=1e-4)
+
+
+def test_grpo_killed_run_resumes_to_the_uninterrupted_weights(small_run):
+    """The same for GRPO (sampling included: the RNG state is restored with the weights), plus the completion
+    log: every logged step once, no line torn by the kill."""
+    if not paths.is_done(small_run, "cold_start_sft"):
+        run_stage("cold_start_sft", "tiny-cpu", small_run, SFT_FAST, echo=False)
+    overrides = (GRPO_FAST.replace("--max_steps 3", "--max_steps 6").replace("--save_steps 1000", "--save_steps 2")
+                 + " --completions_every 1")  # fmt: skip
+    kill_after_checkpoint("grpo_rl", "srpo.grpo", small_run, overrides, 2)
+    resumed = run_stage("grpo_rl", "tiny-cpu", small_run, overrides, echo=False)
+    assert int(resumed["resumed_from"].rsplit("-", 1)[1]) >= 2 and resumed["steps"] == 6
+    log = paths.stage_dir(small_run, "grpo_rl") / "completions.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]  # a torn line would not parse
+    steps = [r["step"] for r in rows]
+    assert sorted(set(steps)) == list(range(6)) and all(steps.count(s) == steps.count(0) for s in set(steps))
+    resumed_weights = weights(resumed["final_model"])
+    straight = run_stage("grpo_rl", "tiny-cpu", small_run, overrides + " --resume false", echo=False)
+    assert straight["resumed_from"] is None
+    assert_same_weights(resumed_weights, weights(straight["final_model"]))
+    assert dict(resumed["curves"]["reward"]) == pytest.approx(dict(straight["curves"]["reward"]), rel=1e-4)
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state) of every process, from /proc."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out[int(stat.parent.name)] = (int(fields[1]), fields[0])
+    return out
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and all its descendants (torchrun starts its ranks in sessions of their own, so a
+    process-group kill misses them), then wait until none of them runs."""
+    procs, tree = _processes(), {pid}
+    while grown := {p for p, (parent, _) in procs.items() if parent in tree} - tree:
+        tree |= grown
+    for p in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+    wait_for(lambda: not any(_processes().get(p, (0, "Z"))[1] != "Z" for p in tree), None, timeout=60)
+
+
+ZERO3 = ("--model_name_or_path tiny://random --max_steps 8 --learning_rate 5e-3 --eval_samples 0 --logging_steps 1 "
+         "--save_steps 4 --per_device_train_batch_size 8 --launcher accelerate "
+         "--accelerate_config recipes/accelerate/zero3.yaml --gpus_per_node 2")  # fmt: skip
+
+
+def test_sft_zero3_killed_run_resumes_to_the_uninterrupted_weights(small_run, monkeypatch):
+    """The DeepSpeed path: ZeRO-3 over gloo on 2 CPU processes (accelerate launch, as on the cluster). The
+    whole process group is killed after checkpoint-4 of 8; the resumed run must end where an uninterrupted one
+    does. (Before, ZeRO-3 SFT did not start at all: the frozen vision tower counted 0 parameters under ZeRO-3.)"""
+    from srpo.launch import stage_command
+
+    if "TORCH_EXTENSIONS_DIR" not in os.environ:  # DeepSpeed JIT-builds one op once per directory (~30 s)
+        monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(paths.cache_dir() / "torch_extensions"))
+    ckpts = paths.stage_dir(small_run, "cold_start_sft") / "checkpoints"
+    cfg, resolved = prepare_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3)
+    proc = subprocess.Popen(stage_command(cfg, resolved), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            cwd=paths.project_root(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(lambda: (ckpts / "checkpoint-4" / "trainer_state.json").exists(), proc, timeout=400)
+    finally:
+        kill_tree(proc.pid)  # launcher and both ranks, no cleanup
+        proc.wait()
+    resumed = run_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3, echo=False)
+    at = int(resumed["resumed_from"].rsplit("-", 1)[1])
+    assert 4 <= at < 8 and resumed["steps"] == 8
+    assert (Path(resumed["resumed_from"]) / f"global_step{at}").is_dir()  # a DeepSpeed checkpoint was resumed
+    resumed_weights = weights(resumed["final_model"])
+    straight = run_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3 + " --resume false", echo=False)
+    assert straight["resumed_from"] is None
+    assert_same_weights(resumed_weights, weights(straight["final_model"]))
+    assert dict(resumed["loss_curve"]) == pytest.approx(dict(straight["loss_curve"]), rel=1e-4)
 
 
 def test_grpo_stop_request_checkpoints_and_resumes(small_run):
@@ -114,11 +220,13 @@ def test_grpo_stop_request_checkpoints_and_resumes(small_run):
     def started():
         return marker.exists() and "max_steps: 60" in marker.read_text()
 
+    finished = paths.read_summary(small_run, "grpo_rl") if paths.is_done(small_run, "grpo_rl") else None
     wait_for(started, proc)
     stop_path(small_run).touch()  # what slurm/run_notebook.sh does before the time limit
     assert proc.wait(timeout=240) == PREEMPTED_EXIT_CODE
     stopped_at = max(int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*"))
-    assert 0 < stopped_at < 60 and not paths.is_done(small_run, "grpo_rl")
+    assert 0 < stopped_at < 60  # and a finished earlier run is still the finished one (no summary of its own)
+    assert (paths.read_summary(small_run, "grpo_rl") if paths.is_done(small_run, "grpo_rl") else None) == finished
     summary = run_stage(
         "grpo_rl", "tiny-cpu", small_run, overrides.replace("--max_steps 60", "--max_steps 4"), echo=False
     )

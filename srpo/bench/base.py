@@ -61,8 +61,29 @@ class Benchmark:
         return load_hub_rows(self, split, limit=limit, data_root=data_root)
 
     def records(self, split: str | None = None, limit: int | None = None, data_root: str | None = None) -> list[dict]:
+        """The rows of ``split`` as records. A row that lacks a column its adapter reads, whose image does not
+        decode or whose gold answer is empty raises ``BenchmarkError`` naming the benchmark, the row and the problem (scores over a silently
+        shortened benchmark would not be comparable with the paper's)."""
         split = self.split_name(split)
-        return [self.to_record(row, split) for row in self.rows(split, limit=limit, data_root=data_root)]
+        rows, out = iter(self.rows(split, limit=limit, data_root=data_root)), []
+        while True:
+            where = f"benchmark {self.name}:{split}, row {len(out)}"
+            try:
+                row = next(rows)
+            except StopIteration:
+                return out
+            except Exception as exc:  # rows decode lazily: a corrupt image fails here
+                raise BenchmarkError(f"{where}: cannot be read ({type(exc).__name__}: {exc})"[:400]) from exc
+            try:
+                record = self.to_record(row, split)
+            except KeyError as exc:
+                raise BenchmarkError(
+                    f"{where}: column {exc} is missing (the row has: {', '.join(sorted(map(str, row)))}); the "
+                    f"dataset's layout is not the one this adapter reads (srpo/bench/{self.name}.py)"
+                ) from None
+            if not record["answer"].strip():
+                raise BenchmarkError(f"{where} (id {record['id']!r}): the gold answer is empty; it cannot be scored")
+            out.append(record)
 
 
 def local_copy(data_root: str | os.PathLike, name: str, split: str) -> Path:

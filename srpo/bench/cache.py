@@ -16,6 +16,8 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from srpo.jsonl import JsonlWriter
+
 
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
@@ -60,25 +62,11 @@ class GenerationCache:
     def __init__(self, path: str | os.PathLike | None):
         self.path = Path(path) if path else None
         self.entries: dict[str, dict] = {}
-        self._torn = False  # the file ends in a partial line (killed mid-write): start on a new line
-        if self.path and self.path.exists():
-            self.entries = dict(self._read(self.path))
-            data = self.path.read_bytes()[-1:]
-            self._torn = bool(data) and data != b"\n"
-
-    @staticmethod
-    def _read(path: Path):
-        with open(path) as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:  # a line cut short by a kill: drop it, it will be regenerated
-                    print(f"[srpo.bench] {path}:{lineno}: skipping an unreadable cache line", flush=True)
-                    continue
-                yield entry["key"], entry
+        self._writer = None
+        if self.path:  # a line torn by a kill is cut on open; a later line with the same key wins
+            self._writer = JsonlWriter(self.path, lenient=True)
+            self.entries = {e["key"]: e for e in self._writer.rows}
+            self._writer.rows = []
 
     @staticmethod
     def key(model_id: str, prompt: str, placement: str, settings: dict, item_id: str, question: str,
@@ -93,10 +81,4 @@ class GenerationCache:
             self.entries[e["key"]] = e
         if self.path is None or not entries:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
-            f.write("\n" if self._torn else "")
-            self._torn = False
-            f.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
-            f.flush()
-            os.fsync(f.fileno())
+        self._writer.append(entries)

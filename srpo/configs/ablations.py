@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges
+
 MODES = ("run", "aggregate")
 
 
@@ -34,6 +36,9 @@ class AblationArgs:
     seed: int = field(default=0, metadata={"help": "Seed of the evaluations."})
 
     def __post_init__(self):
+        check_ranges(self, grpo_max_steps=POSITIVE, cot_sft_epochs=POSITIVE, workers=POSITIVE,
+                     arm_torch_threads=NON_NEGATIVE, eval_n=NON_NEGATIVE, eval_sampled_limit=NON_NEGATIVE,
+                     eval_sampled_n=POSITIVE)  # fmt: skip
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 

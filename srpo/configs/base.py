@@ -7,6 +7,26 @@ from dataclasses import dataclass, field
 LAUNCHERS = ("local", "accelerate", "auto")
 
 
+def check_ranges(obj, **rules) -> None:
+    """Raise ``ValueError`` naming the first field of ``obj`` whose value breaks its rule.
+
+    A rule is ``(test, text)``: ``check_ranges(args, max_steps=(lambda v: v > 0, "> 0"))``. The shorthands
+    ``POSITIVE``, ``NON_NEGATIVE``, ``ALL_OR_POSITIVE`` (-1 = all) and ``FRACTION`` cover most counts and rates."""
+    import math
+
+    for name, (test, text) in rules.items():
+        value = getattr(obj, name)
+        bad_number = isinstance(value, float) and not math.isfinite(value)
+        if value is not None and (bad_number or not test(value)):
+            raise ValueError(f"{name} must be {text}, got {value!r}")
+
+
+POSITIVE = (lambda v: v > 0, "> 0")
+NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
+ALL_OR_POSITIVE = (lambda v: v == -1 or v > 0, "-1 (all) or > 0")
+FRACTION = (lambda v: 0 <= v <= 1, "in [0, 1]")
+
+
 @dataclass
 class RunArgs:
     """Where a run lives; set by ``srpo.config.load`` from the notebook's parameters, not by recipes."""
@@ -50,6 +70,7 @@ class LaunchArgs:
     )
 
     def __post_init__(self):
+        check_ranges(self, torch_threads=NON_NEGATIVE)
         if self.launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {', '.join(LAUNCHERS)}; got {self.launcher!r}")
         if self.gpus_per_node < 0:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
+from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges
+
 BACKENDS = ("hf", "vllm")
 PLACEMENTS = ("system", "user", "none")
 STAGE_PREFIX = "stage:"  # stage:X -> <run_dir>/X/final/
@@ -72,6 +74,11 @@ class BenchArgs:
     seed: int = field(default=0, metadata={"help": "Seed for sampled decoding."})
 
     def __post_init__(self):
+        check_ranges(self, limit=NON_NEGATIVE, synthetic_n=POSITIVE, max_new_tokens=POSITIVE, batch_size=POSITIVE,
+                     chunk_size=NON_NEGATIVE, sampled_n=NON_NEGATIVE, sampled_temperature=NON_NEGATIVE,
+                     sampled_limit=NON_NEGATIVE, tensor_parallel_size=POSITIVE, data_parallel_size=POSITIVE,
+                     gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"), max_model_len=POSITIVE,
+                     max_pixels=POSITIVE)  # fmt: skip
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.placement not in PLACEMENTS:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges
+
 
 @dataclass
 class SFTArgs:
@@ -39,6 +41,12 @@ class SFTArgs:
         },
     )
     resume: bool = field(default=True, metadata={"help": "Resume from the last checkpoint in the stage folder."})
+
+    def __post_init__(self):
+        check_ranges(self, max_samples=ALL_OR_POSITIVE, image_min_pixels=POSITIVE, image_max_pixels=POSITIVE,
+                     eval_samples=NON_NEGATIVE, eval_max_new_tokens=POSITIVE)  # fmt: skip
+        if self.image_max_pixels < self.image_min_pixels:
+            raise ValueError(f"image_max_pixels ({self.image_max_pixels}) is below image_min_pixels")
 
     def input_stages(self) -> list[str]:
         return [self.dataset.removeprefix("stage:")] if self.dataset.startswith("stage:") else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from srpo import synthetic
+from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges
 
 
 @dataclass
@@ -56,6 +57,14 @@ class CurationArgs:
     synthetic_width: int = field(default=56, metadata={"help": "Synthetic image width in pixels."})
     synthetic_height: int = field(default=28, metadata={"help": "Synthetic image height in pixels."})
     max_shard_size: str = field(default="500MB", metadata={"help": "Shard size of the saved splits."})
+
+    def __post_init__(self):
+        check_ranges(self, sft_pool_size=NON_NEGATIVE, rl_train_size=NON_NEGATIVE, shuffle_buffer=POSITIVE,
+                     min_pixels=POSITIVE, max_pixels=POSITIVE, max_images=POSITIVE, max_question_chars=POSITIVE,
+                     max_answer_chars=POSITIVE, synthetic_max_difficulty=FRACTION, synthetic_width=POSITIVE,
+                     synthetic_height=POSITIVE)  # fmt: skip
+        if self.max_pixels < self.min_pixels:
+            raise ValueError(f"max_pixels ({self.max_pixels}) is below min_pixels ({self.min_pixels})")
 
     def filter_settings(self):
         from srpo.data.filters import FilterSettings

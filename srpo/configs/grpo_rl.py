@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges
+
 REWARD_VARIANTS = ("paper", "released", "grpo_baseline")
 FILTER_METRICS = ("mean", "first", "final")
 
@@ -51,6 +53,11 @@ class GRPOArgs:
     resume: bool = field(default=True, metadata={"help": "Resume from the last checkpoint in the stage folder."})
 
     def __post_init__(self):
+        check_ranges(self, max_prompts=ALL_OR_POSITIVE, reward_alpha=NON_NEGATIVE, image_min_pixels=POSITIVE,
+                     image_max_pixels=POSITIVE, eval_samples=NON_NEGATIVE, eval_max_new_tokens=POSITIVE,
+                     completions_every=NON_NEGATIVE)  # fmt: skip
+        if self.image_max_pixels < self.image_min_pixels:
+            raise ValueError(f"image_max_pixels ({self.image_max_pixels}) is below image_min_pixels")
         if self.reward not in REWARD_VARIANTS:
             raise ValueError(f"reward must be one of {REWARD_VARIANTS}, got {self.reward!r}")
         if self.accuracy_filter_metric not in FILTER_METRICS:

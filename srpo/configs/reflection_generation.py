@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges
+
 ATTEMPT_SOURCES = ("policy", "generator", "mixed")
 TEACHERS = ("openai", "template")
 LAYOUTS = ("paper", "two_pass")
@@ -112,6 +114,14 @@ class ReflectionArgs:
     seed: int = field(default=0, metadata=_h("Seed for sampling attempts, the generator and selection."))
 
     def __post_init__(self):
+        check_ranges(self, target_size=POSITIVE, max_problems=NON_NEGATIVE, attempt_tensor_parallel_size=POSITIVE,
+                     attempt_data_parallel_size=POSITIVE, attempt_temperature=NON_NEGATIVE,
+                     attempt_top_p=(lambda v: 0 < v <= 1, "in (0, 1]"), attempt_max_new_tokens=POSITIVE,
+                     attempt_gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"),
+                     teacher_max_tokens=POSITIVE, teacher_temperature=NON_NEGATIVE, api_timeout_s=POSITIVE,
+                     api_backoff_s=NON_NEGATIVE, api_backoff_max_s=NON_NEGATIVE, correct_ratio=FRACTION,
+                     judge_price_input_per_mtok=NON_NEGATIVE, judge_price_output_per_mtok=NON_NEGATIVE,
+                     teacher_price_input_per_mtok=NON_NEGATIVE, teacher_price_output_per_mtok=NON_NEGATIVE)  # fmt: skip
         _choice("attempt_source", self.attempt_source, ATTEMPT_SOURCES)
         _choice("attempt_backend", self.attempt_backend, BACKENDS)
         _choice("teacher", self.teacher, TEACHERS)

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+from srpo import paths
 from srpo.data import hub, mixing, schema
 from srpo.data.filters import Deduplicator, apply_filters
 from srpo.data.quarantine import Quarantine
@@ -98,10 +99,10 @@ def curate_split(split: str, plan: dict, args, stage_dir: Path, local: dict) -> 
         writer.finalize()
     ds = Dataset.from_file(str(arrow_path), info=DatasetInfo(features=schema.FEATURES))
     ds = ds.shuffle(seed=args.seed)  # interleave the sources; deterministic for the seed
-    out = stage_dir / split
-    if out.exists():
-        shutil.rmtree(out)
-    ds.save_to_disk(str(out), max_shard_size=args.max_shard_size)
+    out, new = stage_dir / split, stage_dir / f"{split}.new"
+    shutil.rmtree(new, ignore_errors=True)
+    ds.save_to_disk(str(new), max_shard_size=args.max_shard_size)
+    paths.replace_dir(new, out)  # a split finished earlier stays whole until the new one is complete
     del ds
     arrow_path.unlink(missing_ok=True)
     result = split_stats(split, plan, by_source, quarantine, stats, time.time() - start)

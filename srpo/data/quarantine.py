@@ -36,10 +36,9 @@ class Quarantine:
 
 
 def read_quarantine(path) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    from srpo.jsonl import read_jsonl
+
+    return read_jsonl(path)
 
 
 def merge(parts, path) -> int:

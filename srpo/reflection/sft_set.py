@@ -105,8 +105,7 @@ def save_sft_set(rows: list[dict], stage_dir: Path):
     tmp = final.with_name(SFT_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     dataset.save_to_disk(str(tmp))
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    paths.replace_dir(tmp, final)  # the older set stays whole until the new one is complete
     return dataset
 
 

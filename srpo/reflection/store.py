@@ -2,7 +2,7 @@
 
 A killed run loses at most the results that were still in flight: every finished one is on disk (flushed
 and fsynced), and the next run skips the ids it finds. A line cut short by the kill is dropped on open,
-so no half-written result is ever read back. A sidecar ``<name>.meta.json`` records the settings that
+so no half-written result is ever read back (both from ``srpo.jsonl``). A sidecar ``<name>.meta.json`` records the settings that
 produced the results; reopening with different settings fails instead of mixing two experiments.
 """
 
@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+from srpo import jsonl
+from srpo.jsonl import JsonlWriter
 
 
 class StoreMismatch(RuntimeError):
@@ -24,13 +27,12 @@ class JsonlStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._check_fingerprint(fingerprint)
-        self.dropped_partial = _drop_partial_tail(self.path)
+        self._writer = JsonlWriter(self.path, key="id")
+        self.dropped_partial = self._writer.torn
         self._rows: dict[str, dict] = {}
         self.duplicates = 0
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                if line.strip():
-                    self._remember(json.loads(line))
+        for row in self._writer.rows:
+            self._remember(row)
 
     def _check_fingerprint(self, fingerprint: dict | None) -> None:
         if fingerprint is None:
@@ -69,46 +71,10 @@ class JsonlStore:
 
     def append(self, rows: dict | list[dict]) -> None:
         """Write ``rows`` (one or many) and make them durable before returning. Known ids are skipped."""
-        rows = [rows] if isinstance(rows, dict) else rows
-        fresh = [r for r in rows if r["id"] not in self._rows]
-        if not fresh:
-            return
-        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in fresh)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        for r in fresh:
+        for r in self._writer.append(rows):
             self._remember(r)
-
-
-def _drop_partial_tail(path: Path) -> bool:
-    """Cut a last line that a kill left unterminated or unparseable. Returns True if one was cut."""
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    data = path.read_bytes()
-    last_start = data.rstrip(b"\n").rfind(b"\n") + 1
-    tail = data[last_start:]
-    try:
-        complete = tail.endswith(b"\n") and isinstance(json.loads(tail), dict)
-    except ValueError:
-        complete = False
-    if complete:
-        return False
-    with open(path, "r+b") as f:
-        f.truncate(last_start)
-    return True
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """All complete rows of a JSONL file (for reports); a missing file gives an empty list."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
+    return jsonl.read_jsonl(path)
