@@ -1,8 +1,17 @@
-"""TRL's ``GRPOTrainer`` plus the two things SRPO needs and TRL does not have (SRPO_SPEC §5):
+"""TRL's ``GRPOTrainer`` plus the things SRPO needs and TRL does not have (paper §4.1; the authors' OpenRLHF
+release, its ``--dynamic_filtering`` options):
 
 * the online accuracy filter of the released scripts: a prompt group takes part in the update only if the
   mean accuracy of its G completions lies in [0.1, 0.9] (groups the model always or never solves carry
-  no signal about correctness and mostly push format and length);
+  no signal about correctness and mostly push format and length). As in the release, a completion's
+  accuracy is the correctness part of the reward (metric ``reward``: the ``accuracy`` plus ``effectiveness``
+  terms, so TT 0.75 / FT 1.0 / TF 0.25 / FF 0 under the released reward and TT 0.75 / FT 0.5 / TF 0.25 /
+  FF 0 under the paper's): a group answered right twice every time (0.75) is kept, as there; ``mean``,
+  ``first`` and ``final`` (correctness only) are the alternatives;
+* the release refills the rollout with new prompts until enough groups pass; here filtered groups are
+  masked out of the loss instead (the update averages over fewer groups), and an optimizer
+  step in which no group on any rank was kept does not move the weights (its learning rate is 0: AdamW's
+  momentum would otherwise keep moving them on a step that holds no signal);
 * per-step reflection metrics: first- and final-answer accuracy, fix rate (wrong -> right), break rate
   (right -> wrong), unchanged answers, well-formed share, reflection length.
 
@@ -23,8 +32,20 @@ _SEQUENCE_NORMALISED = ("grpo", "dr_grpo", "luspo")
 _TOKEN_NORMALISED = ("dapo",)
 
 
-def completion_accuracy(grade: dict, metric: str = "mean") -> float:
-    """Accuracy of one completion for the filter: mean of first and final correctness, or one of them."""
+def completion_accuracy(grade: dict, metric: str = "reward") -> float:
+    """Accuracy of one completion for the filter. ``reward`` (the release): the reward's correctness terms,
+    ``accuracy + effectiveness`` of ``rewards.score_completion`` under the run's reward variant; ``mean``: the
+    mean of first and final correctness; ``first`` / ``final``: one of them.
+
+    >>> completion_accuracy({"accuracy": 0.5, "effectiveness": 0.25, "first_correct": True, "final_correct": True})
+    0.75
+    """
+    if metric == "reward":
+        if "accuracy" not in grade:
+            raise KeyError(
+                "the 'reward' filter metric needs the reward's terms in the grade (rewards.score_completion)"
+            )
+        return float(grade["accuracy"]) + float(grade.get("effectiveness", 0.0))
     first, final = bool(grade.get("first_correct")), bool(grade.get("final_correct"))
     return {"mean": (first + final) / 2, "first": float(first), "final": float(final)}[metric]
 
@@ -70,8 +91,9 @@ class SRPOGRPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, *args, grade, accuracy_filter: tuple[float, float] | None = None,
-                 filter_metric: str = "mean", on_completions=None, **kwargs):  # fmt: skip
+                 filter_metric: str = "reward", on_completions=None, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
+        self._kept_tokens = 0  # completion tokens in the loss since the last optimizer step (this rank)
         self._grade = grade
         self._accuracy_filter = accuracy_filter
         self._filter_metric = filter_metric
@@ -81,6 +103,37 @@ class SRPOGRPOTrainer(GRPOTrainer):
             raise ValueError(
                 f"the accuracy filter supports loss_type grpo, dr_grpo, dapo, bnpo; got {self.loss_type!r}"
             )
+
+    def _generate(self, prompts):
+        # Workaround for TRL 1.16 (checked up to 1.16.0; no fixed release known): `_tokenize_prompts` gives a
+        # text-only row of a multimodal batch the images `None`, and `_generate_and_score_completions` hands
+        # `[None, [img], ...]` to the processor, which accepts `[]` for "no image" (transformers#40263) but
+        # raises on `None` ("only a single or a list of entries is supported but got type=<class
+        # 'NoneType'>"). The RL mix puts text-only MATH rows beside image rows, so this is step 1 of a run.
+        out = super()._generate(prompts)
+        images = out[6] if isinstance(out, tuple) and len(out) == 8 else None
+        if isinstance(images, list) and any(i is None for i in images):
+            out = (*out[:6], [[] if i is None else i for i in images], out[7])
+        return out
+
+    def _prepare_inputs(self, generation_batch):
+        """TRL's micro-batch, and the learning rate set to 0 for an optimizer step in which the accuracy filter
+        kept nothing on any rank (the weights stay put; see the module docstring). The scheduler resets the rate
+        at its next step. Runs before the micro-batch's backward, so it works with DeepSpeed too (the engine
+        steps inside ``backward`` of the last micro-batch)."""
+        inputs = super()._prepare_inputs(generation_batch)
+        if self._accuracy_filter and self.model.training:
+            self._kept_tokens += int(inputs["completion_mask"].sum())
+            if self.accelerator.sync_gradients:  # the last micro-batch before the optimizer step
+                kept = self.accelerator.reduce(torch.tensor(float(self._kept_tokens), device=self.accelerator.device),
+                                               reduction="sum")  # fmt: skip
+                self._kept_tokens = 0
+                empty = float(kept) == 0
+                self._metrics["train"]["srpo/empty_updates"].append(float(empty))
+                if empty:
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = 0.0
+        return inputs
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
