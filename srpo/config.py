@@ -130,7 +130,9 @@ def load(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None) ->
     get_stage(stage)  # unknown stage names fail here, before the recipe lookup
     recipe = recipe_path(profile, stage)
     run_dir = str(run_dir) if run_dir is not None else f"runs/{profile}/dev"
-    argv = ["--profile", profile, "--run_dir", run_dir, *normalize_overrides(overrides)]
+    from srpo.rehearsal import with_rehearsal  # the CPU rehearsal's rule, a no-op outside `--rehearse`
+
+    argv = ["--profile", profile, "--run_dir", run_dir, *normalize_overrides(with_rehearsal(stage, overrides))]
     return _parse(stage, recipe, argv, overrides_where=f"the overrides for {stage}")
 
 

@@ -41,9 +41,7 @@ def input_stages(cfg: srpo_config.StageConfig) -> tuple[str, ...]:
 
 def prepare_stage(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None):
     """Load and validate the config, check inputs, write the resolved config. Returns (cfg, config_path)."""
-    from srpo.rehearsal import with_rehearsal
-
-    cfg = srpo_config.load(stage, profile, run_dir, with_rehearsal(stage, overrides))  # no-op outside a rehearsal
+    cfg = srpo_config.load(stage, profile, run_dir, overrides)
     paths.require_done(cfg.run.run_dir, input_stages(cfg), for_stage=stage)
     paths.clear_summary(cfg.run.run_dir, stage)
     return cfg, srpo_config.save_resolved(cfg)

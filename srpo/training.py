@@ -95,16 +95,21 @@ def freeze_vision(model) -> int:
     for name, param in model.named_parameters():
         if ".visual." in f".{name}":
             param.requires_grad_(False)
-            frozen += param.numel()
+            frozen += _numel(param)
     if frozen == 0:
         raise ValueError("freeze_vision: found no parameters under 'visual' in this model")
     return frozen
 
 
 def parameter_counts(model) -> dict:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(_numel(p) for p in model.parameters())
+    trainable = sum(_numel(p) for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable}
+
+
+def _numel(param) -> int:
+    """Elements of a parameter; under ZeRO-3 the local tensor is an empty shard and DeepSpeed keeps the size."""
+    return getattr(param, "ds_numel", None) or param.numel()
 
 
 def last_checkpoint(output_dir: str) -> str | None:
