@@ -116,6 +116,56 @@ class SRPOGRPOTrainer(GRPOTrainer):
             out = (*out[:6], [[] if i is None else i for i in images], out[7])
         return out
 
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           **kwargs):  # fmt: skip
+        # Workaround for TRL 1.16 (same kind as `_generate` above): TRL scores a batch in chunks of `batch_size`
+        # rows and hands every chunk its slice of `pixel_values` / `image_grid_thw`; a chunk holding only
+        # text-only rows (a MATH prompt's 8 completions) gets empty ones, and Qwen2.5-VL's vision tower fails on
+        # an empty grid ("torch.cat(): expected a non-empty list of Tensors"). Such chunks go through without
+        # image inputs. Under ZeRO-3 every rank must run the same modules in the same order (each forward
+        # gathers its parameters collectively), so a chunk without images first runs the frozen vision tower
+        # on one dummy 28 x 28 image, as the ranks with images do.
+        n = input_ids.size(0)
+        size = batch_size or n
+        chunks = [(a, min(a + size, n)) for a in range(0, n, size)]
+        num_images = kwargs.get("num_images")
+        has_pixels = kwargs.get("pixel_values") is not None and kwargs.get("image_grid_thw") is not None
+        keepalive = self._vision_keepalive_needed()
+        if has_pixels and num_images is not None and all(sum(num_images[a:b]) for a, b in chunks):
+            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                              batch_size, **kwargs)  # fmt: skip
+        if not has_pixels and not keepalive:
+            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                              batch_size, **kwargs)  # fmt: skip
+        parts = []
+        for a, b in chunks:
+            sub = _chunk_kwargs(kwargs, a, b) if has_pixels and num_images is not None else _text_only(kwargs, a, b)
+            if "pixel_values" not in sub and keepalive:
+                self._run_vision_keepalive(model)
+            parts.append(super()._get_per_token_logps_and_entropies(model, input_ids[a:b], attention_mask[a:b],
+                                                                    logits_to_keep, b - a, **sub))  # fmt: skip
+        logps = torch.cat([p[0] for p in parts])
+        entropies = torch.cat([p[1] for p in parts]) if parts[0][1] is not None else None
+        aux = torch.stack([p[2] for p in parts]).mean() if parts[0][2] is not None else None
+        return logps, entropies, aux
+
+    def _vision_keepalive_needed(self) -> bool:
+        state = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        return bool(state) and self.accelerator.num_processes > 1 and getattr(state, "zero_stage", 0) == 3
+
+    def _run_vision_keepalive(self, model) -> None:
+        core = self.accelerator.unwrap_model(model)
+        visual = getattr(getattr(core, "model", core), "visual", None)
+        if visual is None:
+            return
+        cfg = visual.config if hasattr(visual, "config") else core.config.vision_config
+        width = 3 * cfg.temporal_patch_size * cfg.patch_size**2
+        merge = cfg.spatial_merge_size
+        grid = torch.tensor([[1, merge, merge]], device=self.accelerator.device)
+        pixels = torch.zeros(merge * merge, width, device=self.accelerator.device, dtype=core.dtype)
+        with torch.no_grad():
+            visual(pixels, grid_thw=grid)
+
     def _prepare_inputs(self, generation_batch):
         """TRL's micro-batch, and the learning rate set to 0 for an optimizer step in which the accuracy filter
         kept nothing on any rank (the weights stay put; see the module docstring). The scheduler resets the rate
@@ -168,6 +218,37 @@ class SRPOGRPOTrainer(GRPOTrainer):
             output["advantages"] = output["advantages"] * (len(keep_global) / kept)
         if self.loss_type in _TOKEN_NORMALISED:  # loss divides by the batch's active tokens: recount them
             output["num_items_in_batch"] = self.accelerator.gather(output["completion_mask"].sum()).sum()
+
+
+_PER_ROW = ("token_type_ids", "mm_token_type_ids")
+
+
+def _text_only(kwargs: dict, start: int, end: int) -> dict:
+    """The keyword inputs of rows ``start:end`` without any image input."""
+    image_keys = ("pixel_values", "image_grid_thw", "num_images")
+    out = {k: v for k, v in kwargs.items() if k not in image_keys}
+    for key in _PER_ROW:
+        if out.get(key) is not None:
+            out[key] = out[key][start:end]
+    return out
+
+
+def _chunk_kwargs(kwargs: dict, start: int, end: int) -> dict:
+    """Rows ``start:end`` of TRL's multimodal keyword inputs (Qwen2-VL layout: ``pixel_values`` holds
+    ``prod(image_grid_thw)`` rows per image); no image inputs at all when those rows have no image."""
+    num_images = kwargs["num_images"]
+    if not sum(num_images[start:end]):
+        return _text_only(kwargs, start, end)
+    grid = kwargs["image_grid_thw"]
+    first, last = sum(num_images[:start]), sum(num_images[:end])
+    rows = grid.prod(dim=-1)
+    row_start, row_end = int(rows[:first].sum()), int(rows[:last].sum())
+    out = dict(kwargs, pixel_values=kwargs["pixel_values"][row_start:row_end], image_grid_thw=grid[first:last],
+               num_images=list(num_images[start:end]))  # fmt: skip
+    for key in _PER_ROW:
+        if out.get(key) is not None:
+            out[key] = out[key][start:end]
+    return out
 
 
 def _text(completion) -> str:

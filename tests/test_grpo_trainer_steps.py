@@ -114,3 +114,19 @@ def test_the_filter_keeps_a_step_with_signal_moving(tmp_path):
     trainer.train()
     first, second = snapshots
     assert any(not torch.equal(first[k], second[k]) for k in first)
+
+
+def test_micro_batches_of_text_only_rows_next_to_image_ones(tmp_path):
+    """A rollout split into micro-batches of one prompt's completions (the cluster recipes: 8 per device = one
+    prompt's 8 completions): a text-only prompt's micro-batch gets empty image inputs from TRL 1.16, which
+    Qwen2.5-VL's vision tower rejects. Scored in chunks (steps_per_generation > accumulation) and trained."""
+    counter = iter(range(10**6))
+
+    def half_right(text, row):
+        right = bool(next(counter) % 2)
+        return {"first_correct": right, "final_correct": right}
+
+    trainer = tiny_trainer(tmp_path, mixed_dataset(6), half_right, batch=2, group=2, max_steps=3,
+                           gradient_accumulation_steps=2, steps_per_generation=6)  # fmt: skip
+    trainer.train()  # TRL 1.16 alone: ValueError: torch.cat(): expected a non-empty list of Tensors
+    assert trainer.state.global_step == 3
