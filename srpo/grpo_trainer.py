@@ -154,17 +154,36 @@ class SRPOGRPOTrainer(GRPOTrainer):
         return bool(state) and self.accelerator.num_processes > 1 and getattr(state, "zero_stage", 0) == 3
 
     def _run_vision_keepalive(self, model) -> None:
+        """Make the next forward of ``model`` run the vision tower on a dummy image, from inside that forward
+        (a pre-hook on the language model, which Qwen2.5-VL calls after its vision tower): ZeRO-3 checks that
+        every rank's forward visits the same modules, so the dummy pass cannot happen outside it."""
         core = self.accelerator.unwrap_model(model)
-        visual = getattr(getattr(core, "model", core), "visual", None)
-        if visual is None:
+        inner = getattr(core, "model", core)
+        visual, language = getattr(inner, "visual", None), getattr(inner, "language_model", None)
+        if visual is None or language is None:
             return
-        cfg = visual.config if hasattr(visual, "config") else core.config.vision_config
-        width = 3 * cfg.temporal_patch_size * cfg.patch_size**2
-        merge = cfg.spatial_merge_size
-        grid = torch.tensor([[1, merge, merge]], device=self.accelerator.device)
-        pixels = torch.zeros(merge * merge, width, device=self.accelerator.device, dtype=core.dtype)
-        with torch.no_grad():
-            visual(pixels, grid_thw=grid)
+        if not getattr(self, "_keepalive_hook", None):
+            cfg = core.config.vision_config
+            width = 3 * cfg.temporal_patch_size * cfg.patch_size**2
+            merge = cfg.spatial_merge_size
+
+            def run_visual(module, args, kwargs):
+                if not self._keepalive_pending:
+                    return None
+                self._keepalive_pending = False
+                grid = torch.tensor([[1, merge, merge]], device=self.accelerator.device)
+                pixels = torch.zeros(merge * merge, width, device=self.accelerator.device, dtype=core.dtype)
+                out = visual(pixels, grid_thw=grid)
+                out = out[0] if isinstance(out, tuple | list) else getattr(out, "pooler_output", out)
+                embeds = kwargs.get("inputs_embeds")
+                if embeds is None or not torch.is_tensor(out):
+                    return None
+                # zero times the dummy output: the backward pass also visits the vision tower on every rank
+                return args, {**kwargs, "inputs_embeds": embeds + 0.0 * out.sum().to(embeds.dtype)}
+
+            # prepend: before DeepSpeed's own pre-hook of the language model, so the module order matches
+            self._keepalive_hook = language.register_forward_pre_hook(run_visual, with_kwargs=True, prepend=True)
+        self._keepalive_pending = True
 
     def _prepare_inputs(self, generation_batch):
         """TRL's micro-batch, and the learning rate set to 0 for an optimizer step in which the accuracy filter
