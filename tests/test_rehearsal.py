@@ -69,7 +69,9 @@ def test_rehearsal_runs_all_six_stages(profile, tmp_path):
     home.mkdir()
     for name in ("recipes", "notebooks", "srpo"):
         (home / name).symlink_to(project_root() / name)
-    env = {**os.environ, "SRPO_HOME": str(home)}
+    from srpo.paths import cache_dir
+
+    env = {**os.environ, "SRPO_HOME": str(home), "SRPO_CACHE": str(cache_dir())}  # the built tiny models
     env.pop(rehearsal.ENV, None)
     done = subprocess.run([sys.executable, "-m", "srpo", "run", "--profile", profile, "--rehearse"], cwd=home,
                           env=env, capture_output=True, text=True, timeout=1500)  # fmt: skip
