@@ -67,7 +67,7 @@ def test_rehearsal_runs_all_six_stages(profile, tmp_path):
     """The whole pipeline of the cluster recipes on CPU (a few minutes each)."""
     home = tmp_path / "home"
     home.mkdir()
-    for name in ("recipes", "notebooks", "srpo"):
+    for name in ("recipes", "notebooks", "srpo", "slurm"):
         (home / name).symlink_to(project_root() / name)
     from srpo.paths import cache_dir
 
