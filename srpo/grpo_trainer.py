@@ -15,10 +15,12 @@ release, its ``--dynamic_filtering`` options):
 * per-step reflection metrics: first- and final-answer accuracy, fix rate (wrong -> right), break rate
   (right -> wrong), unchanged answers, well-formed share, reflection length.
 
-Both hook into TRL's own extension points: ``_calculate_rewards`` (every completion's grade is gathered
-in the same order as TRL's rewards) and ``_generate_and_score_completions`` (the batch it returns is
-edited before the loss sees it). Filtered groups get advantage 0 and are masked out of the loss; the kept
-groups are reweighted so the loss is their mean alone, as if the filtered groups had been dropped.
+All of it hooks into TRL's own methods: ``_calculate_rewards`` (every completion's grade is gathered in the
+same order as TRL's rewards), ``_generate_and_score_completions`` (the batch it returns is edited before the
+loss sees it) and ``_prepare_inputs`` (the empty-update skip). Filtered groups get advantage 0 and are masked
+out of the loss; the kept groups are reweighted so the loss is their mean alone, as if the filtered groups had
+been dropped. ``_generate`` and ``_get_per_token_logps_and_entropies`` work around two TRL 1.16 faults with
+batches that mix text-only and image rows (see their comments).
 """
 
 from __future__ import annotations
