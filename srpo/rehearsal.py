@@ -252,3 +252,38 @@ def with_rehearsal(stage: str, overrides):
     if overrides is None or isinstance(overrides, str):
         return f"{flags} {overrides or ''}".strip()
     return [*shlex.split(flags), *overrides]
+
+
+def recipe_value(profile: str, stage: str, key: str):
+    """``config.recipe_value``, or the rehearsal's value of a single-token key when a rehearsal is running (e.g.
+    the SFT base model an ablation arm starts from, read before the main run's SFT has a resolved config)."""
+    from srpo import config
+
+    flags = shlex.split(json.loads(os.environ.get(ENV) or "{}").get(stage, ""))
+    for i, flag in enumerate(flags[:-1]):
+        if flag == f"--{key}":
+            return flags[i + 1]
+    return config.recipe_value(profile, stage, key)
+
+
+def cli(argv=None) -> int:
+    """``python -m srpo.rehearsal --profile 32b [--run-name rehearsal]``: print the rule (stderr), write the local
+    copies into the run directory and print the overrides as JSON (stdout) for ``SRPO_REHEARSAL``; what
+    ``slurm/pipeline.sh --rehearse`` exports to its jobs."""
+    import argparse
+    import sys
+
+    from srpo import paths
+
+    parser = argparse.ArgumentParser(prog="python -m srpo.rehearsal", description=cli.__doc__.splitlines()[0])
+    parser.add_argument("--profile", required=True, choices=PROFILES)
+    parser.add_argument("--run-name", default="rehearsal")
+    ns = parser.parse_args(argv)
+    print(describe(ns.profile), file=sys.stderr)
+    data = write_local_copies(paths.default_run_dir(ns.profile, ns.run_name) / "rehearsal_data")
+    print(json.dumps(overrides(ns.profile, data)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

@@ -85,3 +85,18 @@ def test_rehearsal_runs_all_six_stages(profile, tmp_path):
     assert grpo["steps"] == 8
     bench = json.loads((run / "benchmarks" / "summary.json").read_text())
     assert bench["models"]["sft"]["prompt"] == config.recipe_value(profile, "reflection_generation", "sft_prompt")
+
+
+def test_pipeline_rehearse_exports_the_rule_to_every_job():
+    """slurm/pipeline.sh --rehearse: the jobs inherit SRPO_REHEARSAL (sbatch passes the environment), the run is
+    runs/<size>/rehearsal, and the ablation arms start from the tiny stand-in, not the Hub checkpoint."""
+    env = {**os.environ, "SRPO_PYTHON": sys.executable}
+    env.pop(rehearsal.ENV, None)
+    done = subprocess.run(["bash", str(project_root() / "slurm" / "pipeline.sh"), "--size", "32b", "--rehearse",
+                           "--dry-run"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    exported = next(line for line in done.stdout.splitlines() if line.startswith("export SRPO_REHEARSAL="))
+    rule = json.loads(exported.split("=", 1)[1].strip("'"))
+    assert "--use_cpu true" in rule["grpo_rl"] and "--run-name rehearsal" in done.stdout
+    assert "Qwen/Qwen2.5-VL-32B-Instruct" not in done.stdout and "--model_name_or_path tiny://instruct" in done.stdout
+    assert "kept as on the cluster" in done.stderr

@@ -40,7 +40,9 @@ def sft_base_model(run_dir, profile: str) -> str:
     resolved = paths.stage_dir(run_dir, "cold_start_sft") / "config.yaml"
     if resolved.exists():
         return config.read_yaml_mapping(resolved)["model_name_or_path"]
-    return config.recipe_value(profile, "cold_start_sft", "model_name_or_path")
+    from srpo.rehearsal import recipe_value  # the recipe's value, or the rehearsal's tiny stand-in
+
+    return recipe_value(profile, "cold_start_sft", "model_name_or_path")
 
 
 def cot_dataset(run_dir) -> str:
