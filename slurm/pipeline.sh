@@ -5,10 +5,12 @@
 #   slurm/pipeline.sh --size 7b                     # 01 data, 02 reflect, 03 sft_7b, 04 grpo_7b, 05 bench_7b, 06 ablations
 #   slurm/pipeline.sh --size 32b --from 03 --run-name main
 #   slurm/pipeline.sh --size 7b --dry-run           # print the sbatch commands only
+#   slurm/pipeline.sh --size 32b --rehearse         # the 32b recipes on the tiny model (srpo.rehearsal), e.g. on
+#                                                   # the local CPU cluster of the tests
 set -euo pipefail
 
 SRPO_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SIZE=7b PROFILE="" RUN_NAME=main FROM=1 TO=6 DRY_RUN=0 AFTER=""
+SIZE=7b PROFILE="" RUN_NAME=main FROM=1 TO=6 DRY_RUN=0 AFTER="" REHEARSE=0
 declare -A OVERRIDES=()
 KEYS=(data_curation reflection_generation cold_start_sft grpo_rl benchmarks ablations)
 
@@ -27,6 +29,8 @@ Options:
   --after JOBID             make the first job wait for JOBID too (e.g. a running stage)
   --override STAGE='...'    recipe overrides for one stage, e.g. grpo_rl='--max_steps 20' (repeatable)
   --dry-run                 print the sbatch commands, submit nothing
+  --rehearse                the size's recipes with the tiny model and the scale divided (srpo.rehearsal prints
+                            the rule); the jobs inherit SRPO_REHEARSAL; run directory runs/<size>/rehearsal
   -h, --help                this text
 
 Partition, account, QOS: export SBATCH_PARTITION / SBATCH_ACCOUNT / SBATCH_QOS; they apply to every job.
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
       [[ " ${KEYS[*]} " == *" $key "* && $2 == *=* ]] || { echo "error: --override needs STAGE='--flag value' with STAGE one of ${KEYS[*]}" >&2; exit 2; }
       OVERRIDES[$key]="${OVERRIDES[$key]:-} ${2#*=}"; shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
+    --rehearse) REHEARSE=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "error: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -56,16 +61,26 @@ PROFILE=${PROFILE:-$SIZE}
 SCRIPTS=(data.sh reflect.sh "sft_$SIZE.sh" "grpo_$SIZE.sh" "bench_$SIZE.sh" ablations.sh)
 
 cd "$SRPO_HOME"   # the jobs' logs/ and run directories are relative to the submit directory
+PY=${SRPO_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+ARMS=()
+if [ "$REHEARSE" = 1 ]; then
+  [ "$PROFILE" = "$SIZE" ] || { echo "error: --rehearse rehearses the $SIZE recipes (no --profile)" >&2; exit 2; }
+  [ "$RUN_NAME" != main ] || RUN_NAME=rehearsal
+  SRPO_REHEARSAL=$("$PY" -m srpo.rehearsal --profile "$PROFILE" --run-name "$RUN_NAME")
+  export SRPO_REHEARSAL   # sbatch passes the environment: every job applies the rule
+  ARMS=(--arms $("$PY" -c "from srpo.rehearsal import RULE; print(*next(c.value for c in RULE if c.key == 'arms'))"))
+  [ "$DRY_RUN" = 1 ] && echo "export SRPO_REHEARSAL='$SRPO_REHEARSAL'"
+fi
 prev=$AFTER
 for ((i = FROM; i <= TO; i++)); do
   script=slurm/${SCRIPTS[i - 1]} key=${KEYS[i - 1]}
   if ((i == 6)) && [ "$PROFILE" != tiny-cpu ]; then
     # 06 on a cluster: one job chain per ablation arm after the previous stage, then the aggregate job
     # (srpo.ablations.submit; the same as `bash slurm/ablation_arms.sh`)
-    sub=(-m srpo.ablations submit --profile "$PROFILE" --run-name "$RUN_NAME")
+    sub=(-m srpo.ablations submit --profile "$PROFILE" --run-name "$RUN_NAME" "${ARMS[@]}")
     [ -n "$prev" ] && [ "$DRY_RUN" != 1 ] && sub+=(--after "$prev")
     [ "$DRY_RUN" = 1 ] && sub+=(--dry-run)
-    "${SRPO_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}" "${sub[@]}"
+    "$PY" "${sub[@]}"
     continue
   fi
   cmd=(sbatch --parsable)

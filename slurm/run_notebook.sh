@@ -42,7 +42,8 @@ Options (environment variable in brackets):
 Environment: SRPO_VENV (default <repo>/.venv) or SRPO_CONDA_ENV (a conda env name) selects the Python
 environment; SRPO_SITE_SETUP: a file sourced first (module load, NCCL_* settings); SRPO_STOP_GRACE_S:
 seconds the stage gets to checkpoint after the time-limit signal; SRPO_MIN_RUNTIME_S (120): a signal
-sooner after the start is ignored (a --time shorter than the --signal lead). See slurm/README.md.
+sooner after the start is ignored (a --time shorter than the --signal lead); SRPO_GPU_GIB (79.6, an H100
+80GB) and SRPO_FIT_CHECK=0: the fit check the job runs first (python -m srpo.cluster fit). See slurm/README.md.
 Resize with sbatch's own flags, which override the #SBATCH lines: --nodes, --gres=gpu:N, --time, --partition.
 
 Outputs: job log logs/<job-name>-<job-id>.out; executed notebook <run_dir>/notebooks/; stage outputs,
@@ -106,6 +107,9 @@ if [ "$DRY_RUN" = 1 ]; then
     echo "# the notebook's stage launch (python -m srpo.cluster plan):"
     cd "$SRPO_HOME" && python -m srpo.cluster plan --stage "$NOTEBOOK" --profile "$PROFILE" --run-dir "$RUN_DIR" \
       --overrides "$OVERRIDES" --script "$SCRIPT" | sed 's/^/#   /'
+    echo "# the fit check the job runs first (python -m srpo.cluster fit):"
+    python -m srpo.cluster fit --stage "$NOTEBOOK" --profile "$PROFILE" --run-dir "$RUN_DIR" \
+      --overrides="$OVERRIDES" --script "$SCRIPT" 2>&1 | sed 's/^/#   /'
   fi
   exit 0
 fi
@@ -120,6 +124,13 @@ cd "$SRPO_HOME"
 export SRPO_HOME PYTHONUNBUFFERED=1
 export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$SRPO_HOME/.cache/torch_extensions}  # DeepSpeed JIT ops
 mkdir -p "$(dirname "$OUT_NB")"
+
+# Before any work: refuse a plan whose memory cannot fit the GPUs, or whose sequence budget cannot hold the
+# prompts' image tokens (srpo.cluster.fit; SRPO_GPU_GIB for GPUs other than an H100 80GB, SRPO_FIT_CHECK=0 skips)
+if [ "${SRPO_FIT_CHECK:-1}" != 0 ] && [[ $NOTEBOOK != *.ipynb ]]; then
+  python -m srpo.cluster fit --stage "$NOTEBOOK" --profile "$PROFILE" --run-dir "$RUN_DIR" \
+    --overrides="$OVERRIDES" --script "$SCRIPT" || { echo "[srpo] fit check refused this plan (above)" >&2; exit 2; }
+fi
 
 echo "[srpo] $(date +%FT%T) job ${SLURM_JOB_ID:-none} (${SLURM_JOB_NAME:-}) attempt $(( ${SLURM_RESTART_COUNT:-0} + 1 ))" \
      "on ${SLURM_JOB_NODELIST:-$(hostname)}; python $(command -v python)"

@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         help="recipe overrides for one stage, e.g. grpo_rl='--max_steps 20' (repeatable)",
     )
     run.add_argument("--resume", action="store_true", help="skip notebooks whose stage already finished")
+    run.add_argument("--rehearse", action="store_true",
+                     help="7b/32b on CPU: the tiny model, the scale divided, the rest of the recipes kept "
+                          "(srpo.rehearsal prints the rule); run directory runs/<profile>/rehearsal")  # fmt: skip
 
     stage = sub.add_parser("stage", help="run one stage's entry point without its notebook")
     stage.add_argument("stage", help="data_curation | reflection_generation | cold_start_sft | grpo_rl | ...")
@@ -46,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from srpo.runner import run_notebooks
 
-        record = run_notebooks(args.profile, args.run_name, args.stages, _parse_overrides(args.override), args.resume)
+        overrides = _parse_overrides(args.override)
+        if args.rehearse:
+            from srpo import rehearsal
+
+            args.run_name = "rehearsal" if args.run_name == "main" else args.run_name
+            overrides = rehearsal.prepare(args.profile, args.run_name, overrides)
+        record = run_notebooks(args.profile, args.run_name, args.stages, overrides, args.resume)
         print(f"[srpo] all done in {record['total_seconds']:.0f}s; outputs in {record['run_dir']}")
     elif args.command == "stage":
         from srpo.launch import run_stage

@@ -153,9 +153,11 @@ def load(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None) ->
     get_stage(stage)  # unknown stage names fail here, before the recipe lookup
     recipe = recipe_path(profile, stage)
     run_dir = str(run_dir) if run_dir is not None else f"runs/{profile}/dev"
-    extra = normalize_overrides(overrides)
-    _check_once(_override_keys(extra), f"the overrides for {stage}")
-    argv = ["--profile", profile, "--run_dir", run_dir, *extra]
+    from srpo.rehearsal import with_rehearsal  # the CPU rehearsal's rule, a no-op outside `--rehearse`
+
+    _check_once(_override_keys(normalize_overrides(overrides)), f"the overrides for {stage}")
+    # The rehearsal's flags come first, so the caller's own flags (checked above) win over them.
+    argv = ["--profile", profile, "--run_dir", run_dir, *normalize_overrides(with_rehearsal(stage, overrides))]
     return _parse(stage, recipe, argv, overrides_where=f"the overrides for {stage}")
 
 

@@ -59,12 +59,13 @@ def make_grader(args, tokenizer):
     from srpo import formats, rewards
 
     count = rewards.token_counter(tokenizer)
-    variant = "grpo_baseline" if args.reward == "grpo_baseline" else "paper"
+    # the run's own reward terms: the accuracy filter's "reward" metric reads its correctness terms
+    variant, effectiveness = args.reward, args.reward_effectiveness or args.reward != "paper"
 
     def grade(text: str, row: dict) -> dict:
         score = rewards.score_completion(text, row["answer"], count_tokens=count, variant=variant,
-                                         options=row.get("options"), answer_type=row.get("answer_type"),
-                                         precision=row.get("precision"))  # fmt: skip
+                                         effectiveness=effectiveness, length=False, options=row.get("options"),
+                                         answer_type=row.get("answer_type"), precision=row.get("precision"))  # fmt: skip
         parsed = formats.parse_completion(text)
         score["unchanged"] = parsed.first_answer is not None and parsed.first_answer == parsed.final_answer
         score["reflection_tokens"] = count(parsed.reflection) if parsed.reflection else 0

@@ -1,15 +1,26 @@
-"""TRL's ``GRPOTrainer`` plus the two things SRPO needs and TRL does not have (the release's RL scripts):
+"""TRL's ``GRPOTrainer`` plus the things SRPO needs and TRL does not have (paper §4.1; the authors' OpenRLHF
+release, its ``--dynamic_filtering`` options):
 
 * the online accuracy filter of the released scripts: a prompt group takes part in the update only if the
   mean accuracy of its G completions lies in [0.1, 0.9] (groups the model always or never solves carry
-  no signal about correctness and mostly push format and length);
+  no signal about correctness and mostly push format and length). As in the release, a completion's
+  accuracy is the correctness part of the reward (metric ``reward``: the ``accuracy`` plus ``effectiveness``
+  terms, so TT 0.75 / FT 1.0 / TF 0.25 / FF 0 under the released reward and TT 0.75 / FT 0.5 / TF 0.25 /
+  FF 0 under the paper's): a group answered right twice every time (0.75) is kept, as there; ``mean``,
+  ``first`` and ``final`` (correctness only) are the alternatives;
+* the release refills the rollout with new prompts until enough groups pass; here filtered groups are
+  masked out of the loss instead (the update averages over fewer groups), and an optimizer
+  step in which no group on any rank was kept does not move the weights (its learning rate is 0: AdamW's
+  momentum would otherwise keep moving them on a step that holds no signal);
 * per-step reflection metrics: first- and final-answer accuracy, fix rate (wrong -> right), break rate
   (right -> wrong), unchanged answers, well-formed share, reflection length.
 
-Both hook into TRL's own extension points: ``_calculate_rewards`` (every completion's grade is gathered
-in the same order as TRL's rewards) and ``_generate_and_score_completions`` (the batch it returns is
-edited before the loss sees it). Filtered groups get advantage 0 and are masked out of the loss; the kept
-groups are reweighted so the loss is their mean alone, as if the filtered groups had been dropped.
+All of it hooks into TRL's own methods: ``_calculate_rewards`` (every completion's grade is gathered in the
+same order as TRL's rewards), ``_generate_and_score_completions`` (the batch it returns is edited before the
+loss sees it) and ``_prepare_inputs`` (the empty-update skip). Filtered groups get advantage 0 and are masked
+out of the loss; the kept groups are reweighted so the loss is their mean alone, as if the filtered groups had
+been dropped. ``_generate`` and ``_get_per_token_logps_and_entropies`` work around two TRL 1.16 faults with
+batches that mix text-only and image rows (see their comments).
 """
 
 from __future__ import annotations
@@ -23,8 +34,20 @@ _SEQUENCE_NORMALISED = ("grpo", "dr_grpo", "luspo")
 _TOKEN_NORMALISED = ("dapo",)
 
 
-def completion_accuracy(grade: dict, metric: str = "mean") -> float:
-    """Accuracy of one completion for the filter: mean of first and final correctness, or one of them."""
+def completion_accuracy(grade: dict, metric: str = "reward") -> float:
+    """Accuracy of one completion for the filter. ``reward`` (the release): the reward's correctness terms,
+    ``accuracy + effectiveness`` of ``rewards.score_completion`` under the run's reward variant; ``mean``: the
+    mean of first and final correctness; ``first`` / ``final``: one of them.
+
+    >>> completion_accuracy({"accuracy": 0.5, "effectiveness": 0.25, "first_correct": True, "final_correct": True})
+    0.75
+    """
+    if metric == "reward":
+        if "accuracy" not in grade:
+            raise KeyError(
+                "the 'reward' filter metric needs the reward's terms in the grade (rewards.score_completion)"
+            )
+        return float(grade["accuracy"]) + float(grade.get("effectiveness", 0.0))
     first, final = bool(grade.get("first_correct")), bool(grade.get("final_correct"))
     return {"mean": (first + final) / 2, "first": float(first), "final": float(final)}[metric]
 
@@ -70,8 +93,9 @@ class SRPOGRPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, *args, grade, accuracy_filter: tuple[float, float] | None = None,
-                 filter_metric: str = "mean", on_completions=None, **kwargs):  # fmt: skip
+                 filter_metric: str = "reward", on_completions=None, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
+        self._kept_tokens = 0  # completion tokens in the loss since the last optimizer step (this rank)
         self._grade = grade
         self._accuracy_filter = accuracy_filter
         self._filter_metric = filter_metric
@@ -81,6 +105,106 @@ class SRPOGRPOTrainer(GRPOTrainer):
             raise ValueError(
                 f"the accuracy filter supports loss_type grpo, dr_grpo, dapo, bnpo; got {self.loss_type!r}"
             )
+
+    def _generate(self, prompts):
+        # Workaround for TRL 1.16 (checked up to 1.16.0; no fixed release known): `_tokenize_prompts` gives a
+        # text-only row of a multimodal batch the images `None`, and `_generate_and_score_completions` hands
+        # `[None, [img], ...]` to the processor, which accepts `[]` for "no image" (transformers#40263) but
+        # raises on `None` ("only a single or a list of entries is supported but got type=<class
+        # 'NoneType'>"). The RL mix puts text-only MATH rows beside image rows, so this is step 1 of a run.
+        out = super()._generate(prompts)
+        images = out[6] if isinstance(out, tuple) and len(out) == 8 else None
+        if isinstance(images, list) and any(i is None for i in images):
+            out = (*out[:6], [[] if i is None else i for i in images], out[7])
+        return out
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           **kwargs):  # fmt: skip
+        # Workaround for TRL 1.16 (same kind as `_generate` above): TRL scores a batch in chunks of `batch_size`
+        # rows and hands every chunk its slice of `pixel_values` / `image_grid_thw`; a chunk holding only
+        # text-only rows (a MATH prompt's 8 completions) gets empty ones, and Qwen2.5-VL's vision tower fails on
+        # an empty grid ("torch.cat(): expected a non-empty list of Tensors"). Such chunks go through without
+        # image inputs. Under ZeRO-3 every rank must run the same modules in the same order (each forward
+        # gathers its parameters collectively), so a chunk without images first runs the frozen vision tower
+        # on one dummy 28 x 28 image, as the ranks with images do.
+        n = input_ids.size(0)
+        size = batch_size or n
+        chunks = [(a, min(a + size, n)) for a in range(0, n, size)]
+        num_images = kwargs.get("num_images")
+        has_pixels = kwargs.get("pixel_values") is not None and kwargs.get("image_grid_thw") is not None
+        keepalive = self._vision_keepalive_needed()
+        if has_pixels and num_images is not None and all(sum(num_images[a:b]) for a, b in chunks):
+            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                              batch_size, **kwargs)  # fmt: skip
+        if not has_pixels and not keepalive:
+            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+                                                              batch_size, **kwargs)  # fmt: skip
+        parts = []
+        for a, b in chunks:
+            sub = _chunk_kwargs(kwargs, a, b) if has_pixels and num_images is not None else _text_only(kwargs, a, b)
+            if "pixel_values" not in sub and keepalive:
+                self._run_vision_keepalive(model)
+            parts.append(super()._get_per_token_logps_and_entropies(model, input_ids[a:b], attention_mask[a:b],
+                                                                    logits_to_keep, b - a, **sub))  # fmt: skip
+        logps = torch.cat([p[0] for p in parts])
+        entropies = torch.cat([p[1] for p in parts]) if parts[0][1] is not None else None
+        aux = torch.stack([p[2] for p in parts]).mean() if parts[0][2] is not None else None
+        return logps, entropies, aux
+
+    def _vision_keepalive_needed(self) -> bool:
+        state = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        return bool(state) and self.accelerator.num_processes > 1 and getattr(state, "zero_stage", 0) == 3
+
+    def _run_vision_keepalive(self, model) -> None:
+        """Make the next forward of ``model`` run the vision tower on a dummy image, from inside that forward
+        (a pre-hook on the language model, which Qwen2.5-VL calls after its vision tower): ZeRO-3 checks that
+        every rank's forward visits the same modules, so the dummy pass cannot happen outside it."""
+        core = self.accelerator.unwrap_model(model)
+        inner = getattr(core, "model", core)
+        visual, language = getattr(inner, "visual", None), getattr(inner, "language_model", None)
+        if visual is None or language is None:
+            return
+        if not getattr(self, "_keepalive_hook", None):
+            cfg = core.config.vision_config
+            width = 3 * cfg.temporal_patch_size * cfg.patch_size**2
+            merge = cfg.spatial_merge_size
+
+            def run_visual(module, args, kwargs):
+                if not self._keepalive_pending:
+                    return None
+                self._keepalive_pending = False
+                grid = torch.tensor([[1, merge, merge]], device=self.accelerator.device)
+                pixels = torch.zeros(merge * merge, width, device=self.accelerator.device, dtype=core.dtype)
+                out = visual(pixels, grid_thw=grid)
+                out = out[0] if isinstance(out, tuple | list) else getattr(out, "pooler_output", out)
+                embeds = kwargs.get("inputs_embeds")
+                if embeds is None or not torch.is_tensor(out):
+                    return None
+                # zero times the dummy output: the backward pass also visits the vision tower on every rank
+                return args, {**kwargs, "inputs_embeds": embeds + 0.0 * out.sum().to(embeds.dtype)}
+
+            # prepend: before DeepSpeed's own pre-hook of the language model, so the module order matches
+            self._keepalive_hook = language.register_forward_pre_hook(run_visual, with_kwargs=True, prepend=True)
+        self._keepalive_pending = True
+
+    def _prepare_inputs(self, generation_batch):
+        """TRL's micro-batch, and the learning rate set to 0 for an optimizer step in which the accuracy filter
+        kept nothing on any rank (the weights stay put; see the module docstring). The scheduler resets the rate
+        at its next step. Runs before the micro-batch's backward, so it works with DeepSpeed too (the engine
+        steps inside ``backward`` of the last micro-batch)."""
+        inputs = super()._prepare_inputs(generation_batch)
+        if self._accuracy_filter and self.model.training:
+            self._kept_tokens += int(inputs["completion_mask"].sum())
+            if self.accelerator.sync_gradients:  # the last micro-batch before the optimizer step
+                kept = self.accelerator.reduce(torch.tensor(float(self._kept_tokens), device=self.accelerator.device),
+                                               reduction="sum")  # fmt: skip
+                self._kept_tokens = 0
+                empty = float(kept) == 0
+                self._metrics["train"]["srpo/empty_updates"].append(float(empty))
+                if empty:
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = 0.0
+        return inputs
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -115,6 +239,37 @@ class SRPOGRPOTrainer(GRPOTrainer):
             output["advantages"] = output["advantages"] * (len(keep_global) / kept)
         if self.loss_type in _TOKEN_NORMALISED:  # loss divides by the batch's active tokens: recount them
             output["num_items_in_batch"] = self.accelerator.gather(output["completion_mask"].sum()).sum()
+
+
+_PER_ROW = ("token_type_ids", "mm_token_type_ids")
+
+
+def _text_only(kwargs: dict, start: int, end: int) -> dict:
+    """The keyword inputs of rows ``start:end`` without any image input."""
+    image_keys = ("pixel_values", "image_grid_thw", "num_images")
+    out = {k: v for k, v in kwargs.items() if k not in image_keys}
+    for key in _PER_ROW:
+        if out.get(key) is not None:
+            out[key] = out[key][start:end]
+    return out
+
+
+def _chunk_kwargs(kwargs: dict, start: int, end: int) -> dict:
+    """Rows ``start:end`` of TRL's multimodal keyword inputs (Qwen2-VL layout: ``pixel_values`` holds
+    ``prod(image_grid_thw)`` rows per image); no image inputs at all when those rows have no image."""
+    num_images = kwargs["num_images"]
+    if not sum(num_images[start:end]):
+        return _text_only(kwargs, start, end)
+    grid = kwargs["image_grid_thw"]
+    first, last = sum(num_images[:start]), sum(num_images[:end])
+    rows = grid.prod(dim=-1)
+    row_start, row_end = int(rows[:first].sum()), int(rows[:last].sum())
+    out = dict(kwargs, pixel_values=kwargs["pixel_values"][row_start:row_end], image_grid_thw=grid[first:last],
+               num_images=list(num_images[start:end]))  # fmt: skip
+    for key in _PER_ROW:
+        if out.get(key) is not None:
+            out[key] = out[key][start:end]
+    return out
 
 
 def _text(completion) -> str:

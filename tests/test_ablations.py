@@ -82,7 +82,8 @@ def test_cluster_job_chains(capsys):
     assert "--reward released" in jobs[0]["overrides"] and "--seed 1" in jobs[0]["overrides"]
     assert "cold_start_sft/final" in jobs[0]["overrides"] and jobs[0]["run_name"] == "main-ablation-srpo_released-s1"
     cot = submit.arm_jobs(ARMS["cot_sft_grpo"], 0, "32b", "main", cot_set="/x/cot")
-    assert [j["name"] for j in cot] == ["sft", "grpo", "bench"] and cot[0]["script"] == "slurm/sft_32b.sh"
+    # 32b's stage 02 makes the paper layout: the plain-CoT arm makes its own two-pass SFT set first
+    assert [j["name"] for j in cot] == ["reflect", "sft", "grpo", "bench"] and cot[1]["script"] == "slurm/sft_32b.sh"
     assert [j["name"] for j in submit.arm_jobs(ARMS["base"], 0, "7b", "main", None)] == ["bench"]
     ids = submit.submit("7b", "main", ["srpo", "base"], [0, 1], dry_run=True)
     printed = capsys.readouterr().out
@@ -97,3 +98,61 @@ def test_released_check_separates_incentive_from_strategy(arm_dirs):
     rows = collect.aggregate([collect.arm_results(a, s, p) for (a, s), p in collect.arm_runs_in(arm_dirs).items()])
     check = report.released_reward_check(rows)
     assert "The incentive shows" in check and "does not work here" in check
+
+
+@pytest.mark.parametrize("profile", ["7b", "32b"])
+def test_every_arms_jobs_parse_and_the_cot_arm_gets_the_layout_it_needs(profile, tmp_path):
+    """Stage 06 at 7b/32b: the plain-CoT view needs the two-pass layout and 7b/32b's stage 02 makes the paper
+    layout, so the arm's SFT job used to raise and the aggregate job (afterok on every arm) never ran."""
+    from srpo.cluster.__main__ import load_for_plan
+    from srpo.stages import STAGES
+
+    stage_of = {"reflect": "reflection_generation", "sft": "cold_start_sft", "grpo": "grpo_rl", "bench": "benchmarks"}
+    for arm in ARMS.values():
+        for job in submit.arm_jobs(arm, 0, profile, "main", cot_set="cot:/main/reflection_generation/sft"):
+            stage = stage_of[job["name"]]
+            assert stage in STAGES
+            load_for_plan(stage, profile, tmp_path / arm.name, job["overrides"])  # parses, as on a login node
+    cot = submit.arm_jobs(ARMS["cot_sft_grpo"], 0, profile, "main", cot_set="cot:/main/reflection_generation/sft")
+    reflect, sft = cot[0], cot[1]
+    assert reflect["overrides"] == "--layout two_pass" and reflect["run_name"] == sft["run_name"]
+    own_set = paths.default_run_dir(profile, sft["run_name"]) / "reflection_generation" / "sft"
+    assert f"--dataset cot:{own_set} " in sft["overrides"] + " "
+    assert [j["name"] for j in submit.arm_jobs(ARMS["cot_sft_grpo"], 0, "tiny-cpu", "main", "cot:/x")][0] == "sft"
+
+
+def test_the_arms_stage02_reads_the_main_runs_pool_and_attempts(tmp_path):
+    from srpo.ablations.arms import SHARED_STAGE02, link_shared_stage02
+
+    main_run, arm_run = tmp_path / "main", tmp_path / "arm"
+    link_shared_stage02(main_run, arm_run)  # before the main run's stage 02 exists (submit time)
+    (main_run / "data_curation").mkdir(parents=True)
+    paths.write_summary(main_run, "data_curation", {"ok": 1})
+    (main_run / "reflection_generation").mkdir()
+    (main_run / "reflection_generation" / "attempts.jsonl").write_text('{"id": "a"}\n')
+    assert paths.is_done(arm_run, "data_curation")
+    assert (arm_run / "reflection_generation" / "attempts.jsonl").read_text() == '{"id": "a"}\n'
+    assert all((arm_run / rel).is_symlink() for rel in SHARED_STAGE02)
+    link_shared_stage02(main_run, arm_run)  # idempotent
+
+
+def test_sft_only_is_evaluated_with_the_prompt_it_was_trained_with(tmp_path):
+    from srpo.bench.prompts import TRAINED, trained_prompt
+
+    run = tmp_path / "run"
+    for stage, text in (
+        ("cold_start_sft", "dataset: stage:reflection_generation\n"),
+        ("reflection_generation", "sft_prompt: srpo_sft\nsft_prompt_placement: system\n"),
+    ):
+        (run / stage).mkdir(parents=True)
+        (run / stage / "config.yaml").write_text(text)
+    assert trained_prompt(run / "cold_start_sft" / "final") == ("srpo_sft", "system")
+    (run / "arm" / "cold_start_sft").mkdir(parents=True)
+    (run / "arm" / "cold_start_sft" / "config.yaml").write_text("dataset: cot:/x/sft\n")
+    assert trained_prompt(run / "arm" / "cold_start_sft" / "final") == ("single_pass", "system")
+    with pytest.raises(ValueError, match="explicit prompt"):
+        trained_prompt(tmp_path / "hub-model")
+    assert ARMS["sft_only"].prompt == TRAINED
+    for profile in ("7b", "32b"):
+        assert "sft=trained" in config.recipe_value(profile, "benchmarks", "model_prompts")
+        assert config.recipe_value(profile, "reflection_generation", "sft_prompt") != "srpo_rl"

@@ -14,7 +14,7 @@ def grade(first, final, **extra):
 
 
 def test_completion_accuracy_metrics():
-    assert completion_accuracy(grade(True, False)) == 0.5
+    assert completion_accuracy(grade(True, False), "mean") == 0.5
     assert completion_accuracy(grade(False, True), "final") == 1.0
     assert completion_accuracy(grade(None, None), "first") == 0.0
 
@@ -91,3 +91,31 @@ def test_reflection_metrics():
     m = reflection_metrics(grades)
     assert m["srpo/first_acc"] == 0.5 and m["srpo/final_acc"] == 0.5
     assert m["srpo/fix_rate"] == 0.5 and m["srpo/break_rate"] == 0.5 and m["srpo/well_formed"] == 0.75
+
+
+# ---------------------------------------------------------------- the release's filter metric (fault 5)
+
+FIVE_BLOCK = "<think>t</think><answer>\\boxed{{{a}}}</answer><reflection>r</reflection><think>u</think><answer>\\boxed{{{b}}}</answer>"
+
+
+@pytest.mark.parametrize("variant", ["released", "paper"])
+def test_reward_metric_keeps_groups_answered_right_twice(variant):
+    """The release averaged its reward's accuracy term (TT 0.75): an all-TT group is kept there, while the mean
+    of first/final correctness (1.0) drops it; all-FF groups (0) are dropped by both."""
+    from srpo.rewards import score_completion
+
+    def graded(a, b):
+        return score_completion(FIVE_BLOCK.format(a=a, b=b), "4", count_tokens=len, variant=variant, length=False)
+
+    all_tt = [completion_accuracy(graded(4, 4), "reward") for _ in range(8)]
+    all_ff = [completion_accuracy(graded(5, 5), "reward") for _ in range(8)]
+    assert groups_to_keep(all_tt + all_ff, 8, 0.1, 0.9) == [True, False]
+    assert completion_accuracy(graded(5, 4), "reward") == (1.0 if variant == "released" else 0.5)  # FT
+    assert groups_to_keep([completion_accuracy(graded(4, 4), "mean")] * 8, 8, 0.1, 0.9) == [False]
+
+
+def test_recipes_filter_with_the_release_metric():
+    from srpo import config
+
+    for profile in ("7b", "32b"):
+        assert config.recipe_value(profile, "grpo_rl", "accuracy_filter_metric") == "reward"

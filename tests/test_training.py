@@ -252,7 +252,5 @@ def test_recipes_resolve_the_paper_hyperparameters():
         0.2,
     )
     assert grpo.trl.beta == 0.0 and grpo.trl.max_completion_length == 2048 and grpo.trl.use_vllm
-    per_step = (
-        grpo.trl.per_device_train_batch_size * grpo.trl.gradient_accumulation_steps * 8 // grpo.trl.num_generations
-    )
-    assert per_step == 128  # 128 prompts x 8 rollouts per step on 8 GPUs (paper §4.1)
+    per_step = grpo.trl.per_device_train_batch_size * grpo.trl.steps_per_generation * 8 // grpo.trl.num_generations
+    assert per_step == 128  # 128 prompts x 8 completions per rollout on 8 GPUs (the release)

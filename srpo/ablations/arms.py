@@ -15,6 +15,10 @@ class Arm:
     prompt: str = "srpo_rl"  # prompt at evaluation time
     paper_row: str | None = None  # TABLE3_AVERAGE key, or a Table 1 / Table 6 label
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # the stage-02 layout the arm's own SFT set needs (None: it trains on no SFT set of its own). When the
+    # run's stage 02 used another layout, the arm re-runs stage 02 in its own run directory with this one,
+    # reusing the run's pool and first attempts (``shared_stage02_files``): only the teacher runs again.
+    sft_layout: str | None = None
 
     @property
     def trains(self) -> bool:
@@ -27,7 +31,8 @@ ARMS: dict[str, Arm] = {
     a.name: a
     for a in [
         Arm("base", "the base model, untrained", "base", prompt="single_pass", paper_row="base"),
-        Arm("sft_only", "reflection SFT only (notebook 03's model)", "sft", paper_row="SFT only"),
+        Arm("sft_only", "reflection SFT only (notebook 03's model)", "sft", prompt="trained",
+            paper_row="SFT only"),  # evaluated with the system prompt of its SFT data, not the RL one
         Arm("grpo_no_sft", "plain GRPO from the base: single pass, format + accuracy reward", "base",
             grpo=SINGLE_PASS, prompt="single_pass", paper_row="GRPO"),
         Arm("srpo_no_sft", "the SRPO reward from the base, without the reflection cold start", "base",
@@ -43,9 +48,42 @@ ARMS: dict[str, Arm] = {
         Arm("alpha_0.05", "SRPO with alpha = 0.05 (Table 6)", "sft", grpo="--reward_alpha 0.05"),
         Arm("alpha_0.3", "SRPO with alpha = 0.3 (Table 6)", "sft", grpo="--reward_alpha 0.3"),
         Arm("cot_sft_grpo", "plain-CoT SFT (no reflection) then plain GRPO", "cot_sft", grpo=SINGLE_PASS,
-            prompt="single_pass"),
+            prompt="single_pass", sft_layout="two_pass"),  # the CoT view keeps the second round's reasoning
     ]
 }  # fmt: skip
+
+
+def run_layout(run_dir, profile: str) -> str:
+    """The SFT layout of a run's stage 02: its resolved config once it ran, else the profile's recipe."""
+    from srpo import config, paths
+
+    resolved = paths.stage_dir(run_dir, "reflection_generation") / "config.yaml"
+    if resolved.exists():
+        return config.read_yaml_mapping(resolved)["layout"]
+    return config.recipe_value(profile, "reflection_generation", "layout")
+
+
+def needs_own_sft_set(arm: Arm, run_dir, profile: str) -> bool:
+    """True when the arm needs an SFT set in a layout the run's stage 02 did not make."""
+    return arm.sft_layout is not None and arm.sft_layout != run_layout(run_dir, profile)
+
+
+# stage-02 files an arm's own stage 02 reads from the main run: the pool (stage 01) and the first attempts and
+# judge verdicts (resumable stores, same settings), so the arm's SFT set has the same problems and attempts
+SHARED_STAGE02 = ("data_curation", "reflection_generation/attempts.jsonl", "reflection_generation/attempts.meta.json",
+                  "reflection_generation/judge.jsonl", "reflection_generation/judge.meta.json")  # fmt: skip
+
+
+def link_shared_stage02(main_run, arm_run) -> None:
+    """Symlink ``SHARED_STAGE02`` of ``main_run`` into ``arm_run`` (made before the main run's stage 02 may
+    have finished: the links resolve when the arm's job starts)."""
+    from pathlib import Path
+
+    for rel in SHARED_STAGE02:
+        link, target = Path(arm_run) / rel, Path(main_run).resolve() / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink() and not link.exists():
+            link.symlink_to(target, target_is_directory=rel == "data_curation")
 
 
 def select_arms(names: list[str]) -> list[Arm]:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from srpo import paths, progress
-from srpo.ablations.arms import Arm, select_arms
+from srpo.ablations.arms import ARMS, Arm, link_shared_stage02, needs_own_sft_set, select_arms
 from srpo.launch import run_stage
 
 
@@ -40,7 +40,9 @@ def sft_base_model(run_dir, profile: str) -> str:
     resolved = paths.stage_dir(run_dir, "cold_start_sft") / "config.yaml"
     if resolved.exists():
         return config.read_yaml_mapping(resolved)["model_name_or_path"]
-    return config.recipe_value(profile, "cold_start_sft", "model_name_or_path")
+    from srpo.rehearsal import recipe_value  # the recipe's value, or the rehearsal's tiny stand-in
+
+    return recipe_value(profile, "cold_start_sft", "model_name_or_path")
 
 
 def cot_dataset(run_dir) -> str:
@@ -50,9 +52,16 @@ def cot_dataset(run_dir) -> str:
 
 def train_cot_sft(run_dir, profile: str, seed: int, args) -> Path:
     target = arm_dir(run_dir, "cot_sft_grpo", seed)
+    sft_run = run_dir
+    if needs_own_sft_set(ARMS["cot_sft_grpo"], run_dir, profile):  # stage 02 again, in the arm's layout
+        sft_run = target
+        if not paths.is_done(target, "reflection_generation"):
+            link_shared_stage02(run_dir, target)
+            run_stage("reflection_generation", profile, target, _overrides(
+                layout=ARMS["cot_sft_grpo"].sft_layout, torch_threads=args.arm_torch_threads), echo=False)  # fmt: skip
     if not paths.is_done(target, "cold_start_sft"):
         run_stage("cold_start_sft", profile, target, _overrides(
-            dataset=cot_dataset(run_dir), num_train_epochs=args.cot_sft_epochs, eval_samples=0,
+            dataset=cot_dataset(sft_run), num_train_epochs=args.cot_sft_epochs, eval_samples=0,
             eval_prompt="single_pass", torch_threads=args.arm_torch_threads, launcher="local", seed=seed), echo=False)  # fmt: skip
     return target
 

@@ -3,7 +3,8 @@
 ``python -m srpo.ablations submit --profile 7b --run-name main [--arms ...] [--seeds 0 1] [--dry-run]``
 (what ``slurm/ablation_arms.sh`` runs). Each trained arm gets its own run directory
 ``runs/<profile>/<run_name>-ablation-<arm>-s<seed>/`` and the jobs
-``[sft (plain-CoT arm only)] -> grpo -> bench``, submitted with the production scripts of ``slurm/`` and
+``[reflect (an arm whose SFT set needs another stage-02 layout)] -> [sft (plain-CoT arm only)] -> grpo ->
+bench``, submitted with the production scripts of ``slurm/`` and
 ``--dependency=afterok``; evaluation-only arms get a bench job. The aggregate job waits for all of them.
 Everything an arm reads from the main run (RL prompts, SFT model, CoT SFT set) is passed as a path.
 """
@@ -15,7 +16,7 @@ import shlex
 import subprocess
 
 from srpo import paths
-from srpo.ablations.arms import Arm, select_arms
+from srpo.ablations.arms import Arm, link_shared_stage02, needs_own_sft_set, select_arms
 from srpo.ablations.run import cot_dataset, sft_base_model
 
 
@@ -32,6 +33,10 @@ def arm_jobs(arm: Arm, seed: int, profile: str, run_name: str, cot_set: str | No
     model = {"base": base, "sft": str(main / "cold_start_sft" / "final"),
              "cot_sft": str(paths.default_run_dir(profile, arm_run) / "cold_start_sft" / "final")}[arm.start]  # fmt: skip
     jobs = []
+    if needs_own_sft_set(arm, main, profile):  # e.g. the plain-CoT view needs two_pass; 7b/32b make paper
+        jobs.append({"name": "reflect", "script": "slurm/reflect.sh", "run_name": arm_run,
+                     "overrides": f"--layout {arm.sft_layout}", "link_from": str(main)})  # fmt: skip
+        cot_set = cot_dataset(paths.default_run_dir(profile, arm_run))
     if arm.start == "cot_sft":
         jobs.append({"name": "sft", "script": _script("sft", profile), "run_name": arm_run,
                      "overrides": f"--dataset {cot_set} --model_name_or_path {base} --seed {seed}"})  # fmt: skip
@@ -69,6 +74,8 @@ def submit(profile: str, run_name: str, arms: list[str], seeds: list[int], dry_r
         for seed in seeds if arm.trains else seeds[:1]:
             previous: list[str] = list(after or [])
             for job in arm_jobs(arm, seed, profile, run_name, cot_set):
+                if job.get("link_from") and not dry_run:
+                    link_shared_stage02(job["link_from"], paths.default_run_dir(profile, job["run_name"]))
                 previous = [sbatch(job["script"], job["run_name"], profile, job["overrides"], previous, dry_run)]
             last_jobs += previous
     final = sbatch("slurm/ablations.sh", run_name, profile, "--mode aggregate", last_jobs, dry_run)

@@ -22,6 +22,7 @@ from pathlib import Path
 from srpo import paths
 from srpo.bench import plots, report
 from srpo.bench.evaluation import CHUNK_BATCHES, evaluate
+from srpo.bench.prompts import TRAINED, trained_prompt
 from srpo.bench.registry import expand, label
 from srpo.configs.benchmarks import STAGE_PREFIX, parse_pairs
 
@@ -113,13 +114,16 @@ def run(cfg) -> dict:
     rows, parts, models = [], [], {}
     for name, source in args.model_specs().items():
         path = resolve_source(source, cfg.run.run_dir)
-        prompt = args.prompt_for(name)
-        models[name] = {"source": source, "path": path, "prompt": prompt, "paper_row": paper_rows.get(name)}
+        prompt, placement = args.prompt_for(name), args.placement
+        if prompt == TRAINED:
+            prompt, placement = trained_prompt(path)
+        models[name] = {"source": source, "path": path, "prompt": prompt, "placement": placement,
+                        "paper_row": paper_rows.get(name)}  # fmt: skip
         print(f"[srpo.bench] model {name}: {source} ({prompt} prompt)", flush=True)
         backend = LazyBackend(lambda path=path: make_backend(args.backend, path, **backend_kwargs(args)))
         for lab, (bench, split, items) in items_by_label.items():
             for mode, settings, limit in decoding_modes(args):
-                res = evaluate(path, bench, settings=settings, prompt=prompt, placement=args.placement, items=items,
+                res = evaluate(path, bench, settings=settings, prompt=prompt, placement=placement, items=items,
                                limit=limit, backend=backend, cache_path=out / "cache" / f"{report.slug(name)}.jsonl",
                                judge=judge, chunk_size=chunk_size(args))  # fmt: skip
                 res["split"], res["label"] = split, lab

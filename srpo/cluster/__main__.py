@@ -80,24 +80,66 @@ def describe(stage: str, profile: str, run_dir: str | None, overrides: str, scri
     return "\n".join(lines)
 
 
+def fit_command(args) -> int:
+    """``plan --size``: every GPU stage of the size; ``fit --stage``: one stage. Exit 2 when a plan cannot fit."""
+    import os
+
+    from srpo.cluster import fit
+
+    gpu = args.gpu_gib or float(os.environ.get("SRPO_GPU_GIB") or fit.H100_GIB)
+    assume = fit.Assumptions(gpu_gib=gpu)
+    if args.command == "plan":
+        profile = args.profile if args.profile != "tiny-cpu" else args.size
+        jobs = [(stage, None) for stage in fit.GPU_STAGES]
+        size = args.size
+    else:
+        profile, size = args.profile, None
+        jobs = [(stage_key(args.stage), args.script)]
+    problems = []
+    for stage, script in jobs:
+        lines, found = fit.check_stage(stage, profile, args.run_dir, args.overrides, script, size, assume)
+        print("\n".join(lines), flush=True)
+        problems += found
+    if problems:
+        print("error: this plan cannot fit; change the settings named below before sbatch:", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 2
+    print(f"[srpo.cluster] fit check passed ({fit.__name__}: estimates, see its docstring)", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m srpo.cluster", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
+    fit_parser = sub.add_parser("fit", help="refuse a stage whose plan cannot fit the GPUs (sbatch scripts run it)")
+    fit_parser.add_argument("--stage", required=True, help="stage key or notebook name")
+    fit_parser.add_argument("--profile", default="7b")
+    fit_parser.add_argument("--run-dir", default=None)
+    fit_parser.add_argument("--overrides", default="")
+    fit_parser.add_argument("--script", default=None, help="size the allocation from this sbatch script")
+    for p in (fit_parser,):
+        p.add_argument("--gpu-gib", type=float, default=None, help="GPU memory in GiB (default: H100 80GB, 79.6)")
     for name, text in (("plan", "print the launch of a stage (dry run)"), ("check", "run the cluster check")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--stage", default="grpo_rl", help="stage key or notebook name, e.g. grpo_rl or 04_grpo_rl")
+        p.add_argument("--gpu-gib", type=float, default=None, help="GPU memory in GiB for --size (default 79.6)")
         p.add_argument("--profile", default="tiny-cpu", help="tiny-cpu | 7b | 32b")
         p.add_argument("--run-dir", default=None, help="run directory (default runs/<profile>/dev)")
         p.add_argument("--overrides", default="", help="recipe overrides, e.g. '--vllm_server_nodes 0'")
         if name == "plan":
             p.add_argument("--script", default=None, help="size the simulated allocation from this sbatch script")
+            p.add_argument("--size", default=None, choices=["7b", "32b"],
+                           help="instead of one stage's launch: the per-GPU memory of every GPU stage of this size")  # fmt: skip
         else:
             p.add_argument("--steps", type=int, default=0, help="resumable steps to run (preemption check)")
             p.add_argument("--step-seconds", type=float, default=0.5)
     args = parser.parse_args(argv)
     try:
         stage = stage_key(args.stage)
+        if args.command == "fit" or (args.command == "plan" and args.size):
+            return fit_command(args)
         if args.command == "plan":
             print(describe(stage, args.profile, args.run_dir, args.overrides, args.script))
         else:

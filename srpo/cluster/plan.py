@@ -157,9 +157,11 @@ def node_command(plan: LaunchPlan, accelerate_config: str, target: list[str]) ->
 
 
 def vllm_serve_command(plan: LaunchPlan, model: str, tensor_parallel_size: int = 1,
-                       max_model_len: int | None = None, extra_args=()) -> list[str]:  # fmt: skip
+                       max_model_len: int | None = None, gpu_memory_utilization: float | None = None,
+                       extra_args=()) -> list[str]:  # fmt: skip
     """``trl vllm-serve`` on the server node: every GPU of the node, as data-parallel replicas of
-    ``tensor_parallel_size`` GPUs each."""
+    ``tensor_parallel_size`` GPUs each, with the recipe's ``vllm_max_model_length`` (without it vLLM sizes
+    the KV cache for the model's 128K context) and ``vllm_gpu_memory_utilization``."""
     gpus = plan.procs_per_node
     if tensor_parallel_size < 1 or gpus % tensor_parallel_size:
         raise LaunchError(f"vllm_tensor_parallel_size={tensor_parallel_size} does not divide {gpus} GPUs per node")
@@ -168,6 +170,8 @@ def vllm_serve_command(plan: LaunchPlan, model: str, tensor_parallel_size: int =
            "--port", str(plan.server_port)]  # fmt: skip
     if max_model_len:
         cmd += ["--max_model_len", str(max_model_len)]
+    if gpu_memory_utilization:
+        cmd += ["--gpu_memory_utilization", str(gpu_memory_utilization)]
     return cmd + list(extra_args)
 
 
@@ -247,7 +251,8 @@ def vllm_server_for(cfg, plan: LaunchPlan) -> list[str]:
     from srpo.generation import trl_vllm_serve_args
 
     return vllm_serve_command(plan, server_model(cfg), trl_cfg.vllm_tensor_parallel_size,
-                              trl_cfg.vllm_max_model_length, trl_vllm_serve_args(cfg.args))  # fmt: skip
+                              trl_cfg.vllm_max_model_length, trl_cfg.vllm_gpu_memory_utilization,
+                              trl_vllm_serve_args(cfg.args))  # fmt: skip
 
 
 def server_model(cfg) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges
 
 REWARD_VARIANTS = ("paper", "released", "grpo_baseline")
-FILTER_METRICS = ("mean", "first", "final")
+FILTER_METRICS = ("reward", "mean", "first", "final")
 
 
 @dataclass
@@ -36,9 +36,10 @@ class GRPOArgs:
     accuracy_filter_min: float = field(default=0.1, metadata={"help": "Lower bound (released scripts: 0.1)."})
     accuracy_filter_max: float = field(default=0.9, metadata={"help": "Upper bound (released scripts: 0.9)."})
     accuracy_filter_metric: str = field(
-        default="mean",
-        metadata={"help": "Per-completion accuracy: mean of first and final correctness, first or final."},
-    )
+        default="reward",
+        metadata={"help": "Per-completion accuracy: reward (the release: the reward's accuracy + effectiveness "
+                          "terms), mean (of first and final correctness), first or final."},
+    )  # fmt: skip
     freeze_vision: bool = field(default=True, metadata={"help": "Freeze the vision tower and merger (paper §5)."})
     image_min_pixels: int = field(default=3136, metadata={"help": "Processor min pixels per image."})
     image_max_pixels: int = field(default=262_144, metadata={"help": "Processor max pixels per image."})

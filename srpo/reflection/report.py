@@ -17,7 +17,8 @@ def load_results(run_dir) -> dict:
     """Everything the stage left: summary, attempts and teacher rows by id (this run's selection only: the
     files may also hold results of earlier runs with another selection), the SFT set and the pool."""
     stage = paths.stage_dir(run_dir, STAGE)
-    selected = set(json.loads((stage / "selection.json").read_text())["ids"])
+    selection = stage / "selection.json"  # absent when stage 02 took the released set (no attempts, no teacher)
+    selected = set(json.loads(selection.read_text())["ids"]) if selection.exists() else set()
     return {
         "summary": paths.read_summary(run_dir, STAGE),
         "attempts": {r["id"]: r for r in read_jsonl(stage / "attempts.jsonl")},
@@ -29,6 +30,9 @@ def load_results(run_dir) -> dict:
 
 def source_note(summary: dict) -> str:
     """One Markdown paragraph saying where the first attempts came from, with the numbers."""
+    if summary.get("attempt_source") == "released":
+        return (f"**The authors' released SFT set is used as is** ({summary['sft']['rows']} samples): no first "
+                "attempts, judge or teacher ran, so the attempt and teacher sections below are empty.")  # fmt: skip
     att, sel = summary["attempts"], summary["selection"]
     by = sel["by_attempt_source"]
     policy = att.get("policy")
@@ -141,7 +145,7 @@ def rejection_table(summary: dict):
             rows.append({"step": who, "kind": "rejected sample", "reason": reason, "count": n})
         for reason, n in (part.get("failed_tries_by_reason") or {}).items():
             rows.append({"step": who, "kind": "failed try (retried)", "reason": reason, "count": n})
-    if summary["judge"].get("enabled"):
+    if (summary.get("judge") or {}).get("enabled"):
         rows.append({"step": "judge", "kind": "dropped by verdict", "reason": "low quality",
                      "count": summary["judge"]["dropped"]})  # fmt: skip
     return pd.DataFrame(rows, columns=["step", "kind", "reason", "count"])
