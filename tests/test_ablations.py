@@ -115,7 +115,7 @@ def test_every_arms_jobs_parse_and_the_cot_arm_gets_the_layout_it_needs(profile,
             load_for_plan(stage, profile, tmp_path / arm.name, job["overrides"])  # parses, as on a login node
     cot = submit.arm_jobs(ARMS["cot_sft_grpo"], 0, profile, "main", cot_set="cot:/main/reflection_generation/sft")
     reflect, sft = cot[0], cot[1]
-    assert reflect["overrides"] == "--layout two_pass" and reflect["run_name"] == sft["run_name"]
+    assert reflect["overrides"] == "--layout two_pass --sft_prompt srpo_rl" and reflect["run_name"] == sft["run_name"]
     own_set = paths.default_run_dir(profile, sft["run_name"]) / "reflection_generation" / "sft"
     assert f"--dataset cot:{own_set} " in sft["overrides"] + " "
     assert [j["name"] for j in submit.arm_jobs(ARMS["cot_sft_grpo"], 0, "tiny-cpu", "main", "cot:/x")][0] == "sft"

@@ -63,6 +63,15 @@ def run_layout(run_dir, profile: str) -> str:
     return config.recipe_value(profile, "reflection_generation", "layout")
 
 
+# the SFT system prompt that describes each layout's blocks (stage 02 refuses a layout with the other prompt)
+LAYOUT_SFT_PROMPT = {"paper": "srpo_sft", "two_pass": "srpo_rl"}
+
+
+def sft_set_overrides(arm: Arm) -> dict[str, str]:
+    """Stage-02 overrides for the arm's own SFT set: its layout and the SFT prompt that describes it."""
+    return {"layout": arm.sft_layout, "sft_prompt": LAYOUT_SFT_PROMPT[arm.sft_layout]}
+
+
 def needs_own_sft_set(arm: Arm, run_dir, profile: str) -> bool:
     """True when the arm needs an SFT set in a layout the run's stage 02 did not make."""
     return arm.sft_layout is not None and arm.sft_layout != run_layout(run_dir, profile)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from srpo import paths, progress
-from srpo.ablations.arms import ARMS, Arm, link_shared_stage02, needs_own_sft_set, select_arms
+from srpo.ablations.arms import ARMS, Arm, link_shared_stage02, needs_own_sft_set, select_arms, sft_set_overrides
 from srpo.launch import run_stage
 
 
@@ -58,7 +58,7 @@ def train_cot_sft(run_dir, profile: str, seed: int, args) -> Path:
         if not paths.is_done(target, "reflection_generation"):
             link_shared_stage02(run_dir, target)
             run_stage("reflection_generation", profile, target, _overrides(
-                layout=ARMS["cot_sft_grpo"].sft_layout, torch_threads=args.arm_torch_threads), echo=False)  # fmt: skip
+                **sft_set_overrides(ARMS["cot_sft_grpo"]), torch_threads=args.arm_torch_threads), echo=False)  # fmt: skip
     if not paths.is_done(target, "cold_start_sft"):
         run_stage("cold_start_sft", profile, target, _overrides(
             dataset=cot_dataset(sft_run), num_train_epochs=args.cot_sft_epochs, eval_samples=0,

@@ -16,7 +16,7 @@ import shlex
 import subprocess
 
 from srpo import paths
-from srpo.ablations.arms import Arm, link_shared_stage02, needs_own_sft_set, select_arms
+from srpo.ablations.arms import Arm, link_shared_stage02, needs_own_sft_set, select_arms, sft_set_overrides
 from srpo.ablations.run import cot_dataset, sft_base_model
 
 
@@ -35,7 +35,8 @@ def arm_jobs(arm: Arm, seed: int, profile: str, run_name: str, cot_set: str | No
     jobs = []
     if needs_own_sft_set(arm, main, profile):  # e.g. the plain-CoT view needs two_pass; 7b/32b make paper
         jobs.append({"name": "reflect", "script": "slurm/reflect.sh", "run_name": arm_run,
-                     "overrides": f"--layout {arm.sft_layout}", "link_from": str(main)})  # fmt: skip
+                     "overrides": " ".join(f"--{k} {v}" for k, v in sft_set_overrides(arm).items()),
+                     "link_from": str(main)})  # fmt: skip
         cot_set = cot_dataset(paths.default_run_dir(profile, arm_run))
     if arm.start == "cot_sft":
         jobs.append({"name": "sft", "script": _script("sft", profile), "run_name": arm_run,

@@ -28,7 +28,7 @@ class AblationArgs:
     arm_torch_threads: int = field(default=1, metadata={"help": "torch threads of each arm's processes."})
     eval_n: int = field(default=500, metadata={"help": "Synthetic test problems, greedy (benchmarks stage)."})
     eval_sampled_limit: int = field(default=200, metadata={"help": "Problems of the sampled (T=1) evaluation."})
-    eval_sampled_n: int = field(default=2, metadata={"help": "Samples per problem in the sampled evaluation."})
+    eval_sampled_n: int = field(default=2, metadata={"help": "Samples per problem in the sampled evaluation (0: greedy only)."})
     arm_run_dirs: list[str] = field(
         default_factory=list,
         metadata={"help": "aggregate mode: 'arm=run_dir' entries; empty = runs/<profile>/<run>-ablation-<arm>*."},
@@ -38,7 +38,7 @@ class AblationArgs:
     def __post_init__(self):
         check_ranges(self, grpo_max_steps=POSITIVE, cot_sft_epochs=POSITIVE, workers=POSITIVE,
                      arm_torch_threads=NON_NEGATIVE, eval_n=NON_NEGATIVE, eval_sampled_limit=NON_NEGATIVE,
-                     eval_sampled_n=POSITIVE)  # fmt: skip
+                     eval_sampled_n=NON_NEGATIVE)  # 0: greedy only  # fmt: skip
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 
