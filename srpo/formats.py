@@ -106,6 +106,16 @@ def reflection(text: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- parsing
 _TAG_RE = re.compile(r"<(/?)(think|answer|reflection)>")
+# Chat end-of-turn markers that a decode keeping special tokens leaves after the last block
+# (lsdefine/simple_GRPO#19): not stray text.
+END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "</s>")
+
+
+def _without_end_of_turn(tail: str) -> str:
+    tail = tail.strip()
+    while tail.endswith(END_OF_TURN):
+        tail = tail[: -len(next(m for m in END_OF_TURN if tail.endswith(m)))].rstrip()
+    return tail
 
 
 @dataclass
@@ -190,7 +200,7 @@ def parse_completion(text: str) -> ParsedCompletion:
                 pos = m.end()
             continue
         open_tag = None
-    if open_tag is not None or text[pos:].strip():
+    if open_tag is not None or _without_end_of_turn(text[pos:]):
         strict = False
     names = tuple(b.name for b in blocks)
     return ParsedCompletion(
