@@ -111,7 +111,8 @@ _TAG_RE = re.compile(r"<(/?)(think|answer|reflection)>")
 END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "</s>")
 
 
-def _without_end_of_turn(tail: str) -> str:
+def without_end_of_turn(tail: str) -> str:
+    """``tail`` stripped of whitespace and of chat end-of-turn markers at its end."""
     tail = tail.strip()
     while tail.endswith(END_OF_TURN):
         tail = tail[: -len(next(m for m in END_OF_TURN if tail.endswith(m)))].rstrip()
@@ -200,7 +201,7 @@ def parse_completion(text: str) -> ParsedCompletion:
                 pos = m.end()
             continue
         open_tag = None
-    if open_tag is not None or _without_end_of_turn(text[pos:]):
+    if open_tag is not None or without_end_of_turn(text[pos:]):
         strict = False
     names = tuple(b.name for b in blocks)
     return ParsedCompletion(

@@ -81,8 +81,25 @@ def predicted_letter(pred: str, opts: tuple) -> str | None:
     m = _BARE_RE.fullmatch(pred) or _LABELLED_RE.fullmatch(pred) or _PHRASE_RE.fullmatch(pred)
     if m is None:
         return None
-    letter = next(g for g in m.groups() if g)
-    return letter.upper()
+    index = next(i for i, g in enumerate(m.groups(), 1) if g)
+    letter = m.group(index).upper()
+    return None if opts and _contradicts(pred[m.end(index) :], letter, opts) else letter
+
+
+def _contradicts(rest: str, letter: str, opts: tuple) -> bool:
+    """Whether the text after a letter label gives another option or another value than that option's:
+    "(A),(B),(C)" or "(D) 120°" where D is 108° name no single option. Unrelated words do not contradict."""
+    rest = rest.lstrip(").:]} ").rstrip("\\ .")
+    if not rest:
+        return False
+    if any(other != letter for other in re.findall(r"\(([A-J])\)", rest)):
+        return True
+    index = LETTERS.index(letter)
+    hit = match_option(rest, opts)
+    if hit is not None or index >= len(opts):
+        return hit is not None and hit != index
+    got, want = to_number(rest), to_number(_strip_label(opts[index], index))
+    return got is not None and want is not None and got != want
 
 
 def _strip_label(option: str, index: int) -> str:

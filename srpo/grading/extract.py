@@ -12,9 +12,10 @@ correctness check and the data filters, so that no two of them read the same rep
   ("Answer: X", "**Answer:** X", "Final answer: X"). Taking the last statement, not a fixed priority, lets
   an explicit final "Answer: D" beat a boxed intermediate result (NVIDIA-NeMo/Skills#1526);
 * ``whole``: a reply short enough to be the answer itself (one line, at most ``MAX_BARE_ANSWER_CHARS``);
-* ``last_line``: otherwise the reply's last non-empty line, which prose replies end on (MathVista's
-  released replies: "Therefore, the distance is 1.2 m."). The grader then reads a number or an option from
-  that sentence only when it names exactly one (``srpo.grading.grade``);
+* ``last_sentence``: otherwise the last sentence of the reply's last line that is not a pleasantry or a
+  code fence, which prose replies end on (MathVista's released replies: "Therefore, the distance is 1.2
+  m."). The grader then reads a number or an option from that sentence only when it names exactly one
+  (``srpo.grading.grade``);
 * ``none``: nothing (an empty reply). An untagged reply has no first answer (no first attempt to tell apart).
 
 >>> a = find_answers("<think>..</think><answer>\\\\boxed{3}</answer><reflection>r</reflection>"
@@ -30,7 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from srpo.formats import parse_completion
+from srpo.formats import parse_completion, without_end_of_turn
 
 MAX_BARE_ANSWER_CHARS = 64  # a whole reply this short, on one line, is taken as the answer itself
 MAX_SCAN_CHARS = 4000  # statements are looked for in the reply's tail (replies can be megabytes)
@@ -39,15 +40,17 @@ _ANSWER_IS_RE = re.compile(
     r"(?:answer|option|choice)\s+(?:is|would be|should be)\s*[:：]?\s*([^\n]{1,200}?)\s*(?:$|\n|\.(?:\s|$))",
     re.IGNORECASE | re.MULTILINE,
 )
-_LABEL_RE = re.compile(r"(?:^|(?<=[\s*#(]))(?:final\s+)?answer\s*\**\s*[:：]\s*\**[ \t]*\n?[ \t]*([^\n]{1,200})",
-                       re.IGNORECASE)  # fmt: skip
+_LABEL_RE = re.compile(r"(?:(?:^|(?<=[\s*#(]))(?:final\s+)?answer\s*\**\s*[:：]|答案\s*[是为]?\s*[:：]?)"
+                       r"\s*\**[ \t]*\n?[ \t]*([^\n]{1,200})", re.IGNORECASE)  # fmt: skip
+# Closing lines that carry no answer ("I hope this helps!", a code fence): skipped by ``last_sentence``.
+_BOILERPLATE_RE = re.compile(r"^(?:`{3}.*|i hope\b.*|let me know\b.*|please (?:let|feel)\b.*|</s>|\W*)$", re.IGNORECASE)
 _END_RE = re.compile(r"[\s*.。]+$")
 
 
 @dataclass(frozen=True)
 class Answer:
     text: str | None
-    rule: str  # tag:box, tag:answer_is, tag:label, tag:whole, box, answer_is, label, whole, last_line, none
+    rule: str  # tag:box, tag:answer_is, tag:label, tag:whole, box, answer_is, label, whole, last_sentence, none
 
 
 @dataclass(frozen=True)
@@ -107,17 +110,20 @@ def reply_answer(text: str) -> Answer:
     if found.text is not None:
         return found
     stripped = re.sub(r"</?(?:think|answer|reflection)>", "", text).strip()
-    if not stripped:
-        return NONE
     if len(stripped) <= MAX_BARE_ANSWER_CHARS and "\n" not in stripped:
-        return Answer(stripped, "whole")
-    return Answer(stripped.splitlines()[-1].strip(), "last_line")
+        return Answer(stripped, "whole") if stripped else NONE
+    lines = [line.strip() for line in stripped[-MAX_SCAN_CHARS:].splitlines()]
+    lines = [line for line in lines if not _BOILERPLATE_RE.match(line)]
+    if not lines:
+        return NONE
+    return Answer(re.split(r"(?<=[.!?。])\s+(?=\S)", lines[-1])[-1], "last_sentence")
 
 
 def find_answers(reply) -> Answers:
     """First and final answer of ``reply`` (any object; non-strings have none). Never raises."""
     if not isinstance(reply, str):
         return Answers(NONE, NONE, 0)
+    reply = without_end_of_turn(reply)
     blocks = [b.content for b in parse_completion(reply).blocks if b.name == "answer"]
     if blocks:
         return Answers(block_answer(blocks[0]), block_answer(blocks[-1]), len(blocks))

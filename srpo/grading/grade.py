@@ -90,12 +90,16 @@ def chosen_letter(pred: str, opts: tuple) -> str | None:
         index = match_option(pred, opts)
         got = None if index is None else LETTERS[index]
     if got is None and opts and len(pred) <= MAX_CACHED_CHARS and " " in pred:
-        key = f" {normalize_text(pred)} "
-        named = {LETTERS[i] for i, o in enumerate(opts[: len(LETTERS)]) if len(normalize_text(o)) > 1
-                 and re.search(rf"(?<![a-z0-9]){re.escape(normalize_text(o))}(?![a-z0-9])", key)}  # fmt: skip
+        key = _spaced(pred)
+        named = {LETTERS[i] for i, o in enumerate(opts[: len(LETTERS)])
+                 if re.search(rf"(?<![\w.]){re.escape(_spaced(o))}(?![\w]|\.\d)", key)}  # fmt: skip
         named |= set(re.findall(r"\(([A-J])\)", pred))
         got = named.pop() if len(named) == 1 else None
     return got
+
+
+def _spaced(text: str) -> str:
+    return " ".join(clean(text).lower().split())
 
 
 def _grade_choice(pred: str, gold: str, opts: tuple, answer_type, prec) -> bool:
@@ -115,6 +119,8 @@ def number_of(pred: str):
     exact = to_number(pred)
     if exact is not None:
         return exact
+    if "=" in pred and not pred.endswith("="):  # "24*24 = 576", "BF = 4.2": the value ends the chain
+        return number_of(pred.rsplit("=", 1)[1].strip())
     if is_words(re.sub(r"[-+\d.,%$]", " ", pred)) and len(pred) <= MAX_CACHED_CHARS:
         found = {to_number(m) for m in _NUMBER_IN_TEXT_RE.findall(pred)}
         return found.pop() if len(found) == 1 else None

@@ -225,7 +225,7 @@ def gold_from_text(text: str) -> str:
     """The gold answer inside a worked solution, found as a reply's final answer is (``srpo.grading``: an
     ``<answer>`` block, the last box or "answer is"/"Answer:" statement), else the whole stripped text."""
     found = find_answers(text or "").final
-    return found.text if found.text is not None and found.rule != "last_line" else (text or "").strip()
+    return found.text if found.text is not None and found.rule != "last_sentence" else (text or "").strip()
 
 
 def typed_answer(answer: str, options: list[str]) -> tuple[str, str, int | None]:
