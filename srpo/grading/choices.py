@@ -29,7 +29,7 @@ LETTERS = "ABCDEFGHIJ"  # MMMU-Pro "standard (10 options)" goes up to J
 MAX_OPTIONS_CHARS = 100_000
 
 _BARE_RE = re.compile(r"\(?([A-J])\)?[.:)]?|\(?([a-j])\)?")
-_LABELLED_RE = re.compile(r"(?:\(([A-J])\)|([A-J])[.:)])\s*\S.*", re.DOTALL)
+_LABELLED_RE = re.compile(r"(?:\(([A-J])\)|([A-J])[.:)]|([A-J])(?=\s+\())\s*\S.*", re.DOTALL)  # (B) x, B. x, B (x)
 _PHRASE_RE = re.compile(
     r"(?i:(?:the\s+)?(?:correct\s+|final\s+|best\s+)?(?:answer|option|choice)(?:\s+is)?)\s*:?\s*"
     r"(?i:(?:option|choice)\s+)?(?:\(([A-J])\)[.:]?(?:\s.*)?|([A-J])(?:[.:)](?:\s.*)?)?)",

@@ -12,6 +12,7 @@ correctness check and the data filters, so that no two of them read the same rep
   ("Answer: X", "**Answer:** X", "Final answer: X"). Taking the last statement, not a fixed priority, lets
   an explicit final "Answer: D" beat a boxed intermediate result (NVIDIA-NeMo/Skills#1526);
 * ``whole``: a reply short enough to be the answer itself (one line, at most ``MAX_BARE_ANSWER_CHARS``);
+* ``bold``: the last bold span holding a number (``**18 feet**``), as some chat models mark a result;
 * ``last_sentence``: otherwise the last sentence of the reply's last line that is not a pleasantry or a
   code fence, which prose replies end on (MathVista's released replies: "Therefore, the distance is 1.2
   m."). The grader then reads a number or an option from that sentence only when it names exactly one
@@ -37,20 +38,22 @@ MAX_BARE_ANSWER_CHARS = 64  # a whole reply this short, on one line, is taken as
 MAX_SCAN_CHARS = 4000  # statements are looked for in the reply's tail (replies can be megabytes)
 _BOX_RE = re.compile(r"\\boxed\s*\{|\\fbox\s*\{")
 _ANSWER_IS_RE = re.compile(
-    r"(?:answer|option|choice)\s+(?:is|would be|should be)\s*[:：]?\s*([^\n]{1,200}?)\s*(?:$|\n|\.(?:\s|$))",
+    r"(?:answer|option|choice)(?:\s+to\s+(?:the|your|this)\s+question)?\s+(?:is|would be|should be)\s*[:：]?\s*([^\n]{1,200}?)\s*(?:$|\n|\.(?:\s|$))",
     re.IGNORECASE | re.MULTILINE,
 )
 _LABEL_RE = re.compile(r"(?:(?:^|(?<=[\s*#(]))(?:final\s+)?answer\s*\**\s*[:：]|答案\s*[是为]?\s*[:：]?)"
                        r"\s*\**[ \t]*\n?[ \t]*([^\n]{1,200})", re.IGNORECASE)  # fmt: skip
 # Closing lines that carry no answer ("I hope this helps!", a code fence): skipped by ``last_sentence``.
-_BOILERPLATE_RE = re.compile(r"^(?:`{3}.*|i hope\b.*|let me know\b.*|please (?:let|feel)\b.*|</s>|\W*)$", re.IGNORECASE)
+_BOILERPLATE_RE = re.compile(r"^(?:`{3}.*|i hope\b.*|let me know\b.*|please (?:let|feel)\b.*|.*\?|</s>|\W*)$", re.IGNORECASE)
+# Bold spans with a number: the way some chat models mark a result ("so the twig is about **2 inches**").
+_BOLD_RE = re.compile(r"\*\*([^*\n]{0,40}\d[^*\n:]{0,40})\*\*")
 _END_RE = re.compile(r"[\s*.。]+$")
 
 
 @dataclass(frozen=True)
 class Answer:
     text: str | None
-    rule: str  # tag:box, tag:answer_is, tag:label, tag:whole, box, answer_is, label, whole, last_sentence, none
+    rule: str  # tag:box, tag:answer_is, tag:label, tag:whole, box, answer_is, label, whole, bold, last_sentence, none
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ def reply_answer(text: str) -> Answer:
     stripped = re.sub(r"</?(?:think|answer|reflection)>", "", text).strip()
     if len(stripped) <= MAX_BARE_ANSWER_CHARS and "\n" not in stripped:
         return Answer(stripped, "whole") if stripped else NONE
+    bold = _BOLD_RE.findall(stripped[-MAX_SCAN_CHARS:])
+    if bold:
+        return Answer(bold[-1].strip(), "bold")
     lines = [line.strip() for line in stripped[-MAX_SCAN_CHARS:].splitlines()]
     lines = [line for line in lines if not _BOILERPLATE_RE.match(line)]
     if not lines:

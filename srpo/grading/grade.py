@@ -35,7 +35,11 @@ from srpo.grading.normalize import clean, is_words, normalize_text, to_number
 
 ANSWER_TYPES = ("multiple_choice", "integer", "float", "expression", "text")
 MAX_CACHED_CHARS = 2000  # bigger predictions are graded without entering the cache
-_NUMBER_IN_TEXT_RE = re.compile(r"(?<![\w.^_])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w^])")
+_NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_NUMBER_IN_TEXT_RE = re.compile(rf"(?<![\w.^_]){_NUMBER}(?![\w^])")
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_STATED_NUMBER_RE = re.compile(rf"(?:\b(?:is|are|was|were|be|equals?|to)\b|[=≈])\s*(?:about\s+|approximately\s+)?\$?"
+                               rf"({_NUMBER}|(?i:{'|'.join(NUMBER_WORDS)})\b)(?![\w^])")  # fmt: skip
 
 
 def grade_answer(prediction, gold, *, options=None, answer_type=None, precision=None) -> bool:
@@ -94,6 +98,9 @@ def chosen_letter(pred: str, opts: tuple) -> str | None:
         named = {LETTERS[i] for i, o in enumerate(opts[: len(LETTERS)])
                  if re.search(rf"(?<![\w.]){re.escape(_spaced(o))}(?![\w]|\.\d)", key)}  # fmt: skip
         named |= set(re.findall(r"\(([A-J])\)", pred))
+        if not named and number_of(pred) is not None:  # "the length of AB is 3.0" for options 1, 2, 3, 6
+            index = match_option(str(number_of(pred)), opts)
+            named = set() if index is None else {LETTERS[index]}
         got = named.pop() if len(named) == 1 else None
     return got
 
@@ -115,16 +122,30 @@ def _grade_choice(pred: str, gold: str, opts: tuple, answer_type, prec) -> bool:
 
 
 def number_of(pred: str):
-    """The number an answer gives: its exact value, its closed form's value, or the one number in a sentence."""
+    """The number an answer gives: its exact value, the end of an equation chain, the number a sentence
+    states, or a closed form's value (``\\sqrt{16}``); else None."""
     exact = to_number(pred)
     if exact is not None:
         return exact
     if "=" in pred and not pred.endswith("="):  # "24*24 = 576", "BF = 4.2": the value ends the chain
         return number_of(pred.rsplit("=", 1)[1].strip())
-    if is_words(re.sub(r"[-+\d.,%$]", " ", pred)) and len(pred) <= MAX_CACHED_CHARS:
-        found = {to_number(m) for m in _NUMBER_IN_TEXT_RE.findall(pred)}
-        return found.pop() if len(found) == 1 else None
+    if len(re.findall(r"[A-Za-z]{2,}", pred)) >= 2 and "\\" not in pred:
+        return number_in_sentence(pred) if len(pred) <= MAX_CACHED_CHARS else None
     return None if is_words(pred) else equiv.number(pred)
+
+
+def number_in_sentence(text: str):
+    """The number a sentence gives: the first one a copula states ("There are 2 items sold below 5 units",
+    "there are three objects"), else its only number, else the number it starts with; else None."""
+    stated = _STATED_NUMBER_RE.search(text)
+    if stated:
+        value = stated.group(1).lower()
+        return NUMBER_WORDS.index(value) if value in NUMBER_WORDS else to_number(value)
+    found = {to_number(m) for m in _NUMBER_IN_TEXT_RE.findall(text)}
+    if len(found) == 1:
+        return found.pop()
+    lead = re.match(rf"\s*({_NUMBER})(?![\w^])", text)
+    return to_number(lead.group(1)) if lead else None
 
 
 def _grade_value(pred: str, gold: str, answer_type, prec) -> bool:
