@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of <benchmark>_<model>.jsonl")
     parser.add_argument("--benchmark", action="append", help="file-name prefix: mathvista, mathvision, mmmu_pro")
     parser.add_argument("--mode", choices=MODES, default="default")
-    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench_agreement" / "disagreements.jsonl")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_agreement" / "disagreements.jsonl")
     parser.add_argument("--limit", type=int, help="first N replies of each file")
     parser.add_argument("--check-floors", action="store_true", help="exit 1 when a benchmark is under its floor")
     args = parser.parse_args(argv)
@@ -152,7 +152,9 @@ def main(argv=None) -> int:
     print(f"mode: {args.mode}\n{text}\ndisagreements written to {args.out}")
     under = {f: a for f, a in agreement.items() if a < FLOORS.get(f, 0)}
     if args.check_floors and under:
-        print("under the floor: " + ", ".join(f"{f} {100 * a:.2f}% < {100 * FLOORS[f]:.1f}%" for f, a in under.items()))
+        print(
+            "under the floor: " + ", ".join(f"{f} {100 * a:.2f}% < {100 * FLOORS[f]:.1f}%" for f, a in under.items())
+        )
         return 1
     return 0
 

@@ -60,9 +60,26 @@ class Benchmark:
             return self.load_rows(split, limit=limit)
         return load_hub_rows(self, split, limit=limit, data_root=data_root)
 
-    def records(self, split: str | None = None, limit: int | None = None, data_root: str | None = None) -> list[dict]:
+    def records(self, split: str | None = None, limit: int | None = None, data_root: str | None = None) -> Records:
+        """The split's records; a row that cannot become one is quarantined with its reason
+        (``records.quarantined``: id and reason) and the split goes on."""
         split = self.split_name(split)
-        return [self.to_record(row, split) for row in self.rows(split, limit=limit, data_root=data_root)]
+        out = Records()
+        for i, row in enumerate(self.rows(split, limit=limit, data_root=data_root)):
+            try:
+                out.append(self.to_record(row, split))
+            except BenchmarkError as exc:
+                out.quarantined.append({"row": i, "reason": str(exc)})
+                print(f"[srpo.bench] {self.name}:{split}: quarantined row {i}: {exc}", flush=True)
+        return out
+
+
+class Records(list):
+    """A list of records that also lists the rows quarantined on the way (``quarantined``)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.quarantined: list[dict] = []
 
 
 def local_copy(data_root: str | os.PathLike, name: str, split: str) -> Path:
@@ -104,7 +121,7 @@ def parse_option_list(value, *, row_id: str, column: str = "options") -> list[st
     if value is None:
         return []
     if isinstance(value, list | tuple):
-        return [str(v) for v in value]
+        return parse_option_list(repr(list(value)), row_id=row_id, column=column)
     if not isinstance(value, str):
         raise BenchmarkError(f"row {row_id!r}: column {column!r} is a {type(value).__name__}, not a list")
     text = value.strip()
@@ -116,6 +133,9 @@ def parse_option_list(value, *, row_id: str, column: str = "options") -> list[st
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
         if isinstance(parsed, list | tuple):
+            if any(isinstance(v, list | tuple | dict) for v in parsed):
+                raise BenchmarkError(f"row {row_id!r}: column {column!r} is a nested list, not option texts: "
+                                     f"{text[:80]!r}")  # fmt: skip
             return [str(v) for v in parsed]
     raise BenchmarkError(f"row {row_id!r}: column {column!r} is not a list literal: {text[:80]!r}")
 

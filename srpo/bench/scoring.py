@@ -6,7 +6,7 @@ reward uses, so reward and benchmark never read a block differently); a reply wi
 base model) still gets a final answer, but no first answer. Equivalence is ``srpo.grading.grade_answer``.
 
 ``parsed`` is False when no final answer was found, or, for a multiple-choice question, when it names no
-option. Such replies are graded wrong and counted (``no_answer`` in the tables); the official MMMU-Pro
+option. Such replies are graded wrong and counted (``parse_fail_rate``: no answer found); the official MMMU-Pro
 parser would pick a random letter instead. ``final_rule`` names the extraction rule that decided.
 """
 

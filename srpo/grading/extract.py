@@ -44,7 +44,9 @@ _ANSWER_IS_RE = re.compile(
 _LABEL_RE = re.compile(r"(?:(?:^|(?<=[\s*#(]))(?:final\s+)?answer\s*\**\s*[:：]|答案\s*[是为]?\s*[:：]?)"
                        r"\s*\**[ \t]*\n?[ \t]*([^\n]{1,200})", re.IGNORECASE)  # fmt: skip
 # Closing lines that carry no answer ("I hope this helps!", a code fence): skipped by ``last_sentence``.
-_BOILERPLATE_RE = re.compile(r"^(?:`{3}.*|i hope\b.*|let me know\b.*|please (?:let|feel)\b.*|.*\?|</s>|\W*)$", re.IGNORECASE)
+_BOILERPLATE_RE = re.compile(
+    r"^(?:`{3}.*|i hope\b.*|let me know\b.*|please (?:let|feel)\b.*|.*\?|</s>|\W*)$", re.IGNORECASE
+)
 # Bold spans with a number: the way some chat models mark a result ("so the twig is about **2 inches**").
 _BOLD_RE = re.compile(r"\*\*([^*\n]{0,40}\d[^*\n:]{0,40})\*\*")
 _END_RE = re.compile(r"[\s*.。]+$")
