@@ -58,16 +58,17 @@ def write_external(folder: Path) -> None:
 
 
 def test_agreement_counts_confusion_no_answer_and_writes_disagreements(tmp_path, capsys):
-    write_external(tmp_path)
-    out = tmp_path / "dis.jsonl"
-    results = agreement.run(tmp_path, None, "default", out)
+    data, out = tmp_path / "external", tmp_path / "out" / "dis.jsonl"
+    data.mkdir()
+    write_external(data)
+    results = agreement.run(data, None, "default", out)
     s = results[("mmmu_pro:vision", "fake")]
     assert (s["n"], s["official"], s["ours"], s["agree"], s["quarantined"]) == (3, 2, 1, 2, 1)
     assert (s["both right"], s["official only"], s["ours only"], s["both wrong"]) == (1, 1, 0, 1)
     assert s["no_answer"] == 1 and s["rules"] == {"whole": 1}
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert {d["id"] for d in written} == {"v2", "v4"} and "quarantined" in written[-1]
-    assert agreement.main(["--data", str(tmp_path), "--out", str(out), "--check-floors"]) == 1  # 66.7% < 98%
+    assert agreement.main(["--data", str(data), "--out", str(out), "--check-floors"]) == 1  # 66.7% < 98%
     assert "| mmmu_pro:vision | fake | 3 |" in capsys.readouterr().out
 
 
