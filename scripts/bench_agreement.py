@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import os
 import sys
 from collections import Counter, defaultdict
@@ -53,6 +54,27 @@ def nearest_option(answer: str, options: list[str]) -> str | None:
     return "ABCDEFGHIJ"[ratios.index(max(ratios))]
 
 
+_LETTER_LABEL = re.compile(r"^\W*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?([A-J])\)")
+
+
+def cause(line: dict, ours: dict) -> str:
+    """A named cause for one disagreement, from what each side extracted (checked by hand on samples)."""
+    record, extraction = ours["record"], str(line["official"].get("extraction") or "").strip()
+    mc = record["answer_type"] == "multiple_choice"
+    if line["official"]["correct"]:  # official right, ours wrong
+        if not (line["response"] or "").strip():
+            return "official: empty reply credited"
+        if line["benchmark"].startswith("mathvista") and mc and not grade(extraction, record):
+            return "official: a non-answer mapped to the nearest option"
+        return "ours: no answer found" if not ours["parsed"] else "ours: answer read or graded differently"
+    label = _LETTER_LABEL.match(ours["final_answer"] or "")
+    if mc and label and label.group(1) == record["answer"] and len(extraction) > 1:
+        return "official: option letter glued to the value"
+    if mc and not label and extraction.lower() != record["answer"].lower():
+        return "official: value not matched to the option text (units, LaTeX)"
+    return "official: answer read or graded differently"
+
+
 def score(line: dict, mode: str) -> dict:
     record = bench.to_record(line["benchmark"], line["row"])
     ours = bench.score_response(line["benchmark"], record, line["response"])
@@ -67,6 +89,7 @@ def run(data: Path, benchmarks: list[str] | None, mode: str, out: Path | None, l
     """Score every file under ``data``; returns {(benchmark, model): stats} and writes disagreements."""
     stats: dict = defaultdict(lambda: Counter())
     rules: dict = defaultdict(Counter)
+    causes: dict = defaultdict(Counter)
     disagreements = []
     for path in sorted(data.glob("*.jsonl")):
         if benchmarks and not any(path.name.startswith(b) for b in benchmarks):
@@ -93,11 +116,12 @@ def run(data: Path, benchmarks: list[str] | None, mode: str, out: Path | None, l
             s["no_answer"] += not ours["parsed"]
             if official != mine:
                 rules[key][ours["final_rule"]] += 1
+                causes[family(key[0])][cause(line, ours)] += 1
                 disagreements.append({
                     "benchmark": key[0], "model": key[1], "id": line["id"], "official": official, "ours": mine,
                     "gold": ours["record"]["answer"], "answer_type": ours["record"]["answer_type"],
                     "options": ours["record"]["options"], "our_answer": ours["final_answer"],
-                    "rule": ours["final_rule"], "official_extraction": line["official"].get("extraction"),
+                    "rule": ours["final_rule"], "cause": cause(line, ours), "official_extraction": line["official"].get("extraction"),
                     "response_tail": (line["response"] or "")[-600:],
                 })  # fmt: skip
     if out is not None:
@@ -105,7 +129,8 @@ def run(data: Path, benchmarks: list[str] | None, mode: str, out: Path | None, l
         with out.open("w") as f:
             for d in disagreements:
                 f.write(json.dumps(d, ensure_ascii=False) + "\n")
-    return {key: Counter({**s, "rules": dict(rules[key])}) for key, s in stats.items()}
+    out = {key: Counter({**s, "rules": dict(rules[key])}) for key, s in stats.items()}
+    return {**out, "causes": {f: dict(c) for f, c in causes.items()}}
 
 
 def pct(a: int, n: int) -> str:
@@ -118,7 +143,7 @@ def table(results: dict) -> tuple[str, dict]:
              "ours only / both wrong | no answer % | quarantined | rules of the disagreements |",
              "|---|---|---:|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
     totals: dict = defaultdict(Counter)
-    for (b, model), s in sorted(results.items()):
+    for (b, model), s in sorted((k, v) for k, v in results.items() if k != "causes"):
         n = s["n"]
         confusion = " / ".join(str(s[k]) for k in ("both right", "official only", "ours only", "both wrong"))
         top = ", ".join(f"{r} {c}" for r, c in Counter(s["rules"]).most_common(4))
@@ -132,6 +157,8 @@ def table(results: dict) -> tuple[str, dict]:
         lines.append(f"| **{fam}** | all | {s['n']} | {pct(s['official'], s['n'])} | {pct(s['ours'], s['n'])} | "
                      f"**{pct(s['agree'], s['n'])}** | {confusion} | {pct(s['no_answer'], s['n'])} | "
                      f"{s['quarantined']} | floor {100 * FLOORS.get(fam, 0):.1f} |")  # fmt: skip
+    for fam, counts in sorted(results.get("causes", {}).items()):
+        lines.append(f"\n{fam}: " + "; ".join(f"{c} {n}" for c, n in Counter(counts).most_common()))
     return "\n".join(lines), agreement
 
 

@@ -98,8 +98,14 @@ def _contradicts(rest: str, letter: str, opts: tuple) -> bool:
     hit = match_option(rest, opts)
     if hit is not None or index >= len(opts):
         return hit is not None and hit != index
-    got, want = to_number(rest), to_number(_strip_label(opts[index], index))
-    return got is not None and want is not None and got != want
+    option = clean(_strip_label(opts[index], index))
+    got, want = to_number(rest), to_number(option)
+    if got is not None and want is not None:
+        return got != want
+    rest = clean(rest)  # two formulas that differ ("(A) 16\pi" for A = 10\pi); words never contradict
+    if is_words(rest) or is_words(option) or not equiv.parses(rest) or not equiv.parses(option):
+        return False
+    return not equiv.equal(rest, option)
 
 
 def _strip_label(option: str, index: int) -> str:

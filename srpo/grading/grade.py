@@ -96,7 +96,7 @@ def chosen_letter(pred: str, opts: tuple) -> str | None:
     if got is None and opts and len(pred) <= MAX_CACHED_CHARS and " " in pred:
         key = _spaced(pred)
         named = {LETTERS[i] for i, o in enumerate(opts[: len(LETTERS)])
-                 if re.search(rf"(?<![\w.]){re.escape(_spaced(o))}(?![\w]|\.\d)", key)}  # fmt: skip
+                 if len(_spaced(o)) > 1 and re.search(rf"(?<![\w.]){re.escape(_spaced(o))}(?![\w]|\.\d)", key)}  # fmt: skip
         named |= set(re.findall(r"\(([A-J])\)", pred))
         if not named and number_of(pred) is not None:  # "the length of AB is 3.0" for options 1, 2, 3, 6
             index = match_option(str(number_of(pred)), opts)
