@@ -469,7 +469,26 @@ def test_digit_tuples_are_not_fused_by_the_adapters(gold, expected):
     filters.check_gold(rec)  # the data filter accepts the gold: it grades equal to itself
 
 
+@pytest.mark.parametrize("reply,gold,options,expected", [
+    ("Therefore, the length of AB is 3.0.", "C", ["1", "2", "3", "6"], True),  # a value in a sentence
+    ("So the answer is C (Adult spider population would decrease).", "C", ["a", "b", "c d", "e f"], True),
+    ("所以，∠A的度数为27°，选项为(C)。", "C", ["36°", "44°", "27°", "54°"], True),
+    ("The answer is (D) 120°.", "D", ["98°", "100°", "104°", "108°"], False),  # the letter contradicts its value
+    ("The answer is (A),(B),(C).", "A", ["A", "B", "C", "D"], False),  # several letters name no one option
+    ("Without a diagram I cannot answer.", "A", ["A", "B", "C", "D"], False),  # the article "a" is no option
+    ("So the answer is (A) \\sqrt{2}-1", "A", ["$\\sqrt{2}-1$", "$\\sqrt{3}-1$"], True),
+])  # fmt: skip
+def test_options_read_from_prose(reply, gold, options, expected):
+    record = {"id": "x", "answer": gold, "options": options, "answer_type": "multiple_choice", "precision": None}
+    assert score_record(record, reply)["final_correct"] is expected
+
+
 def test_sentence_answers_in_free_form_benchmarks():
     row = {**CASES[-1]["row"], "answer": "12"}
     assert bench.score_response("mathvista", row, "**Answer:** The answer is 12 cm.")["final_correct"]
     assert not bench.score_response("mathvista", row, "**Answer:** 12 or 13")["final_correct"]
+    assert bench.score_response("mathvista", row, "There are 12 items sold below 5 units.")["final_correct"]
+    assert bench.score_response("mathvista", row, "So, the perimeter is 2(4 + 2) = 12.")["final_correct"]
+    assert bench.score_response("mathvista", row, "The total is **12 cm**.\n\nIs there anything else?")[
+        "final_correct"
+    ]

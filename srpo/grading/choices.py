@@ -103,7 +103,9 @@ def _contradicts(rest: str, letter: str, opts: tuple) -> bool:
     if got is not None and want is not None:
         return got != want
     rest = clean(rest)  # two formulas that differ ("(A) 16\pi" for A = 10\pi); words never contradict
-    if is_words(rest) or is_words(option) or not equiv.parses(rest) or not equiv.parses(option):
+    if re.search(r"(?<![\\A-Za-z])[A-Za-z]{3,}", rest) or is_words(option):  # prose, not a formula
+        return False
+    if not equiv.parses(rest) or not equiv.parses(option):
         return False
     return not equiv.equal(rest, option)
 

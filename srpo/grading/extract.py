@@ -41,7 +41,7 @@ _ANSWER_IS_RE = re.compile(
     r"(?:answer|option|choice)(?:\s+to\s+(?:the|your|this)\s+question)?\s+(?:is|would be|should be)\s*[:：]?\s*([^\n]{1,200}?)\s*(?:$|\n|\.(?:\s|$))",
     re.IGNORECASE | re.MULTILINE,
 )
-_LABEL_RE = re.compile(r"(?:(?:^|(?<=[\s*#(]))(?:final\s+)?answer\s*\**\s*[:：]|答案\s*[是为]?\s*[:：]?)"
+_LABEL_RE = re.compile(r"(?:(?:^|(?<=[\s*#({]))(?:final\s+)?answer\s*\**\s*[:：]|答案\s*[是为]?\s*[:：]?)"
                        r"\s*\**[ \t]*\n?[ \t]*([^\n]{1,200})", re.IGNORECASE)  # fmt: skip
 # Closing lines that carry no answer ("I hope this helps!", a code fence): skipped by ``last_sentence``.
 _BOILERPLATE_RE = re.compile(
@@ -89,7 +89,9 @@ def statement(text: str) -> Answer:
     for regex, rule in ((_ANSWER_IS_RE, "answer_is"), (_LABEL_RE, "label")):
         for m in regex.finditer(tail):
             value = _END_RE.sub("", m.group(1)).strip().strip("*").strip()
-            if value:
+            while value.endswith("}") and value.count("}") > value.count("{"):  # "\text{Answer: C}"
+                value = value[:-1].rstrip()
+            if value and value not in ("\\[", "\\(", "$$", "$"):  # a display opening, the answer follows
                 found.append((m.start(), value, rule))
     if not found:
         return NONE

@@ -38,7 +38,7 @@ MAX_CACHED_CHARS = 2000  # bigger predictions are graded without entering the ca
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _NUMBER_IN_TEXT_RE = re.compile(rf"(?<![\w.^_]){_NUMBER}(?![\w^])")
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-_STATED_NUMBER_RE = re.compile(rf"(?:\b(?:is|are|was|were|be|equals?|to)\b|[=≈])\s*(?:about\s+|approximately\s+)?\$?"
+_STATED_NUMBER_RE = re.compile(rf"(?:\b(?:is|are|was|were|be|equals?|to)\b:?|[=≈])\s*(?:about\s+|approximately\s+)?\$?"
                                rf"({_NUMBER}|(?i:{'|'.join(NUMBER_WORDS)})\b)(?![\w^])")  # fmt: skip
 
 
@@ -93,11 +93,11 @@ def chosen_letter(pred: str, opts: tuple) -> str | None:
     if got is None:
         index = match_option(pred, opts)
         got = None if index is None else LETTERS[index]
-    if got is None and opts and len(pred) <= MAX_CACHED_CHARS and " " in pred:
+    if got is None and opts and len(pred) <= MAX_CACHED_CHARS:
         key = _spaced(pred)
         named = {LETTERS[i] for i, o in enumerate(opts[: len(LETTERS)])
                  if len(_spaced(o)) > 1 and re.search(rf"(?<![\w.]){re.escape(_spaced(o))}(?![\w]|\.\d)", key)}  # fmt: skip
-        named |= set(re.findall(r"\(([A-J])\)", pred))
+        named |= {a or b for a, b in re.findall(r"\(([A-J])\)|选项\s*\(?([A-J])(?![A-Za-z])", pred)}
         if not named and number_of(pred) is not None:  # "the length of AB is 3.0" for options 1, 2, 3, 6
             index = match_option(str(number_of(pred)), opts)
             named = set() if index is None else {LETTERS[index]}
@@ -135,11 +135,11 @@ def number_of(pred: str):
 
 
 def number_in_sentence(text: str):
-    """The number a sentence gives: the first one a copula states ("There are 2 items sold below 5 units",
+    """The number a sentence gives: the last one a copula states ("There are 2 items sold below 5 units",
     "there are three objects"), else its only number, else the number it starts with; else None."""
-    stated = _STATED_NUMBER_RE.search(text)
+    stated = _STATED_NUMBER_RE.findall(text)
     if stated:
-        value = stated.group(1).lower()
+        value = stated[-1].lower()
         return NUMBER_WORDS.index(value) if value in NUMBER_WORDS else to_number(value)
     found = {to_number(m) for m in _NUMBER_IN_TEXT_RE.findall(text)}
     if len(found) == 1:
