@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import re
 import os
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path

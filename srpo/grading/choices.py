@@ -83,10 +83,10 @@ def predicted_letter(pred: str, opts: tuple) -> str | None:
         return None
     index = next(i for i, g in enumerate(m.groups(), 1) if g)
     letter = m.group(index).upper()
-    return None if opts and _contradicts(pred[m.end(index) :], letter, opts) else letter
+    return None if opts and contradicts(pred[m.end(index) :], letter, opts) else letter
 
 
-def _contradicts(rest: str, letter: str, opts: tuple) -> bool:
+def contradicts(rest: str, letter: str, opts: tuple) -> bool:
     """Whether the text after a letter label gives another option or another value than that option's:
     "(A),(B),(C)" or "(D) 120°" where D is 108° name no single option. Unrelated words do not contradict."""
     rest = rest.lstrip(").:]} ").rstrip("\\ .")

@@ -30,7 +30,7 @@ import re
 from functools import lru_cache
 
 from srpo.grading import equiv
-from srpo.grading.choices import LETTERS, gold_letter, match_option, parse_options, predicted_letter
+from srpo.grading.choices import LETTERS, contradicts, gold_letter, match_option, parse_options, predicted_letter
 from srpo.grading.normalize import clean, is_words, normalize_text, to_number
 
 ANSWER_TYPES = ("multiple_choice", "integer", "float", "expression", "text")
@@ -97,7 +97,9 @@ def chosen_letter(pred: str, opts: tuple) -> str | None:
         key = _spaced(pred)
         named = {LETTERS[i] for i, o in enumerate(opts[: len(LETTERS)])
                  if len(_spaced(o)) > 1 and re.search(rf"(?<![\w.]){re.escape(_spaced(o))}(?![\w]|\.\d)", key)}  # fmt: skip
-        named |= {a or b for a, b in re.findall(r"\(([A-J])\)|选项\s*\(?([A-J])(?![A-Za-z])", pred)}
+        for m in re.finditer(r"\(([A-J])\)|选项\s*\(?([A-J])(?![A-Za-z])", pred):
+            letter = m.group(1) or m.group(2)
+            named |= set() if contradicts(pred[m.end() :], letter, opts) else {letter}
         if not named and number_of(pred) is not None:  # "the length of AB is 3.0" for options 1, 2, 3, 6
             index = match_option(str(number_of(pred)), opts)
             named = set() if index is None else {LETTERS[index]}
