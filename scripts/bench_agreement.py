@@ -20,7 +20,6 @@ mode never guesses. Empty replies are never credited in either mode.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import re
@@ -46,12 +45,21 @@ def family(benchmark: str) -> str:
     return benchmark if benchmark.startswith("mmmu_pro") else benchmark.split(":")[0]
 
 
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
 def nearest_option(answer: str, options: list[str]) -> str | None:
-    """MathVista's ``get_most_similar``: the option with the smallest edit distance, as its letter."""
+    """MathVista's ``get_most_similar``: the option at the smallest edit distance, as its letter."""
     if not answer or not options:
         return None
-    ratios = [difflib.SequenceMatcher(None, answer, str(o)).ratio() for o in options]
-    return "ABCDEFGHIJ"[ratios.index(max(ratios))]
+    distances = [edit_distance(answer, str(o)) for o in options]
+    return "ABCDEFGHIJ"[distances.index(min(distances))]
 
 
 _LETTER_LABEL = re.compile(r"^\W*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?([A-J])\)")
@@ -66,13 +74,15 @@ def cause(line: dict, ours: dict) -> str:
             return "official: empty reply credited"
         if line["benchmark"].startswith("mathvista") and mc and not grade(extraction, record):
             return "official: a non-answer mapped to the nearest option"
+        if line["benchmark"].startswith("mmmu_pro") and not ours["parsed"]:
+            return "official: a letter from a non-answer (random fallback, the word I)"
         return "ours: no answer found" if not ours["parsed"] else "ours: answer read or graded differently"
     label = _LETTER_LABEL.match(ours["final_answer"] or "")
     if mc and label and label.group(1) == record["answer"] and len(extraction) > 1:
         return "official: option letter glued to the value"
-    if mc and not label and extraction.lower() != record["answer"].lower():
+    if line["benchmark"].startswith("mathvision") and mc and not label:
         return "official: value not matched to the option text (units, LaTeX)"
-    return "official: answer read or graded differently"
+    return "official: another answer extracted or graded differently"
 
 
 def score(line: dict, mode: str) -> dict:

@@ -180,6 +180,7 @@ def test_large_integers_are_exact():
         ),
         ("答案:D", "D", "label"),
         ("Thus the answer is\n\\[\n\\text{Answer: C}\n\\]", "C", "label"),
+        ("The correct answer is:\n\\[ \\text{Answer: D} \\]", "D", "label"),
         ("", None, "none"),
         (None, None, "none"),
     ],

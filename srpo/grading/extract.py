@@ -50,6 +50,7 @@ _BOILERPLATE_RE = re.compile(
 # Bold spans with a number: the way some chat models mark a result ("so the twig is about **2 inches**").
 _BOLD_RE = re.compile(r"\*\*([^*\n]{0,40}\d[^*\n:]{0,40})\*\*")
 _END_RE = re.compile(r"[\s*.。]+$")
+_DISPLAY_END_RE = re.compile(r"\s*(?:\\\]|\\\)|\$+)$")
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def statement(text: str) -> Answer:
     for regex, rule in ((_ANSWER_IS_RE, "answer_is"), (_LABEL_RE, "label")):
         for m in regex.finditer(tail):
             value = _END_RE.sub("", m.group(1)).strip().strip("*").strip()
-            while value.endswith("}") and value.count("}") > value.count("{"):  # "\text{Answer: C}"
+            value = _DISPLAY_END_RE.sub("", value)
+            while value.endswith("}") and value.count("}") > value.count("{"):  # "\[ \text{Answer: C} \]"
                 value = value[:-1].rstrip()
             if value and value not in ("\\[", "\\(", "$$", "$"):  # a display opening, the answer follows
                 found.append((m.start(), value, rule))
