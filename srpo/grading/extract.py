@@ -50,7 +50,6 @@ _BOILERPLATE_RE = re.compile(
 # Bold spans with a number: the way some chat models mark a result ("so the twig is about **2 inches**").
 _BOLD_RE = re.compile(r"\*\*([^*\n]{0,40}\d[^*\n:]{0,40})\*\*")
 _END_RE = re.compile(r"[\s*.。]+$")
-_DISPLAY_END_RE = re.compile(r"\s*(?:\\\]|\\\)|\$+)$")
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def statement(text: str) -> Answer:
     for regex, rule in ((_ANSWER_IS_RE, "answer_is"), (_LABEL_RE, "label")):
         for m in regex.finditer(tail):
             value = _END_RE.sub("", m.group(1)).strip().strip("*").strip()
-            value = _DISPLAY_END_RE.sub("", value)
+            value = _without_unopened_close(value)
             while value.endswith("}") and value.count("}") > value.count("{"):  # "\[ \text{Answer: C} \]"
                 value = value[:-1].rstrip()
             if value and value not in ("\\[", "\\(", "$$", "$"):  # a display opening, the answer follows
@@ -102,6 +101,15 @@ def statement(text: str) -> Answer:
         inner = statement(value)
         value = inner.text if inner.text else value
     return Answer(value, rule)
+
+
+def _without_unopened_close(value: str) -> str:
+    """Drop a closing ``\\]`` / ``\\)`` / ``$`` whose opening came before the statement ("\\[ Answer: C \\]")."""
+    for opening, closing in (("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        unopened = value.count("$") % 2 if opening == "$" else value.count(opening) < value.count(closing)
+        if value.endswith(closing) and unopened:
+            value = value[: -len(closing)].rstrip()
+    return value
 
 
 def block_answer(content: str) -> Answer:
