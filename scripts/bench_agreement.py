@@ -78,7 +78,12 @@ def cause(line: dict, ours: dict) -> str:
             return "official: a letter from a non-answer (random fallback, the word I)"
         return "ours: no answer found" if not ours["parsed"] else "ours: answer read or graded differently"
     label = _LETTER_LABEL.match(ours["final_answer"] or "")
-    if mc and label and label.group(1) == record["answer"] and len(extraction) > 1:
+    if (
+        line["benchmark"].startswith("mathvision")
+        and label
+        and label.group(1) == record["answer"]
+        and len(extraction) > 1
+    ):
         return "official: option letter glued to the value"
     if line["benchmark"].startswith("mathvision") and mc and not label:
         return "official: value not matched to the option text (units, LaTeX)"

@@ -63,7 +63,9 @@ def test_agreement_counts_confusion_no_answer_and_writes_disagreements(tmp_path,
     write_external(data)
     results = agreement.run(data, None, "default", out)
     s = results[("mmmu_pro:vision", "fake")]
-    assert results["causes"] == {"mmmu_pro:vision": {"ours: no answer found": 1}}
+    assert results["causes"] == {
+        "mmmu_pro:vision": {"official: a letter from a non-answer (random fallback, the word I)": 1}
+    }
     assert (s["n"], s["official"], s["ours"], s["agree"], s["quarantined"]) == (3, 2, 1, 2, 1)
     assert (s["both right"], s["official only"], s["ours only"], s["both wrong"]) == (1, 1, 0, 1)
     assert s["no_answer"] == 1 and s["rules"] == {"whole": 1}
