@@ -83,3 +83,40 @@ def test_agreement_with_the_official_verdicts_is_above_the_floors(tmp_path):
     assert set(by_family) == set(agreement.FLOORS)
     under = {f: round(100 * a, 2) for f, a in by_family.items() if a < agreement.FLOORS[f]}
     assert not under, f"agreement under the floors {agreement.FLOORS}: {under}"
+
+
+def test_two_step_judge_extracts_with_the_project_client_and_compares_with_the_rules():
+    """MathVista/MathVerse's official scoring: an LLM extracts, the rules compare; resumable, cost counted."""
+    from openai_fake_server import FakeOpenAIServer, Reply, user_text
+
+    from srpo.bench.judge import ExtractThenCompare
+    from srpo.bench.scoring import score_record
+    from srpo.reflection.client import ApiSettings
+
+    items = [{"id": "1", "question": "How many?", "answer": "3", "options": [], "answer_type": "integer",
+              "precision": None},
+             {"id": "2", "question": "Which?", "answer": "B", "options": ["red", "blue"],
+              "answer_type": "multiple_choice", "precision": None}]  # fmt: skip
+    replies = {"1": "Counting the cylinders and then the spheres, we end up with three of them, not four.",
+               "2": "The colour of the car is clearly blue, I would say."}  # fmt: skip
+    records = [{**score_record(it, replies[it["id"]]), "id": it["id"], "response": replies[it["id"]]} for it in items]
+    assert [r["final_correct"] for r in records] == [False, True]  # "three ... four": the rules read no number
+
+    def handler(request):
+        text = user_text(request)
+        return Reply.json({"extraction": "3" if "cylinders" in text else "blue"})
+
+    settings = ApiSettings(model="fake-judge", base_url="", api_key_env="", max_tries=2, backoff_s=0.01,
+                           price_input_per_mtok=2.0, price_output_per_mtok=8.0)  # fmt: skip
+    with FakeOpenAIServer(handler) as server:
+        settings.base_url = server.base_url
+        judge = ExtractThenCompare(settings)
+        usage = judge.score_records(items, records)
+        assert [r["judge2_final_correct"] for r in records] == [True, True]
+        assert [r["judge2_extraction"] for r in records] == ["3", "blue"] and not any(
+            r["judge2_error"] for r in records
+        )
+        assert [r["final_correct"] for r in records] == [False, True]  # the rule score is untouched
+        assert usage["accepted"] == 2 and usage["estimated_cost_usd"] == round(2 * (100 * 2 + 20 * 8) / 1e6, 4)
+        judge.score_records(items, records)  # resumed: every reply is in the store already
+        assert len(server.requests) == 2 and judge.name == "judge2:fake-judge"
