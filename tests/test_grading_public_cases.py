@@ -450,6 +450,7 @@ def test_reward_and_benchmark_read_every_block_alike(block):
     scored = score_record(record, five(block, block))
     assert reward["first_correct"] is scored["first_correct"] is True
     assert reward["final_correct"] is scored["final_correct"] is True
+    assert grade_attempt(record, f"<think>work</think><answer>{block}</answer>")["correct"] is True  # stage 02
 
 
 @pytest.mark.parametrize("marker", ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<|im_end|>\n<|endoftext|>"])

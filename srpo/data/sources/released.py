@@ -35,7 +35,7 @@ from srpo.data.sources.base import (
     row_id,
     split_options,
 )
-from srpo.grading import block_answer
+from srpo.grading import block_answer, find_answers
 
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
@@ -61,7 +61,7 @@ def srpo_sft_released(row: dict, spec: SourceSpec) -> list[dict]:
             options,
             released_target=target,
             released_system=system,
-            released_first_answer=parsed.first_answer,
+            released_first_answer=find_answers(target).first.text,
             released_reflection=parsed.reflection,
         )  # fmt: skip
     ]
