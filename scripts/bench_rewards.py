@@ -31,7 +31,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from srpo import grading, math_equiv, rewards  # noqa: E402
+from srpo import grading, rewards  # noqa: E402
+from srpo.grading import equiv  # noqa: E402
 
 FILLER = ("the image shows a triangle with one side labelled so the length of the other side follows from the "
           "theorem we compute the area first then check the angle against the diagram because the value must "
@@ -207,7 +208,7 @@ def main() -> None:
     rows = batch(args.seed, chars)
     mean_chars = statistics.mean(len(r["text"]) for r in rows)
     times, cpu_times, scores = score_each(rows, counter, args.variant)
-    mv_calls = sum(math_equiv.cache_info().values())
+    mv_calls = sum(fn.cache_info().misses for fn in (equiv.equal, equiv.number, equiv.parses))
     grading.clear_caches()
     trl_wall, trl_cpu = score_trl(rows, counter, args.variant)
 

@@ -108,6 +108,17 @@ def reflection(text: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- parsing
 _TAG_RE = re.compile(r"<(/?)(think|answer|reflection)>")
+# Chat end-of-turn markers that a decode keeping special tokens leaves after the last block
+# (lsdefine/simple_GRPO#19): not stray text.
+END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "</s>")
+
+
+def without_end_of_turn(tail: str) -> str:
+    """``tail`` stripped of whitespace and of chat end-of-turn markers at its end."""
+    tail = tail.strip()
+    while tail.endswith(END_OF_TURN):
+        tail = tail[: -len(next(m for m in END_OF_TURN if tail.endswith(m)))].rstrip()
+    return tail
 
 
 @dataclass
@@ -206,7 +217,7 @@ def parse_completion(text: str) -> ParsedCompletion:
             strict = strict and bool(answer_of_block(content))
         blocks.append(Block(name, content))
         pos = end + len(name) + 3  # past "</name>"
-    if text[pos:].strip():
+    if without_end_of_turn(text[pos:]):  # end-of-turn markers after the last block are not text
         strict = False
     names = tuple(b.name for b in blocks)
     return ParsedCompletion(

@@ -36,8 +36,8 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-from srpo.formats import answer_of_block, parse_completion
-from srpo.grading import grade_answer
+from srpo.formats import parse_completion
+from srpo.grading import block_answer, find_answers, grade_answer
 
 VARIANTS = ("paper", "released", "grpo_baseline")
 COMPONENTS = ("format", "accuracy", "effectiveness", "reflection", "length")
@@ -96,15 +96,17 @@ def score_completion(completion, gold, *, count_tokens, variant: str = "paper", 
     ``length=False`` are the paper's ablations (Table 3); they only apply to the paper variant's terms.
     """
     _check(variant, alpha, effectiveness)
-    parsed = parse_completion(completion_text(completion))
+    text = completion_text(completion)
+    parsed = parse_completion(text)
+    answers = find_answers(text)  # the benchmarks' extraction; the reward credits answer blocks only
 
     def grade(answer: str | None) -> bool | None:
         if answer is None:
             return None
         return grade_answer(answer, gold, options=options, answer_type=answer_type, precision=precision)
 
-    first_correct = grade(parsed.first_answer)
-    final_correct = grade(parsed.final_answer)
+    first_correct = grade(answers.first.text)
+    final_correct = grade(answers.final.text if answers.n_blocks else None)
     terms = dict.fromkeys(COMPONENTS, 0.0)
     if variant == "grpo_baseline":
         well_formed = parsed.is_single_pass
@@ -146,7 +148,7 @@ def _reflection_and_second_answer(parsed) -> tuple[bool, str | None]:
     if names != ("think", "answer", "reflection") or not blocks[2].content.strip():
         return False, None
     later = [b.content for b in blocks[3:] if b.name == "answer"]
-    return True, (answer_of_block(later[-1]) if later else None)
+    return True, (block_answer(later[-1]).text if later else None)
 
 
 def _released_second_answer(parsed) -> str | None:

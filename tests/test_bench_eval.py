@@ -98,13 +98,13 @@ def test_llm_judge_is_reported_under_its_own_name(items):
     client = FakeOpenAI()
     judge = LLMJudge("fake-judge", client=client)
     script = {
-        items[0]["id"]: "The sum is clearly " + items[0]["answer"] + " if you look at the digits closely enough."
+        items[0]["id"]: "The sum is clearly " + items[0]["answer"] + ", or perhaps 9999, if you look at the digits."
     }
     result = evaluate("m", "synthetic", settings=GREEDY, items=items[:4], backend=ScriptedBackend(items, script),
                       judge=judge)  # fmt: skip
     assert set(result["metrics_by_scorer"]) == {"rule", "judge:fake-judge"}
     assert result["metrics_by_scorer"]["judge:fake-judge"]["final_acc"] == 1.0  # the judge reads the free text
-    assert result["metrics_by_scorer"]["rule"]["final_acc"] == 0.75  # the rules find no answer in it
+    assert result["metrics_by_scorer"]["rule"]["final_acc"] == 0.75  # two numbers: the rules read no answer
     assert result["records"][0]["judge_final_correct"] is True and "judge:fake-judge" in result["breakdowns"]
     assert result["metrics_by_scorer"]["judge:fake-judge"]["n_judge_errors"] == 0
 

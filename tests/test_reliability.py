@@ -388,7 +388,12 @@ def test_a_benchmark_row_missing_a_field_or_its_gold_is_named(tmp_path):
     row = {"pid": "7", "question": "How many?", "question_type": "free_form", "answer_type": "integer",
            "answer": "3", "decoded_image": None}  # fmt: skip
     assert bench([row]).records("testmini")[0]["answer"] == "3"
-    with pytest.raises(BenchmarkError, match=r"mathvista:testmini, row 1: column 'pid' is missing"):
-        bench([row, {k: v for k, v in row.items() if k != "pid"}]).records("testmini")
-    with pytest.raises(BenchmarkError, match=r"row 0 \(id '7'\): the gold answer is empty"):
+    records = bench([row, {k: v for k, v in row.items() if k != "pid"}, {**row, "answer": " "}]).records("testmini")
+    assert [r["id"] for r in records] == ["7"]  # the split goes on
+    (missing, empty) = records.quarantined
+    assert missing["row"] == 1 and "column 'pid' is missing" in missing["reason"]
+    assert empty["row"] == 2 and "id '7': the gold answer is empty" in empty["reason"]
+    with pytest.raises(
+        BenchmarkError, match=r"mathvista:testmini: no usable row; row 0: id '7': the gold answer is empty"
+    ):
         bench([{**row, "answer": " "}]).records("testmini")

@@ -13,6 +13,7 @@ a bare name expands to the splits the paper reports (``default_splits``).
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import os
 import re
@@ -60,30 +61,48 @@ class Benchmark:
             return self.load_rows(split, limit=limit)
         return load_hub_rows(self, split, limit=limit, data_root=data_root)
 
-    def records(self, split: str | None = None, limit: int | None = None, data_root: str | None = None) -> list[dict]:
-        """The rows of ``split`` as records. A row that lacks a column its adapter reads, whose image does not
-        decode or whose gold answer is empty raises ``BenchmarkError`` naming the benchmark, the row and the problem (scores over a silently
-        shortened benchmark would not be comparable with the paper's)."""
+    def records(self, split: str | None = None, limit: int | None = None, data_root: str | None = None) -> Records:
+        """The split's records. A row that cannot become one (a column its adapter reads is missing, a malformed
+        option list, an empty gold answer) is quarantined with its reason (``records.quarantined``: row and
+        reason) and the split goes on; the count is reported with the scores. Raises ``BenchmarkError`` naming
+        the benchmark and row when a row cannot be read at all (rows decode lazily: a corrupt image fails here)
+        or when no row is usable."""
         split = self.split_name(split)
-        rows, out = iter(self.rows(split, limit=limit, data_root=data_root)), []
-        while True:
-            where = f"benchmark {self.name}:{split}, row {len(out)}"
+        rows, out = iter(self.rows(split, limit=limit, data_root=data_root)), Records()
+        for i in itertools.count():
+            where = f"benchmark {self.name}:{split}, row {i}"
             try:
                 row = next(rows)
             except StopIteration:
-                return out
-            except Exception as exc:  # rows decode lazily: a corrupt image fails here
+                break
+            except Exception as exc:
                 raise BenchmarkError(f"{where}: cannot be read ({type(exc).__name__}: {exc})"[:400]) from exc
             try:
                 record = self.to_record(row, split)
+                if not str(record["answer"]).strip():
+                    raise BenchmarkError(f"id {record['id']!r}: the gold answer is empty; it cannot be scored")
             except KeyError as exc:
-                raise BenchmarkError(
-                    f"{where}: column {exc} is missing (the row has: {', '.join(sorted(map(str, row)))}); the "
-                    f"dataset's layout is not the one this adapter reads (srpo/bench/{self.name}.py)"
-                ) from None
-            if not record["answer"].strip():
-                raise BenchmarkError(f"{where} (id {record['id']!r}): the gold answer is empty; it cannot be scored")
-            out.append(record)
+                reason = (f"column {exc} is missing (the row has: {', '.join(sorted(map(str, row)))}); the dataset's "
+                          f"layout is not the one this adapter reads (srpo/bench/{self.name}.py)")  # fmt: skip
+            except BenchmarkError as exc:
+                reason = str(exc)
+            else:
+                out.append(record)
+                continue
+            out.quarantined.append({"row": i, "reason": reason})
+            print(f"[srpo.bench] {where}: quarantined: {reason}", flush=True)
+        if out.quarantined and not out:
+            raise BenchmarkError(f"benchmark {self.name}:{split}: no usable row; row "
+                                 f"{out.quarantined[0]['row']}: {out.quarantined[0]['reason']}")  # fmt: skip
+        return out
+
+
+class Records(list):
+    """A list of records that also lists the rows quarantined on the way (``quarantined``)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.quarantined: list[dict] = []
 
 
 def local_copy(data_root: str | os.PathLike, name: str, split: str) -> Path:
@@ -125,7 +144,7 @@ def parse_option_list(value, *, row_id: str, column: str = "options") -> list[st
     if value is None:
         return []
     if isinstance(value, list | tuple):
-        return [str(v) for v in value]
+        return parse_option_list(repr(list(value)), row_id=row_id, column=column)
     if not isinstance(value, str):
         raise BenchmarkError(f"row {row_id!r}: column {column!r} is a {type(value).__name__}, not a list")
     text = value.strip()
@@ -137,6 +156,9 @@ def parse_option_list(value, *, row_id: str, column: str = "options") -> list[st
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
         if isinstance(parsed, list | tuple):
+            if any(isinstance(v, list | tuple | dict) for v in parsed):
+                raise BenchmarkError(f"row {row_id!r}: column {column!r} is a nested list, not option texts: "
+                                     f"{text[:80]!r}")  # fmt: skip
             return [str(v) for v in parsed]
     raise BenchmarkError(f"row {row_id!r}: column {column!r} is not a list literal: {text[:80]!r}")
 

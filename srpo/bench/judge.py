@@ -96,3 +96,75 @@ class LLMJudge:
         for r, (first, final) in zip(records, verdicts, strict=True):
             r["judge_first_correct"], r["judge_final_correct"] = first, bool(final)
             r["judge_error"] = final is None or (r.get("first_answer") is not None and first is None)
+
+
+# ---------------------------------------------------------------------------------------------- two-step
+EXTRACT_SYSTEM = (
+    "You read a model's reply to an exam question and copy out the final answer it gives, without solving the "
+    "question yourself: an option letter, a number, an expression or a short phrase. Reply with JSON "
+    '{"extraction": "<the answer>"}; use "" when the reply gives no answer.'
+)
+
+
+class ExtractThenCompare:
+    """The official two-step scoring of MathVista and MathVerse: an LLM extracts the answer from the reply
+    (``srpo.reflection.client``: bounded concurrency, retries, token and cost accounting), then the rules of
+    ``srpo.grading.grade_answer`` compare it with the gold, as MathVista's own normalisation does. Verdicts go
+    under ``judge2:<model>``, beside the rule score and never mixed into it. ``store`` (any object with
+    ``in``, ``append`` and ``get``, e.g. ``srpo.reflection.store.JsonlStore``) makes a run resumable; without
+    one, results are kept in memory.
+    """
+
+    def __init__(self, settings, store=None):
+        from srpo.reflection.client import ChatClient
+
+        self.settings, self.client = settings, ChatClient(settings)
+        self.store = store if store is not None else _MemoryStore()
+        self.name = f"judge2:{settings.model}"
+
+    @staticmethod
+    def key(item: dict, reply: str) -> str:
+        import hashlib
+
+        return hashlib.sha1(f"{item['id']}\n{reply}".encode()).hexdigest()[:20]
+
+    def score_records(self, items: list[dict], records: list[dict]) -> dict:
+        """Add ``judge2_extraction`` / ``judge2_final_correct`` / ``judge2_error`` in place; returns the usage
+        (tokens, estimated USD, rejections) of this store."""
+        from srpo.bench.scoring import grade
+        from srpo.reflection.client import run_requests, usage_summary
+
+        by_id = {it["id"]: it for it in items}
+        pairs = {self.key(by_id[r["id"]], r.get("response") or ""): (by_id[r["id"]], r) for r in records}
+
+        def messages(key):
+            item, record = pairs[key]
+            text = f"Question:\n{item['question']}\n\nReply:\n{(record.get('response') or '')[-4 * TAIL_CHARS :]}"
+            return [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": text}]
+
+        run_requests(self.client, list(pairs), messages, lambda key: _validate_extraction, self.store,
+                     label=self.name)  # fmt: skip
+        for key, (item, record) in pairs.items():
+            row = self.store.get(key) or {}
+            extraction = (row.get("output") or {}).get("extraction") if row.get("status") == "accepted" else None
+            record["judge2_extraction"] = extraction
+            record["judge2_final_correct"] = bool(extraction) and grade(extraction, item)
+            record["judge2_error"] = row.get("status") != "accepted"
+        return usage_summary([self.store.get(k) for k in pairs if self.store.get(k)], self.settings)
+
+
+def _validate_extraction(text: str):
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None, "not_json"
+    if not isinstance(value, dict) or not isinstance(value.get("extraction"), str):
+        return None, "no_extraction_field"
+    return {"extraction": value["extraction"].strip()}, None
+
+
+class _MemoryStore(dict):
+    def append(self, row: dict) -> None:
+        self[row["id"]] = row

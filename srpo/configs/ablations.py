@@ -28,7 +28,9 @@ class AblationArgs:
     arm_torch_threads: int = field(default=1, metadata={"help": "torch threads of each arm's processes."})
     eval_n: int = field(default=500, metadata={"help": "Synthetic test problems, greedy (benchmarks stage)."})
     eval_sampled_limit: int = field(default=200, metadata={"help": "Problems of the sampled (T=1) evaluation."})
-    eval_sampled_n: int = field(default=2, metadata={"help": "Samples per problem in the sampled evaluation (0: greedy only)."})
+    eval_sampled_n: int = field(
+        default=2, metadata={"help": "Samples per problem in the sampled evaluation (0: greedy only)."}
+    )
     arm_run_dirs: list[str] = field(
         default_factory=list,
         metadata={"help": "aggregate mode: 'arm=run_dir' entries; empty = runs/<profile>/<run>-ablation-<arm>*."},

@@ -24,11 +24,11 @@ LIGHT_COLUMNS = ["id", "source", "answer", "answer_type", "options", "precision"
 
 def grade_attempt(record: dict, text: str) -> dict:
     """Parse a single-pass attempt and grade its answer against the record's gold answer."""
-    from srpo.grading import grade_answer
+    from srpo.grading import find_answers, grade_answer
 
     parsed = formats.parse_completion(text)
     think = (parsed.first_think or "").strip()
-    answer = (parsed.first_answer or "").strip()
+    answer = (find_answers(text).first.text or "").strip()  # the reward's and the benchmarks' extraction
     parseable = bool(think) and bool(answer)
     kind = {"options": record.get("options") or None, "answer_type": record.get("answer_type"),
             "precision": record.get("precision")}  # fmt: skip

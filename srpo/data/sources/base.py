@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from srpo import formats
+from srpo.grading import find_answers
 
 
 class SourceError(ValueError):
@@ -179,7 +179,8 @@ _OPTION_LINE = re.compile(r"^\s*\(?([A-J])[\.\):：]\s*(.+?)\s*$")
 _CHOICES_HEAD = re.compile(r"\n\s*(Choices|Options)\s*:?\s*\n", re.IGNORECASE)
 _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.\d*|\.\d+)")
-_MATHY = re.compile(r"[\\^_{}=]|\d\s*[a-z]\b|sqrt|frac|pi")
+_MATHY = re.compile(r"[\\^_{}=]|\d\s*[a-z]\b|sqrt|frac|pi|\d\s*,\s*[-+]?\d")  # a digit tuple "0,1" is math
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+")
 
 
 def clean_question(text: str) -> str:
@@ -221,19 +222,10 @@ def letter_of(answer: str, options: list[str]) -> str | None:
 
 
 def gold_from_text(text: str) -> str:
-    """The gold answer inside a worked solution: last ``\\boxed{}``, else an ``<answer>`` block, else a final
-    "answer is" phrase, else the whole stripped text."""
-    text = text or ""
-    boxed = formats.last_boxed(text)
-    if boxed is not None:
-        return boxed.strip()
-    blocks = re.findall(r"<answer>(.*?)</answer>", text, re.DOTALL | re.IGNORECASE)
-    if blocks:
-        return formats.answer_of_block(blocks[-1])
-    m = re.findall(r"answer\s*(?:is|:)\s*:?\s*(.+?)\s*\.?\s*$", text, re.IGNORECASE | re.MULTILINE)
-    if m:
-        return m[-1].strip().strip("$").strip()
-    return text.strip()
+    """The gold answer inside a worked solution, found as a reply's final answer is (``srpo.grading``: an
+    ``<answer>`` block, the last box or "answer is"/"Answer:" statement), else the whole stripped text."""
+    found = find_answers(text or "").final
+    return found.text if found.text is not None and found.rule != "last_sentence" else (text or "").strip()
 
 
 def typed_answer(answer: str, options: list[str]) -> tuple[str, str, int | None]:
@@ -247,7 +239,7 @@ def typed_answer(answer: str, options: list[str]) -> tuple[str, str, int | None]
                 "answer_not_an_option", f"{answer!r} is neither a letter nor one of {len(options)} options"
             )
         return letter, "multiple_choice", None
-    if _INT.fullmatch(answer.replace(",", "")):
+    if _INT.fullmatch(answer) or _THOUSANDS.fullmatch(answer):  # "1,200" is a number; "0,1" is two (lm-eval#4039)
         return answer.replace(",", ""), "integer", None
     if _FLOAT.fullmatch(answer):
         return answer, "float", len(answer.split(".", 1)[1])

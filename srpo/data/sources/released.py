@@ -35,6 +35,7 @@ from srpo.data.sources.base import (
     row_id,
     split_options,
 )
+from srpo.grading import block_answer, find_answers
 
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
@@ -49,7 +50,7 @@ def srpo_sft_released(row: dict, spec: SourceSpec) -> list[dict]:
         raise RowRejected("missing_answer", "the released target has no <answer> block")
     parsed = formats.parse_completion(target)
     stem, options = split_options(user)
-    gold = formats.answer_of_block(answers[-1])
+    gold = block_answer(answers[-1]).text or ""
     return [
         record(
             spec,
@@ -60,7 +61,7 @@ def srpo_sft_released(row: dict, spec: SourceSpec) -> list[dict]:
             options,
             released_target=target,
             released_system=system,
-            released_first_answer=parsed.first_answer,
+            released_first_answer=find_answers(target).first.text,
             released_reflection=parsed.reflection,
         )  # fmt: skip
     ]

@@ -1,11 +1,13 @@
-"""Multiple-choice answers: option lists, gold letters and predicted letters (paper §4).
+"""Multiple-choice answers: option lists, gold letters and predicted letters.
 
 Letters are read only from the WHOLE prediction in a few fixed shapes (``B``, ``(B)``, ``B.``, ``B) 42``,
 ``Answer: B``, ``The answer is (B).``, ``Option C``); a letter is never picked out of free text, which is
-how the released code let "A or B" count as A.
+how the released code let "A or B" count as A, and a capital followed by a word is not a letter: "Answer:
+I don't know" does not name option I (UKGovernmentBEIS/inspect_ai#2216). A gold written as a letter is a
+letter even when the option texts are themselves letters (``['D', 'C', 'A', 'B']``).
 
->>> [predicted_letter(s, ()) for s in ["B", "(b)", "C. 42", "The answer is (D).", "Option E", "A or B"]]
-['B', 'B', 'C', 'D', 'E', None]
+>>> [predicted_letter(s, ()) for s in ["B", "(b)", "C. 42", "The answer is (D).", "Option E", "A or B", "I think"]]
+['B', 'B', 'C', 'D', 'E', None, None]
 >>> gold_letter("8/11", ("3/11", "8/11")), gold_letter("C", ()), match_option("$8/11$", ("3/11", "8/11"))
 ('B', 'C', 1)
 >>> parse_options("['$6', '$7']")
@@ -20,17 +22,17 @@ import json
 import re
 from functools import lru_cache
 
-from srpo import fastmath
-from srpo.normalize import clean, is_words, normalize_text, to_number
+from srpo.grading import equiv
+from srpo.grading.normalize import clean, is_words, normalize_text, to_number
 
 LETTERS = "ABCDEFGHIJ"  # MMMU-Pro "standard (10 options)" goes up to J
 MAX_OPTIONS_CHARS = 100_000
 
 _BARE_RE = re.compile(r"\(?([A-J])\)?[.:)]?|\(?([a-j])\)?")
-_LABELLED_RE = re.compile(r"(?:\(([A-J])\)|([A-J])[.:)])\s*\S.*", re.DOTALL)
+_LABELLED_RE = re.compile(r"(?:\(([A-J])\)|([A-J])[.:)]|([A-J])(?=\s+\())\s*\S.*", re.DOTALL)  # (B) x, B. x, B (x)
 _PHRASE_RE = re.compile(
     r"(?i:(?:the\s+)?(?:correct\s+|final\s+|best\s+)?(?:answer|option|choice)(?:\s+is)?)\s*:?\s*"
-    r"(?i:(?:option|choice)\s+)?\(?([A-J])\)?(?:[.:)]?(?:\s.*)?)",
+    r"(?i:(?:option|choice)\s+)?(?:\(([A-J])\)[.:]?(?:\s.*)?|([A-J])(?:[.:)](?:\s.*)?)?)",
     re.DOTALL,
 )
 _GOLD_RE = re.compile(r"\(?([A-J])\)?\.?")
@@ -73,14 +75,39 @@ def _parse_options_string(text: str) -> tuple[str, ...]:
 def predicted_letter(pred: str, opts: tuple) -> str | None:
     """The letter a (cleaned) prediction names, or None. A lone lowercase letter counts; in phrases only
     capitals do, so that words such as "a" inside sentences are not read as options."""
-    pred = pred.strip()
+    pred = pred.replace("$", "").strip()  # "Answer: $C$" (open-compass/VLMEvalKit#1591)
     if len(pred) > 2000:
         return None
     m = _BARE_RE.fullmatch(pred) or _LABELLED_RE.fullmatch(pred) or _PHRASE_RE.fullmatch(pred)
     if m is None:
         return None
-    letter = next(g for g in m.groups() if g)
-    return letter.upper()
+    index = next(i for i, g in enumerate(m.groups(), 1) if g)
+    letter = m.group(index).upper()
+    return None if opts and contradicts(pred[m.end(index) :], letter, opts) else letter
+
+
+def contradicts(rest: str, letter: str, opts: tuple) -> bool:
+    """Whether the text after a letter label gives another option or another value than that option's:
+    "(A),(B),(C)" or "(D) 120°" where D is 108° name no single option. Unrelated words do not contradict."""
+    rest = rest.lstrip(").:]} ").rstrip("\\ .")
+    if not rest:
+        return False
+    if any(other != letter for other in re.findall(r"\(([A-J])\)", rest)):
+        return True
+    index = LETTERS.index(letter)
+    hit = match_option(rest, opts)
+    if hit is not None or index >= len(opts):
+        return hit is not None and hit != index
+    option = clean(_strip_label(opts[index], index))
+    got, want = to_number(rest), to_number(option)
+    if got is not None and want is not None:
+        return got != want
+    rest = clean(rest)  # two formulas that differ ("(A) 16\pi" for A = 10\pi); words never contradict
+    if re.search(r"(?<![\\A-Za-z])[A-Za-z]{3,}", rest) or is_words(option):  # prose, not a formula
+        return False
+    if not equiv.parses(rest) or not equiv.parses(option):
+        return False
+    return not equiv.equal(rest, option)
 
 
 def _strip_label(option: str, index: int) -> str:
@@ -94,8 +121,8 @@ def _strip_label(option: str, index: int) -> str:
 
 
 def match_option(text: str, opts: tuple) -> int | None:
-    """Index of the one option whose text equals ``text`` (as text, as a number, or as an expression the
-    fast evaluator settles, e.g. ``\\sqrt{12}`` for ``$2\\sqrt{3}$``), or None."""
+    """Index of the one option whose text equals ``text`` (as text, as a number, or as an expression
+    math-verify finds equal, e.g. ``\\sqrt{12}`` for ``$2\\sqrt{3}$``), or None."""
     if not opts or len(text) > 2000:
         return None
     key = normalize_text(text)
@@ -105,18 +132,16 @@ def match_option(text: str, opts: tuple) -> int | None:
         value = to_number(text)
         if value is not None:
             hits = [i for i, o in enumerate(texts) if to_number(o) == value]
-    if not hits and len(text) <= fastmath.MAX_CHARS and not is_words(clean(text)):
-        hits = [i for i, o in enumerate(texts) if fastmath.equivalent(clean(text), clean(o)) is True]
+    if not hits and not is_words(clean(text)):
+        hits = [i for i, o in enumerate(texts) if not is_words(clean(o)) and equiv.equal(clean(text), clean(o))]
     return hits[0] if len(hits) == 1 else None
 
 
 def gold_letter(gold: str, opts: tuple) -> str | None:
-    """The gold letter: the option whose text is ``gold`` (MathVista), or a gold written as a letter that
-    names an existing option (our schema, MathVerse, MathVision, MMMU-Pro). None if neither."""
-    index = match_option(gold, opts)
-    if index is not None:
-        return LETTERS[index]
+    """The gold letter: a gold written as a letter that names an existing option (our schema, MathVerse,
+    MathVision, MMMU-Pro), else the option whose text is ``gold`` (MathVista's raw rows). None if neither."""
     m = _GOLD_RE.fullmatch(gold.strip())
     if m and (not opts or LETTERS.index(m.group(1)) < len(opts)):
         return m.group(1)
-    return None
+    index = match_option(gold, opts)
+    return None if index is None else LETTERS[index]

@@ -1,7 +1,6 @@
-"""Normalising answer strings for grading (benchmark conventions, paper §4): LaTeX wrappers, units, numbers.
+"""Normalising answer strings for grading (benchmark conventions, paper §4): LaTeX wrappers, plain-text math, units, numbers.
 
-Everything is regular expressions and ``fractions.Fraction``; nothing is evaluated. Used by
-``srpo.grading`` and ``srpo.choices``.
+Everything is regular expressions and ``fractions.Fraction``; nothing is evaluated.
 
 >>> clean("$\\\\boxed{\\\\text{12 cm}}$.")
 '12 cm'
@@ -9,6 +8,8 @@ Everything is regular expressions and ``fractions.Fraction``; nothing is evaluat
 ['1200', '12', '-3/4', '45', '50', '7/2']
 >>> to_number("5x") is None, to_number("3 pi") is None
 (True, True)
+>>> clean("2√{3}"), clean("pi/2"), clean("√3 + sqrt(2)"), clean("$B")
+('2\\\\sqrt{3}', '\\\\pi/2', '\\\\sqrt{3} + \\\\sqrt{2}', 'B')
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ _UNICODE = str.maketrans({"−": "-", "–": "-", "×": "*", "·": "*", "，": "
                           "\u00a0": " ", "\u2009": " ", "\u202f": " "})  # fmt: skip
 _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"), ("`", "`"))
 # A \text{} unit at the end of an expression ("4\pi \text{ cm}^2"): dropped before the expression is compared.
+# Plain-text math that LaTeX parsers misread: "√{3}" (GeoQA), "√3", "sqrt(2)", "pi" (read as p*i).
+_PLAIN_MATH = ((re.compile(r"√\s*\{"), r"\\sqrt{"), (re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z])"), r"\\sqrt{\1}"),
+               (re.compile(r"(?:√|(?<![\\A-Za-z])sqrt)\s*\(([^()]*)\)"), r"\\sqrt{\1}"),
+               (re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])|π"), r"\\pi"))  # fmt: skip
 _TEXT_UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mathrm|mbox)\s*\{\s*[A-Za-z][A-Za-z /]*\}(?:\s*\^\s*\{?[23]\}?)?$")
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mbox|operatorname)\s*\{([^{}]*)\}")
 _SPACING_RE = re.compile(r"\\[,;:! ]|\\q?quad\b|\\left\b|\\right\b|~")
@@ -66,6 +71,11 @@ def clean(text: str) -> str:
         boxed = last_boxed(text)
         text = boxed if boxed is not None else text
     text = text.translate(_UNICODE).strip()
+    if text.count("$") == 1:  # an echo of an "Answer: $LETTER" template (open-compass/VLMEvalKit#1591)
+        text = text.replace("$", "").strip()
+    if "√" in text or "pi" in text or "π" in text or "sqrt" in text:
+        for pattern, repl in _PLAIN_MATH:
+            text = pattern.sub(repl, text)
     for _ in range(3):
         before = text
         for left, right in _WRAPPERS:
