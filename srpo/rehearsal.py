@@ -64,8 +64,10 @@ RULE: list[Change] = [
            "cluster mix's shapes"),
     Change("data_curation", "streaming", False, "local copies, not Hub streams"),
     Change("data_curation", "local_sources", "<local copies>", "written by srpo.rehearsal.write_local_copies"),
-    Change("cold_start_sft", "model_name_or_path", "tiny://instruct",
-           "the checkpoint: the tiny Qwen2.5-VL stands in for Qwen/Qwen2.5-VL-*-Instruct"),
+    Change("cold_start_sft", "model_name_or_path", "tiny://hub",
+           "the checkpoint: the tiny Qwen2.5-VL stands in for Qwen/Qwen2.5-VL-*-Instruct, saved with the Hub "
+           "processor's defaults (no practical pixel cap), so every arm that starts from it must apply the "
+           "recipe's pixel budget itself"),
     Change("cold_start_sft", "gpus_per_node", _procs, "ranks on CPU", "scaled"),
     Change("grpo_rl", "gpus_per_node", _procs, "ranks on CPU", "scaled"),
     Change("grpo_rl", "use_vllm", lambda v, p: bool(v) and vllm_available(),
@@ -73,7 +75,7 @@ RULE: list[Change] = [
     Change("grpo_rl", "vllm_server_nodes", lambda v, p: v if vllm_available() else 0,
            "the server node needs vLLM (and SLURM)"),
     Change("benchmarks", "backend", lambda v, p: v if vllm_available() else "hf", "vLLM where importable"),
-    Change("benchmarks", "models", ["base=tiny://instruct", "sft=stage:cold_start_sft", "srpo=stage:grpo_rl"],
+    Change("benchmarks", "models", ["base=tiny://hub", "sft=stage:cold_start_sft", "srpo=stage:grpo_rl"],
            "the base checkpoint: the tiny model"),
     Change("benchmarks", "benchmarks", ["synthetic"], "no Hub access: the generated test set"),
     Change("ablations", "mode", "run", "no SLURM here: the arms run in this job (slurm/pipeline.sh --rehearse "

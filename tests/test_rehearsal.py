@@ -31,7 +31,7 @@ def test_every_stage_parses_the_rule_and_keeps_the_update_schedule(profile, tmp_
             assert cfg.args.accuracy_filter_metric == "reward" and cfg.launch.launcher == "accelerate"
             assert cfg.launch.accelerate_config == cluster["accelerate_config"]
         if stage == "cold_start_sft":
-            assert cfg.model.model_name_or_path == "tiny://instruct" and cfg.args.image_max_pixels == 262_144
+            assert cfg.model.model_name_or_path == "tiny://hub" and cfg.args.image_max_pixels == 262_144
         if stage == "reflection_generation":
             assert cfg.args.layout == "paper"  # the cluster's SFT layout, kept
     text = rehearsal.describe(profile)
@@ -98,5 +98,5 @@ def test_pipeline_rehearse_exports_the_rule_to_every_job():
     exported = next(line for line in done.stdout.splitlines() if line.startswith("export SRPO_REHEARSAL="))
     rule = json.loads(exported.split("=", 1)[1].strip("'"))
     assert "--use_cpu true" in rule["grpo_rl"] and "--run-name rehearsal" in done.stdout
-    assert "Qwen/Qwen2.5-VL-32B-Instruct" not in done.stdout and "--model_name_or_path tiny://instruct" in done.stdout
+    assert "Qwen/Qwen2.5-VL-32B-Instruct" not in done.stdout and "--model_name_or_path tiny://hub" in done.stdout
     assert "kept as on the cluster" in done.stderr
