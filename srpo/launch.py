@@ -13,6 +13,7 @@ the very same subprocess path as the 32-GPU run.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -77,6 +78,8 @@ def run_stage(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=Non
     with paths.StageLock(cfg.run.run_dir, stage) as lock:
         config_path = _prepare(cfg)
         before = paths.summary_stamp(cfg.run.run_dir, stage)
+        if cfg.launch.launcher != "local":
+            build_tiny_models(config_path)
         cmd = stage_command(cfg, config_path)
         log_path = cfg.stage_dir / "logs" / "stage.log"
         rc, tail, seconds = stream_subprocess(cmd, log_path, echo=echo, env=lock.env())
@@ -87,6 +90,16 @@ def run_stage(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=Non
     if paths.summary_stamp(cfg.run.run_dir, stage) == before or not paths.is_done(cfg.run.run_dir, stage):
         raise StageFailed(f"stage '{stage}' exited cleanly but wrote no new summary.json; log: {log_path}")
     return paths.read_summary(cfg.run.run_dir, stage)
+
+
+def build_tiny_models(config_path: Path) -> None:
+    """Build every ``tiny://`` model the resolved config names, here, before ranks start: a missing tiny model
+    is built by one process (the warm-up is a training run of its own; each rank of a multi-process launch
+    would otherwise start it inside the stage's process group)."""
+    from srpo.tiny import resolve_model
+
+    for name in sorted(set(re.findall(r"tiny://\w+", config_path.read_text()))):
+        resolve_model(name)
 
 
 def stream_subprocess(cmd: list[str], log_path: Path, echo: bool = True, env: dict | None = None):

@@ -70,6 +70,12 @@ def warm_up(base_dir: str | os.PathLike, out_dir: str | os.PathLike, *, seed: in
     progress.install(trainer, "tiny_instruct_warmup")  # built inside a stage: progress lines, not raw log dicts
     trainer.train()
     trainer.save_model(out_dir)
+    if not (Path(out_dir) / "config.json").exists():  # save_model writes on the main process only
+        raise RuntimeError(
+            f"the tiny://instruct warm-up saved no model (process {trainer.args.process_index} of "
+            f"{trainer.args.world_size}): build it in a single process first, e.g. "
+            "`python -c \"from srpo.tiny import resolve_model; resolve_model('tiny://instruct')\"`"
+        )
     processor.save_pretrained(out_dir)
     shutil.rmtree(Path(out_dir) / "_trainer", ignore_errors=True)
     losses = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h]
