@@ -62,11 +62,22 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
             continue
         print(f"[srpo] {nb.stem}: running -> {executed}", flush=True)
         start = time.time()
-        pm.execute_notebook(
-            str(nb), str(executed), cwd=str(notebooks_dir()), kernel_name=kernel, log_output=True,
-            progress_bar=False, parameters={"profile": profile, "run_dir": str(run_dir),
-                                            "overrides": (overrides or {}).get(stage, "")},
-        )  # fmt: skip
+        # papermill writes as it goes: run into a new file and swap it in only on success, so a failed re-run
+        # (a bad override, a crash) leaves the finished stage's report as it was; the failed one stays beside it
+        running = executed.with_suffix(".running.ipynb")
+        try:
+            pm.execute_notebook(
+                str(nb), str(running), cwd=str(notebooks_dir()), kernel_name=kernel, log_output=True,
+                progress_bar=False, parameters={"profile": profile, "run_dir": str(run_dir),
+                                                "overrides": (overrides or {}).get(stage, "")},
+            )  # fmt: skip
+        except BaseException:
+            if running.exists():
+                running.replace(executed.with_suffix(".failed.ipynb"))
+            print(f"[srpo] {nb.stem}: failed; its report: {executed.with_suffix('.failed.ipynb')}", flush=True)
+            raise
+        running.replace(executed)
+        executed.with_suffix(".failed.ipynb").unlink(missing_ok=True)
         timings[nb.stem] = round(time.time() - start, 1)
         write_html(executed)
         print(f"[srpo] {nb.stem}: done in {timings[nb.stem]:.0f}s", flush=True)

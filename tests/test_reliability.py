@@ -397,3 +397,43 @@ def test_a_benchmark_row_missing_a_field_or_its_gold_is_named(tmp_path):
         BenchmarkError, match=r"mathvista:testmini: no usable row; row 0: id '7': the gold answer is empty"
     ):
         bench([{**row, "answer": " "}]).records("testmini")
+
+
+def test_a_failed_notebook_rerun_leaves_the_finished_report(tmp_path, monkeypatch):
+    """A re-run of a finished stage whose notebook fails (a bad override) used to overwrite the stage's executed
+    notebook with the failed one, which `--resume` then kept. The report is swapped in only on success."""
+    import papermill as pm
+
+    from srpo import runner
+
+    monkeypatch.setattr(paths, "default_run_dir", lambda profile, name: tmp_path)
+    monkeypatch.setattr(runner, "write_html", lambda executed: executed)
+    report = tmp_path / "notebooks" / "01_data_curation.ipynb"
+    report.parent.mkdir(parents=True)
+    report.write_text('{"finished": true}')
+
+    def failing(source, output, **kwargs):
+        Path(output).write_text('{"failed": true}')
+        raise RuntimeError("ConfigError: bad override")
+
+    monkeypatch.setattr(pm, "execute_notebook", failing)
+    with pytest.raises(RuntimeError, match="bad override"):
+        runner.run_notebooks(stages="01")
+    assert report.read_text() == '{"finished": true}'
+    assert report.with_suffix(".failed.ipynb").read_text() == '{"failed": true}'
+
+    monkeypatch.setattr(pm, "execute_notebook", lambda source, output, **kw: Path(output).write_text('{"new": 1}'))
+    runner.run_notebooks(stages="01")
+    assert report.read_text() == '{"new": 1}' and not report.with_suffix(".failed.ipynb").exists()
+
+
+def test_the_fit_check_sizes_the_attempt_engine_for_its_max_model_len(tmp_path):
+    """The first-attempt vLLM engine was sized for the model's 128K context, ignoring attempt_max_model_len, and
+    told users on smaller GPUs to change attempt_tensor_parallel_size to a token count."""
+    from srpo.cluster import fit
+    from srpo.cluster.plan import plan_launch
+
+    cfg = config.load("reflection_generation", "7b", tmp_path / "run")
+    estimates, _ = fit.stage_estimates(cfg, "7b", plan_launch(cfg.launch, None, {}))
+    (engine,) = [e for e in estimates if "first-attempt" in e.role]
+    assert f"{cfg.args.attempt_max_model_len} tokens" in engine.role and "128000" not in engine.role

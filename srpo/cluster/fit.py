@@ -285,8 +285,9 @@ def stage_estimates(cfg, size: str, plan, assume: Assumptions | None = None) -> 
                                        role="benchmark vLLM engine"))  # fmt: skip
     elif stage == "reflection_generation" and args.attempt_backend == "vllm" and args.attempt_source != "generator":
         estimates.append(vllm_estimate(arch, gpu_gib=gpu, utilization=args.attempt_gpu_memory_utilization,
-                                       tensor_parallel=args.attempt_tensor_parallel_size, max_model_len=None,
-                                       role="first-attempt vLLM engine", setting="attempt_tensor_parallel_size"))  # fmt: skip
+                                       tensor_parallel=args.attempt_tensor_parallel_size,
+                                       max_model_len=args.attempt_max_model_len or None,
+                                       role="first-attempt vLLM engine", setting="attempt_max_model_len"))  # fmt: skip
     for est in estimates:
         if not est.fits and not est.problems:
             est.problems.append(f"{est.role}: needs {est.total_gib:.1f} GiB of {est.budget_gib:.1f} GiB")
