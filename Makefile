@@ -13,7 +13,7 @@ PROFILE ?= tiny-cpu
 # pip prints one harmless warning per package for the machine's missing second local index.
 PIP_QUIET := 2> >(grep -v "^WARNING: Location" >&2)
 
-.PHONY: env venv-vllm test-vllm main test test-fast lint format notebooks-strip clean help
+.PHONY: env venv-vllm test-vllm main check-main ablations-full test test-fast lint format notebooks-strip clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -40,6 +40,12 @@ test-vllm: venv-vllm  ## the vLLM tests only (real vLLM engines on the CPU)
 
 main: env  ## run all six notebooks on the tiny CPU profile into runs/$(PROFILE)/$(RUN) (finished stages are skipped)
 	$(PY) -m srpo run --profile $(PROFILE) --run-name $(RUN) --resume
+
+check-main:  ## check the main job's outputs: six executed notebooks and their HTML, no error cell, the report
+	$(PY) -m srpo check --profile $(PROFILE) --run-name $(RUN)
+
+ablations-full: env  ## after make main: notebook 06 again with every arm over every seed (arms already run are reused)
+	$(PY) -m srpo run --profile $(PROFILE) --run-name $(RUN) --stages 06 --override "ablations=--arms all --one_seed_arms base"
 
 test: env venv-vllm  ## the test suite (what CI runs): the CPU suite, then the vLLM tests in .venv-vllm
 	$(PY) -m pytest -q

@@ -6,3 +6,9 @@ transformers, TRL, vLLM) are imported inside the functions that need them.
 """
 
 __version__ = "0.1.0"
+
+# Before anything imports torch: OpenMP threads sleep instead of spinning while they wait, so a stage slows in
+# proportion on a shared machine (srpo.threads; measured in README "Time and speed").
+from srpo.threads import quiet_openmp  # noqa: E402
+
+quiet_openmp()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m srpo run|stage|strip-notebooks`` (``python -m srpo <command> --help``)."""
+"""Command line: ``python -m srpo run|stage|check|strip-notebooks`` (``python -m srpo <command> --help``)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     stage.add_argument("--overrides", action="append", default=[],
                        help="e.g. '--max_steps 20' (repeatable; a key may be set once)")  # fmt: skip
 
+    check = sub.add_parser("check", help="check a finished main job: executed notebooks, no error cell, report")
+    check.add_argument("--profile", default="tiny-cpu")
+    check.add_argument("--run-name", default="main")
+    check.add_argument("--stages", default="01-06")
+
     sub.add_parser("strip-notebooks", help="remove outputs from notebooks/*.ipynb")
     args = parser.parse_args(argv)
 
@@ -57,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
             overrides = rehearsal.prepare(args.profile, args.run_name, overrides)
         record = run_notebooks(args.profile, args.run_name, args.stages, overrides, args.resume)
         print(f"[srpo] all done in {record['total_seconds']:.0f}s; outputs in {record['run_dir']}")
+    elif args.command == "check":
+        from srpo import paths
+        from srpo.runner import check_run
+
+        run_dir = paths.default_run_dir(args.profile, args.run_name)
+        problems = check_run(run_dir, args.stages)
+        for problem in problems:
+            print(f"[srpo] check: {problem}")
+        print(f"[srpo] check {run_dir}: {'FAILED' if problems else 'ok'}")
+        return 1 if problems else 0
     elif args.command == "stage":
         from srpo.launch import run_stage
 

@@ -50,7 +50,14 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
     run_dir = paths.default_run_dir(profile, run_name)
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
+    timings_file = run_dir / "run_timings.json"
+    earlier = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    timings: dict[str, float] = dict(earlier.get("seconds", {}))  # stages skipped on --resume keep their time
+    from srpo.speed import reference_seconds
+
+    speed = reference_seconds()
+    print(f"[srpo] machine speed: the reference computation took {speed:.2f} s (srpo.speed; scale the times by it)",
+          flush=True)  # fmt: skip
     selected = select_notebooks(stages)
     if not selected:
         raise FileNotFoundError(f"no notebooks match {stages!r} in {notebooks_dir()}")
@@ -81,9 +88,40 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
         timings[nb.stem] = round(time.time() - start, 1)
         write_html(executed)
         print(f"[srpo] {nb.stem}: done in {timings[nb.stem]:.0f}s", flush=True)
-    record = {"profile": profile, "run_dir": str(run_dir), "seconds": timings, "total_seconds": sum(timings.values())}
-    (run_dir / "run_timings.json").write_text(json.dumps(record, indent=1))
+    record = {"profile": profile, "run_dir": str(run_dir), "seconds": timings, "total_seconds": sum(timings.values()),
+              "reference_seconds": speed, "threads_note": "each stage prints its thread settings in its log"}  # fmt: skip
+    timings_file.write_text(json.dumps(record, indent=1))
     return record
+
+
+def check_run(run_dir, stages: str = "01-06") -> list[str]:
+    """What is wrong with a finished main job (empty when nothing): each selected notebook executed into
+    ``<run_dir>/notebooks/`` with its HTML beside it, no cell that raised, each stage's summary, and stage 06's
+    report. ``python -m srpo check`` prints the list and exits non-zero when it is not empty (CI runs it)."""
+    import nbformat
+
+    run_dir = Path(run_dir)
+    problems = []
+    for nb in select_notebooks(stages):
+        executed = run_dir / "notebooks" / nb.name
+        if not executed.exists():
+            problems.append(f"{executed}: missing (the notebook did not run)")
+            continue
+        if not executed.with_suffix(".html").exists():
+            problems.append(f"{executed.with_suffix('.html')}: missing")
+        for i, cell in enumerate(nbformat.read(executed, as_version=4).cells):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if errors or cell.get("execution_count") is None and cell.cell_type == "code":
+                what = errors[0].get("ename", "error") if errors else "not executed"
+                problems.append(f"{executed.name}: cell {i} {what}")
+        stage = NOTEBOOK_TO_STAGE.get(nb.stem)
+        if stage and not paths.is_done(run_dir, stage):
+            problems.append(f"{stage}: no finished summary in {paths.stage_dir(run_dir, stage)}")
+    if "06_ablations" in {nb.stem for nb in select_notebooks(stages)}:
+        report = paths.stage_dir(run_dir, "ablations") / "report.md"
+        if not report.exists() or "## 2. Ablations" not in report.read_text():
+            problems.append(f"{report}: missing or without its ablation table")
+    return problems
 
 
 def write_html(executed: Path) -> Path:

@@ -58,10 +58,9 @@ def set_tensorboard_dir(stage_dir: Path) -> None:
 
 
 def set_threads(n: int) -> None:
-    if n > 0:
-        import torch
+    from srpo.threads import configure
 
-        torch.set_num_threads(n)
+    configure(n)
 
 
 def load_processor(path: str, min_pixels: int, max_pixels: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from srpo import paths
+from srpo.stats import two_proportion_z
 
 HELD_OUT_COLUMNS = ["structure_rate", "first_acc", "final_acc", "fix_rate", "break_rate", "unchanged_rate", "n"]
 
@@ -146,12 +147,6 @@ def reward_demo(gold: str = "7"):
     return pd.DataFrame(rows).T
 
 
-def _z(p1, n1, p2, n2) -> float:
-    from srpo.ablations.collect import two_proportion_z
-
-    return two_proportion_z(p1, n1, p2, n2)
-
-
 Z_NOISE = 2.0  # |z| below this: the change could be sampling noise of the held-out set
 RUBBER_STAMP_UNCHANGED = 0.05  # greedy unchanged_rate must rise by more than this (with fix_rate falling)
 Z_METRICS = ("structure_rate", "first_acc", "final_acc")  # rates over all n held-out problems
@@ -172,7 +167,7 @@ def held_out_changes(summary: dict, metrics=("structure_rate", "first_acc", "fin
         for key in metrics:
             if a.get(key) is None or b.get(key) is None:
                 continue
-            z = _z(a[key], a["n"], b[key], b["n"]) if key in Z_METRICS else None
+            z = two_proportion_z(a[key], a["n"], b[key], b["n"]) if key in Z_METRICS else None
             verdict = "" if z is None else ("beyond the noise" if abs(z) >= Z_NOISE else "could be noise")
             rows.append({"decoding": mode, "metric": key, "before": round(b[key], 3), "after": round(a[key], 3),
                          "change (points)": round(100 * (a[key] - b[key]), 1),

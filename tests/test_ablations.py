@@ -43,9 +43,16 @@ def test_aggregate_means_spreads_and_report(arm_dirs):
     assert set(found) == {("base", 0), ("sft_only", 0), ("srpo", 0), ("srpo", 1), ("srpo_released", 0)}
     rows = collect.aggregate([collect.arm_results(a, s, p) for (a, s), p in found.items()])
     srpo = next(r for r in rows if r["arm"] == "srpo" and r["mode"] == "greedy")
-    assert srpo["seeds"] == 2 and srpo["final_acc"] == pytest.approx(0.84) and srpo["final_acc_sd"] > 0
+    assert (
+        srpo["seeds"] == 2
+        and srpo["final_acc"] == pytest.approx(0.84)
+        and srpo["final_acc_ci"] > 0
+        and len(srpo["final_acc_by_seed"]) == 2
+    )
     table = {r["arm"]: r for r in report.arm_table(rows)}
-    assert table["srpo"]["greedy final"] == "84.0 ± 2.8" and table["srpo"]["paper Table 3 avg"] == "53.5"
+    assert (
+        table["srpo"]["greedy final"] == "84.0 ± 25.4"
+    )  # 95% t-interval, 2 seeds: 12.706 x 0.028 / sqrt 2 and table["srpo"]["paper Table 3 avg"] == "53.5"
     assert table["base"]["GRPO steps"] == "–" and table["srpo"]["GRPO steps"] == 150
     check = report.released_reward_check(rows)
     assert "erring on purpose" in check and "45.0%" in check
@@ -57,7 +64,7 @@ def test_released_check_says_when_there_is_no_effect(arm_dirs):
     root = arm_dirs / "ablations" / "arms"
     write_arm(root / "srpo_released" / "seed0", "srpo_released", 0.82, 0.84, sampled_first=0.73)
     rows = collect.aggregate([collect.arm_results(a, s, p) for (a, s), p in collect.arm_runs_in(arm_dirs).items()])
-    assert "did not teach the policy to answer wrong first" in report.released_reward_check(rows)
+    assert "did not measurably teach the policy to answer wrong first" in report.released_reward_check(rows)
 
 
 def test_aggregate_mode_stage_on_sibling_run_dirs(tmp_path, monkeypatch):
@@ -156,3 +163,68 @@ def test_sft_only_is_evaluated_with_the_prompt_it_was_trained_with(tmp_path):
     for profile in ("7b", "32b"):
         assert "sft=trained" in config.recipe_value(profile, "benchmarks", "model_prompts")
         assert config.recipe_value(profile, "reflection_generation", "sft_prompt") != "srpo_rl"
+
+
+def test_seeds_plan_one_sft_per_seed_shared_by_the_arms_that_start_from_it(tmp_path, monkeypatch):
+    """Run mode with seeds 0-2: seed 0 reuses notebook 03's SFT model, seeds 1 and 2 get one SFT run each, trained
+    before any arm needs it, and every SFT-started arm at seed s (evaluated or trained) uses seed s's model;
+    ``one_seed_arms`` run once and the untrained base once. The stages are recorded, not run."""
+    from srpo.ablations import run as arm_run
+
+    main_run = tmp_path / "runs" / "tiny-cpu" / "main"
+    (main_run / "cold_start_sft").mkdir(parents=True)
+    (main_run / "cold_start_sft" / "config.yaml").write_text("seed: 0\nmodel_name_or_path: tiny://instruct\n")
+    calls = []
+
+    def fake_run_stage(stage, profile, run_dir, overrides="", echo=True):
+        calls.append((stage, str(run_dir), overrides))
+        paths.write_summary(run_dir, stage, {"stage": stage})
+        return {}
+
+    monkeypatch.setattr(arm_run, "run_stage", fake_run_stage)
+    cfg = config.load("ablations", "tiny-cpu", main_run, "--seeds 0 1 2 --workers 1 --one_seed_arms no_effectiveness "
+                      "--arms base sft_only srpo no_effectiveness")  # fmt: skip
+    arm_run.run_arms(cfg)
+
+    sft_runs = [(d, o) for s, d, o in calls if s == "cold_start_sft"]
+    assert [d.rsplit("/", 1)[-1] for d, _ in sft_runs] == ["seed1", "seed2"]  # seed 0 is notebook 03's
+    assert all("--dataset " + str(main_run / "reflection_generation" / "sft") in o for _, o in sft_runs)
+    first_arm = next(i for i, c in enumerate(calls) if c[0] != "cold_start_sft")
+    assert first_arm == 2  # both SFT seeds finished before any arm started
+
+    def model_of(stage, arm, seed):
+        (o,) = [o for s, d, o in calls if s == stage and d.endswith(f"arms/{arm}/seed{seed}")]
+        return o
+
+    assert str(main_run / "cold_start_sft" / "final") in model_of("benchmarks", "sft_only", 0)
+    for seed in (1, 2):
+        seed_model = str(main_run / "ablations" / "sft" / f"seed{seed}" / "cold_start_sft" / "final")
+        assert seed_model in model_of("benchmarks", "sft_only", seed)
+        assert f"--model_name_or_path {seed_model}" in model_of("grpo_rl", "srpo", seed)
+    arm_dirs = {d.split("arms/")[1] for _, d, _ in calls if "arms/" in d}
+    assert {a for a in arm_dirs if a.startswith(("base", "no_effectiveness"))} == {
+        "base/seed0",
+        "no_effectiveness/seed0",
+    }
+
+
+def test_paired_verdicts_use_the_seeds_both_arms_ran():
+    def row(arm, by_seed):
+        values = list(by_seed.values())
+        return {"arm": arm, "benchmark": "synthetic:test", "mode": "sampled", "seeds": len(values), "n": 400,
+                "final_acc": sum(values) / len(values), "final_acc_by_seed": by_seed,
+                "first_acc": sum(values) / len(values), "first_acc_by_seed": by_seed}  # fmt: skip
+
+    srpo = row("srpo", {0: 0.60, 1: 0.62, 2: 0.61})
+    better = row("cot_sft_grpo", {0: 0.66, 1: 0.69, 2: 0.67})  # +6.3 points, the same sign on every seed
+    noisy = row("grpo_no_sft", {0: 0.70, 1: 0.50, 2: 0.64})
+    diff, interval, z = notes.comparison(better, srpo, "final_acc")
+    assert z is None and interval.n == 3 and interval.excludes_zero() and diff == pytest.approx(0.063, abs=1e-3)
+    assert "a difference" in notes.verdict((diff, interval, z))
+    assert "no difference shown" in notes.verdict(notes.comparison(srpo, noisy, "final_acc"))
+    one_seed = row("no_effectiveness", {0: 0.40})  # pairs on seed 0 only: falls back to a z, and says so
+    text = notes.verdict(notes.comparison(one_seed, srpo, "final_acc"))
+    assert "one seed" in text and "training spread not measured" in text
+    base = row("base", {0: 0.55})  # untrained: held fixed against every seed of the other arm
+    _, interval, _ = notes.comparison(srpo, base, "final_acc")
+    assert interval.n == 3 and interval.mean == pytest.approx(0.06)

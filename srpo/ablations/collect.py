@@ -4,12 +4,11 @@ benchmarks stage (and, for trained arms, a GRPO stage). Seeds are averaged; the 
 from __future__ import annotations
 
 import json
-import math
 import re
-import statistics
 from pathlib import Path
 
 from srpo import paths
+from srpo.stats import mean_interval
 
 METRICS = ("first_acc", "final_acc", "fix_rate", "break_rate", "unchanged_rate", "structure_rate")
 _SEED_RE = re.compile(r"^(?P<arm>.+?)(?:[-_/]s(?:eed)?(?P<seed>\d+))?$")
@@ -60,7 +59,8 @@ def arm_results(arm: str, seed: int, run_dir: Path) -> dict:
 
 
 def aggregate(results: list[dict]) -> list[dict]:
-    """Mean and spread over seeds per (arm, benchmark, mode): rows for the report's tables."""
+    """Mean over seeds per (arm, benchmark, mode), with the 95% t-interval's half-width (``<metric>_ci``, None
+    for one seed) and the value of each seed (``<metric>_by_seed``, for paired comparisons): the report's rows."""
     groups: dict[tuple, list] = {}
     for res in results:
         for label, modes in res["benchmarks"].items():
@@ -70,19 +70,15 @@ def aggregate(results: list[dict]) -> list[dict]:
     for (arm, label, mode), items in groups.items():
         row = {"arm": arm, "benchmark": label, "mode": mode, "seeds": len(items), "n": items[0][1].get("n"),
                "scorer": items[0][1].get("scorer"), "grpo_steps": items[0][0].get("grpo", {}).get("steps")}  # fmt: skip
+        row["seed_list"] = sorted(res["seed"] for res, _ in items)
         for metric in METRICS:
-            values = [m[metric] for _, m in items if m.get(metric) is not None]
-            row[metric] = statistics.fmean(values) if values else None
-            row[f"{metric}_sd"] = statistics.stdev(values) if len(values) > 1 else None
+            by_seed = {res["seed"]: m[metric] for res, m in items if m.get(metric) is not None}
+            interval = mean_interval(list(by_seed.values())) if by_seed else None
+            row[metric] = interval.mean if interval else None
+            row[f"{metric}_ci"] = interval.half_width if interval else None
+            row[f"{metric}_by_seed"] = by_seed
         rows.append(row)
     return rows
-
-
-def two_proportion_z(p1: float, n1: int, p2: float, n2: int) -> float:
-    """z statistic of the difference of two proportions (pooled); |z| > 2 is about the 5% level."""
-    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
-    se = math.sqrt(max(pooled * (1 - pooled) * (1 / n1 + 1 / n2), 1e-12))
-    return (p1 - p2) / se
 
 
 def save_results(results: list[dict], rows: list[dict], out_dir: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from srpo.ablations.arms import ARMS
-from srpo.ablations.collect import two_proportion_z
+from srpo.ablations.notes import comparison, verdict
 from srpo.bench.paper import TABLE3_AVERAGE
 
 # Where the paper and the release disagree, and what this project does (all of them: docs/paper_vs_release.md).
@@ -41,8 +41,9 @@ def _pct(x) -> str:
 
 
 def _pm(row, metric) -> str:
-    value, sd = row.get(metric), row.get(f"{metric}_sd")
-    return _pct(value) + (f" ± {100 * sd:.1f}" if sd is not None else "")
+    """Mean over seeds ± the half-width of its 95% t-interval (no ± for one seed)."""
+    value, ci = row.get(metric), row.get(f"{metric}_ci")
+    return _pct(value) + (f" ± {100 * ci:.1f}" if ci is not None else "")
 
 
 def arm_table(rows: list[dict], label: str = "synthetic:test") -> list[dict]:
@@ -70,18 +71,21 @@ def released_reward_check(rows: list[dict], label: str = "synthetic:test") -> st
     rel, pap = by.get(("srpo_released", "sampled")), by.get(("srpo", "sampled"))
     if not rel or not pap or rel.get("first_acc") is None or pap.get("first_acc") is None:
         return "Not measured: the run has no `srpo` and `srpo_released` arms."
-    z = two_proportion_z(rel["first_acc"], rel["n"] * rel["seeds"], pap["first_acc"], pap["n"] * pap["seeds"])
+    first = comparison(rel, pap, "first_acc")
+    _, interval, z = first
     gap_rel, gap_pap = (rel["final_acc"] or 0) - rel["first_acc"], (pap["final_acc"] or 0) - pap["first_acc"]
     text = (
         f"Sampled at T = 1, the released-reward arm's first answer is right {_pct(rel['first_acc'])}% of the time "
-        f"against {_pct(pap['first_acc'])}% for the paper's reward (z = {z:.1f}); its final answer "
-        f"{_pct(rel['final_acc'])}% against {_pct(pap['final_acc'])}%. Its reflection moves accuracy by "
-        f"{100 * gap_rel:+.1f} points (final minus first) against {100 * gap_pap:+.1f}, and fixes "
-        f"{_pct(rel['fix_rate'])}% of wrong first answers against {_pct(pap['fix_rate'])}%. "
+        f"against {_pct(pap['first_acc'])}% for the paper's reward ({verdict(first)}); its final answer "
+        f"{_pct(rel['final_acc'])}% against {_pct(pap['final_acc'])}% ({verdict(comparison(rel, pap, 'final_acc'))}). "
+        f"Its reflection moves accuracy by {100 * gap_rel:+.1f} points (final minus first) against "
+        f"{100 * gap_pap:+.1f}, and fixes {_pct(rel['fix_rate'])}% of wrong first answers against "
+        f"{_pct(pap['fix_rate'])}%. "
     )
-    if z >= -2:
-        return text + ("No significant drop in first-answer accuracy: in this run the released table did not teach "
-                       "the policy to answer wrong first (|z| < 2, or it improved). A longer run may differ.")  # fmt: skip
+    lower = interval.high < 0 if interval is not None else z < -2
+    if not lower:
+        return text + ("No drop in first-answer accuracy is shown: in these runs the released table did not "
+                       "measurably teach the policy to answer wrong first. Longer runs or more seeds may differ.")  # fmt: skip
     if (rel["final_acc"] or 0) >= (pap["final_acc"] or 0) - 0.02:
         return text + ("That is the signature of erring on purpose: worse first answers, no worse final answers. The "
                        "released table pays 1.0 for wrong-then-fixed and 0.75 for right twice.")  # fmt: skip
@@ -120,8 +124,8 @@ def write_report(out_dir: Path, *, profile: str, rows: list[dict], results: list
     else:
         parts.append("_Stage 05 has not run in this run directory._\n")
     parts += ["## 2. Ablations: a miniature Table 3\n",
-              "Accuracy in percent on the synthetic test set (greedy, and sampled at T = 1); ± is the spread over "
-              "seeds. `fix` = share of wrong first answers the final answer fixes; `break` = share of right first "
+              "Accuracy in percent on the synthetic test set (greedy, and sampled at T = 1), the mean over seeds; "
+              "± is the half-width of its 95% t-interval over seeds (none for one seed). `fix` = share of wrong first answers the final answer fixes; `break` = share of right first "
               "answers it breaks; `unchanged` = final answer equals the first. The paper column is Table 3's "
               "five-benchmark average at 7B. An arm's seed is its GRPO run's seed: data order and dropout, and the "
               "rollouts when they are generated with transformers (tiny-cpu); TRL seeds vLLM rollouts (7b/32b) by "

@@ -1,9 +1,13 @@
 """Run mode (tiny-cpu): train and evaluate every arm here, each in its own run directory, through the same
 entry points as the main run (``python -m srpo.grpo`` then ``python -m srpo.benchmarks``).
 
-An arm's run directory is ``<run_dir>/ablations/arms/<arm>/seed<s>/``. Its GRPO starts from this run's
-models and reads this run's RL prompts (by path), so arms share stages 01–03 and differ only in what the
-arm changes. Finished arms are skipped when the stage is re-run (each arm's stages resume on their own).
+An arm's run directory is ``<run_dir>/ablations/arms/<arm>/seed<s>/``. Its GRPO reads this run's RL prompts
+(by path), so arms share stages 01-02 and differ only in what the arm changes and in the seed. A seed is a
+whole training run: with ``sft_per_seed`` an arm that starts from the reflection SFT model starts, at seed s,
+from an SFT run with seed s (``<run_dir>/ablations/sft/seed<s>/``, trained once and shared by every arm at
+that seed; seed = notebook 03's seed reuses its model), so the spread over seeds covers SFT and GRPO. The data
+(stages 01-02) and the evaluation's own sampling seed are the same for every seed. Finished arms are skipped
+when the stage is re-run (each arm's stages resume on their own).
 """
 
 from __future__ import annotations
@@ -22,12 +26,42 @@ def arm_dir(run_dir, arm: str, seed: int) -> Path:
     return paths.stage_dir(run_dir, "ablations") / "arms" / arm / f"seed{seed}"
 
 
+def sft_seed_dir(run_dir, seed: int) -> Path:
+    return paths.stage_dir(run_dir, "ablations") / "sft" / f"seed{seed}"
+
+
+def run_sft_seed(run_dir) -> int:
+    """The seed notebook 03 trained the run's SFT model with."""
+    from srpo import config
+
+    return int(config.read_yaml_mapping(paths.stage_dir(run_dir, "cold_start_sft") / "config.yaml")["seed"])
+
+
+def sft_model(run_dir, seed: int, args) -> str:
+    """The reflection SFT model an arm starts from at ``seed``: notebook 03's, or this seed's own SFT run."""
+    if not args.sft_per_seed or seed == run_sft_seed(run_dir):
+        return str(paths.stage_dir(run_dir, "cold_start_sft") / "final")
+    return str(paths.stage_dir(sft_seed_dir(run_dir, seed), "cold_start_sft") / "final")
+
+
+def train_sft_seed(run_dir, profile: str, seed: int, args) -> dict:
+    """Notebook 03's SFT again with another seed (same data and recipe, no held-out evaluation)."""
+    target = sft_seed_dir(run_dir, seed)
+    start = time.time()
+    if not paths.is_done(target, "cold_start_sft"):
+        sft_set = paths.stage_dir(run_dir, "reflection_generation") / "sft"
+        run_stage("cold_start_sft", profile, target, _overrides(
+            model_name_or_path=sft_base_model(run_dir, profile), dataset=sft_set, seed=seed, eval_samples=0,
+            torch_threads=args.arm_torch_threads, launcher="local"), echo=False)  # fmt: skip
+    return {"arm": "sft", "seed": seed, "run_dir": str(target), "seconds": round(time.time() - start, 1)}
+
+
 def start_model(arm: Arm, run_dir, profile: str, seed: int, args) -> str:
     """The checkpoint an arm trains from (or is evaluated as)."""
     if arm.start == "base":
         return sft_base_model(run_dir, profile)
     if arm.start == "sft":
-        return str(paths.stage_dir(run_dir, "cold_start_sft") / "final")
+        return sft_model(run_dir, seed, args)
     if arm.start == "cot_sft":
         return str(train_cot_sft(run_dir, profile, seed, args) / "cold_start_sft" / "final")
     raise ValueError(f"arm {arm.name}: unknown start {arm.start!r}")
@@ -114,21 +148,37 @@ def _overrides(**values) -> str:
     return " ".join(f"--{k} {v}" for k, v in values.items())
 
 
+def arm_seeds(arm: Arm, args) -> list[int]:
+    """The seeds an arm runs with: every seed when it trains (or is an SFT model that does), except the arms
+    listed in ``one_seed_arms``, which run with the first seed only; the untrained base once."""
+    varies = arm.trains or (arm.start == "sft" and args.sft_per_seed)
+    return list(args.seeds) if varies and arm.name not in args.one_seed_arms else list(args.seeds[:1])
+
+
 def run_arms(cfg) -> list[dict]:
-    """All selected arms x seeds, ``workers`` at a time; prints one line per finished arm."""
+    """All selected arms x their seeds, ``workers`` at a time; prints one line per finished job.
+
+    First the SFT runs of the extra seeds (every SFT-started arm at that seed waits for them), then the arms,
+    longest first so the workers finish together."""
     args, run_dir, profile = cfg.args, cfg.run.run_dir, cfg.run.profile
-    jobs = [(arm, seed) for arm in select_arms(args.arms) for seed in args.seeds]
-    jobs = [(arm, seed) for arm, seed in jobs if arm.trains or seed == args.seeds[0]]  # eval-only arms: once
-    jobs.sort(key=lambda job: (job[0].start != "cot_sft", not job[0].trains))  # longest first: workers finish together
+    arms = select_arms(args.arms)
+    select_arms(args.one_seed_arms or ["base"])  # unknown names: the same error as for ``arms``
+    jobs = [(arm, seed) for arm in arms for seed in arm_seeds(arm, args)]
+    sft_seeds = sorted({s for arm, s in jobs if arm.start == "sft" and sft_model(run_dir, s, args) != sft_model(
+        run_dir, run_sft_seed(run_dir), args)})  # fmt: skip
+    jobs.sort(key=lambda job: (job[0].start != "cot_sft", not job[0].trains))  # longest first
     done = []
-    lines = progress.Lines("ablation_arms", len(jobs), every=1)
+    lines = progress.Lines("ablation_arms", len(sft_seeds) + len(jobs), every=1)
     lines.update(0)
+
+    def finished(result: dict) -> None:
+        done.append(result)
+        print(f"[ablations] {result['arm']} seed {result['seed']}: done in {result['seconds']:.0f}s", flush=True)
+        lines.update(len(done), last=f"{result['arm']}/seed{result['seed']}")
+
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = {pool.submit(run_arm, arm, run_dir, profile, seed, args): (arm, seed) for arm, seed in jobs}
-        for future in as_completed(futures):
-            arm, seed = futures[future]
-            result = future.result()  # an arm that fails stops the stage, with its log path in the message
-            done.append(result)
-            print(f"[ablations] {arm.name} seed {seed}: done in {result['seconds']:.0f}s", flush=True)
-            lines.update(len(done), last=f"{arm.name}/seed{seed}")
-    return done
+        for phase in ([pool.submit(train_sft_seed, run_dir, profile, s, args) for s in sft_seeds],
+                      [pool.submit(run_arm, arm, run_dir, profile, seed, args) for arm, seed in jobs]):  # fmt: skip
+            for future in as_completed(phase):
+                finished(future.result())  # a job that fails stops the stage, with its log path in the message
+    return [r for r in done if r["arm"] != "sft"]

@@ -169,10 +169,9 @@ def write_tables(out: Path, rows: list, parts: list, comparison: list) -> dict:
 
 
 def main(cfg) -> dict:
-    if cfg.launch.torch_threads:
-        import torch
+    from srpo.threads import configure
 
-        torch.set_num_threads(cfg.launch.torch_threads)
+    configure(cfg.launch.torch_threads, label="benchmarks")
     summary = run(cfg)
     paths.write_summary(cfg.run.run_dir, "benchmarks", summary)
     return summary

@@ -18,7 +18,17 @@ class AblationArgs:
     arms: list[str] = field(
         default_factory=lambda: ["all"], metadata={"help": "Arm names (srpo.ablations.ARMS) or all."}
     )
-    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "GRPO seeds per trained arm."})
+    seeds: list[int] = field(
+        default_factory=lambda: [0], metadata={"help": "Training seeds of every trained arm (a seed = one run)."}
+    )
+    one_seed_arms: list[str] = field(
+        default_factory=list, metadata={"help": "Arms run with the first seed only (cheaper; no interval)."}
+    )
+    sft_per_seed: bool = field(
+        default=True,
+        metadata={"help": "Arms that start from the reflection SFT model start, at seed s, from an SFT run "
+                          "with seed s (the spread over seeds then covers SFT too)."},
+    )  # fmt: skip
     grpo_max_steps: int = field(default=150, metadata={"help": "GRPO steps of every trained arm (the same budget)."})
     cot_sft_epochs: float = field(default=3.0, metadata={"help": "Epochs of the plain-CoT SFT arm's SFT."})
     reuse_main_srpo: bool = field(
@@ -41,6 +51,8 @@ class AblationArgs:
         check_ranges(self, grpo_max_steps=POSITIVE, cot_sft_epochs=POSITIVE, workers=POSITIVE,
                      arm_torch_threads=NON_NEGATIVE, eval_n=NON_NEGATIVE, eval_sampled_limit=NON_NEGATIVE,
                      eval_sampled_n=NON_NEGATIVE)  # 0: greedy only  # fmt: skip
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and not empty, got {self.seeds}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 

@@ -196,10 +196,9 @@ def main(cfg) -> dict:
 
     datasets.disable_progress_bars()  # notebook output: the stage prints its own progress lines
     args, stage_dir, run_dir = cfg.args, cfg.stage_dir, cfg.run.run_dir
-    if cfg.launch.torch_threads > 0:
-        import torch
+    from srpo.threads import configure
 
-        torch.set_num_threads(cfg.launch.torch_threads)
+    configure(cfg.launch.torch_threads, label="reflection")
     seconds, t = {}, time.time()
     pool = load_pool(run_dir, args.max_problems)
     if pool.num_rows and set(pool.unique("source")) == {RELEASED_SOURCE}:
