@@ -66,8 +66,11 @@ class LaunchArgs:
         metadata={"help": "Nodes held back for `trl vllm-serve` (GRPO vllm_mode=server): 0 or 1; 0 = none."},
     )
     torch_threads: int = field(
-        default=0, metadata={"help": "torch.set_num_threads in the stage process (a fixed count keeps a seed's numbers "
-                               "the same under load); 0 = auto: the launcher's OMP_NUM_THREADS, else the free cores."}
+        default=0,
+        metadata={
+            "help": "torch.set_num_threads in the stage process (a fixed count keeps a seed's numbers "
+            "the same under load); 0 = auto: the launcher's OMP_NUM_THREADS, else the free cores."
+        },
     )
 
     def __post_init__(self):
