@@ -21,7 +21,7 @@ def setup(cfg):
     from transformers import set_seed
 
     args, trl_args, model_args = cfg.args, cfg.trl, cfg.model
-    set_threads(cfg.launch.torch_threads)
+    set_threads(cfg.launch.torch_threads, cfg.stage)
     set_seed(trl_args.seed)
     trl_args.output_dir = str(cfg.stage_dir / "checkpoints")
     set_tensorboard_dir(cfg.stage_dir)
@@ -57,10 +57,10 @@ def set_tensorboard_dir(stage_dir: Path) -> None:
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(stage_dir) / "tensorboard")
 
 
-def set_threads(n: int) -> None:
+def set_threads(n: int, label: str = "stage") -> None:
     from srpo.threads import configure
 
-    configure(n)
+    configure(n, label=label)
 
 
 def load_processor(path: str, min_pixels: int, max_pixels: int):
