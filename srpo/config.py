@@ -8,7 +8,9 @@ shared ``RunArgs``/``LaunchArgs``). Overrides look like the command line (``"--l
 Unknown keys fail early with the key, the file and the nearest valid name.
 
 The resolved config is written to ``<run_dir>/<stage>/config.yaml`` before the stage runs, and the stage's
-entry point (``python -m srpo.<module> --config <that file>``) parses it again with the same parser.
+entry point (``python -m srpo.<module> --config <that file>``) parses it with the same parser. Each process
+reads its YAML file once and hands the parsed ``StageConfig`` down (``srpo.launch.run_stage`` -> the command;
+``parse_entry_point`` -> the stage's ``main(cfg)``).
 """
 
 from __future__ import annotations
@@ -210,7 +212,7 @@ def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            parsed = TrlParser(types).parse_args_and_config(args=["--config", str(yaml_path), *argv])
+            parsed = _parse_values(TrlParser(types), values, argv)
     except SystemExit as exc:  # argparse exits on a bad value; a notebook must get an exception instead
         reason = (stderr.getvalue().strip().splitlines() or ["(no message)"])[-1]
         raise ConfigError(f"could not parse {yaml_path} with overrides of {_override_keys(argv)}: {reason}") from exc
@@ -230,6 +232,20 @@ def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -
                       source=str(yaml_path))  # fmt: skip
     cfg.values = _resolved_values(cfg, values, _override_keys(argv))
     return cfg
+
+
+def _parse_values(parser, values: dict, argv: list[str]) -> tuple:
+    """What ``TrlParser.parse_args_and_config(["--config", path, *argv])`` does, from the mapping already read
+    (so the YAML is parsed once per process): the recipe's ``env:`` mapping becomes environment variables, its
+    other keys the parser's defaults, and ``argv`` overrides them."""
+    config = dict(values)
+    env = config.pop("env", None) or {}
+    if not isinstance(env, dict):
+        raise ValueError("`env` must be a mapping of variable names to values")
+    for key, value in env.items():
+        os.environ[key] = str(value)
+    parser.set_defaults_with_config(**config)
+    return parser.parse_args_into_dataclasses(args=argv)
 
 
 def _pick(by_type: dict, *names: str):
