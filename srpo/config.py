@@ -28,7 +28,8 @@ from pathlib import Path
 import yaml
 
 from srpo import paths
-from srpo.stages import get_stage
+from srpo.configs.base import STAGE_PREFIX, stage_name
+from srpo.stages import STAGES, get_stage
 
 PROFILES = ("tiny-cpu", "7b", "32b")
 RESERVED_KEYS = {"env"}  # TrlParser exports the YAML's `env:` mapping as environment variables
@@ -63,6 +64,14 @@ class StageConfig:
     @property
     def profile(self) -> str:
         return self.run.profile
+
+    def input_stages(self) -> tuple[str, ...]:
+        """The stages this one reads: the stage's default (``srpo.stages``), or what its Args narrow that to
+        (``input_stages()``, e.g. ``stage:X`` sources), plus a ``stage:X`` model to start from."""
+        custom = getattr(self.args, "input_stages", None)
+        stages = list(custom()) if callable(custom) else list(get_stage(self.stage).inputs)
+        model = stage_name(getattr(self.model, "model_name_or_path", None))
+        return tuple(dict.fromkeys([*stages, *([model] if model else [])]))
 
 
 def recipes_dir() -> Path:
@@ -231,7 +240,21 @@ def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -
                       trl=trl, model=_pick(by_type, "ModelConfig"),
                       source=str(yaml_path))  # fmt: skip
     cfg.values = _resolved_values(cfg, values, _override_keys(argv))
+    try:
+        check_stage_config(cfg)
+    except ValueError as exc:
+        raise ConfigError(f"invalid value in {yaml_path} or the overrides of {_override_keys(argv)}: {exc}") from exc
     return cfg
+
+
+def check_stage_config(cfg: StageConfig) -> None:
+    """The checks that need more than the config's own fields, run once the config is parsed and before the
+    stage does any work: every ``stage:X`` names a stage, and the stage's own check (``srpo.stages.Stage.check``:
+    its registries of benchmarks, prompts, question types). Raises ``ValueError`` naming the field."""
+    unknown = [s for s in cfg.input_stages() if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage in {[STAGE_PREFIX + s for s in unknown]}; stages: {list(STAGES)}")
+    get_stage(cfg.stage).check_config(cfg)
 
 
 def _parse_values(parser, values: dict, argv: list[str]) -> tuple:

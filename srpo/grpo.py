@@ -19,6 +19,7 @@ from pathlib import Path
 
 from srpo import config as srpo_config
 from srpo import generation, paths, training
+from srpo.configs.base import stage_name
 
 STAGE = "grpo_rl"
 
@@ -30,7 +31,7 @@ def load_prompts(args, run_dir, stage_dir):
     (``training.screen_rows``). Returns (dataset, number of rows quarantined)."""
     from srpo import formats
 
-    if args.dataset.startswith("stage:"):
+    if stage_name(args.dataset):
         from srpo.data import load_split
 
         dataset = load_split(run_dir, args.dataset_split)

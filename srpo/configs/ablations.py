@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges
+from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges, one_of
 
 MODES = ("run", "aggregate")
 
@@ -40,9 +40,7 @@ class AblationArgs:
     def __post_init__(self):
         check_ranges(self, grpo_max_steps=POSITIVE, cot_sft_epochs=POSITIVE, workers=POSITIVE,
                      arm_torch_threads=NON_NEGATIVE, eval_n=NON_NEGATIVE, eval_sampled_limit=NON_NEGATIVE,
-                     eval_sampled_n=NON_NEGATIVE)  # 0: greedy only  # fmt: skip
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+                     eval_sampled_n=NON_NEGATIVE, mode=one_of(MODES))  # eval_sampled_n 0: greedy only  # fmt: skip
 
     def input_stages(self) -> list[str]:
         # run mode trains from this run's data, SFT set and SFT model; aggregate mode reads other run dirs
