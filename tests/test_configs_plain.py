@@ -91,3 +91,14 @@ def test_entry_points_check_an_edited_config_before_any_work(stage, entry, key, 
         getattr(importlib.import_module(module), name)(["--config", str(path)])
     written = sorted(p.name for p in paths.stage_dir(tmp_path, stage).iterdir())
     assert written == ["config.yaml", "config_full.json"]  # nothing but what save_resolved wrote
+
+
+def test_config_name_lists_match_the_code_they_choose_from():
+    """The plain-data configs spell out the names a stage's code accepts; these must not drift apart."""
+    from srpo import rewards
+    from srpo.configs.grpo_rl import FILTER_METRICS, REWARD_VARIANTS
+    from srpo.grpo_trainer import completion_accuracy
+
+    assert REWARD_VARIANTS == rewards.VARIANTS
+    verdict = {"accuracy": 0.5, "effectiveness": 0.25, "first_correct": True, "final_correct": False}
+    assert [completion_accuracy(verdict, m) for m in FILTER_METRICS] == [0.75, 0.5, 1.0, 0.0]
