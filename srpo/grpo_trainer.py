@@ -101,8 +101,10 @@ class SRPOGRPOTrainer(GRPOTrainer):
                  filter_metric: str = "reward", on_completions=None, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
         if grade is None and not any(isinstance(f, RewardComponent) for f in self.reward_funcs):
-            raise ValueError("SRPOGRPOTrainer reads each completion's verdict from the reward functions of "
-                             "srpo.rewards.make_reward_funcs; pass them in reward_funcs, or pass grade=")  # fmt: skip
+            raise ValueError(
+                "SRPOGRPOTrainer reads each completion's verdict from the reward functions of "
+                "srpo.rewards.make_reward_funcs; pass them in reward_funcs, or pass grade="
+            )
         self._kept_tokens = 0  # completion tokens in the loss since the last optimizer step (this rank)
         self._grade = grade
         self._accuracy_filter = accuracy_filter
