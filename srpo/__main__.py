@@ -7,11 +7,15 @@ import sys
 
 
 def _parse_overrides(items: list[str]) -> dict:
+    """``--override STAGE='--flag value'`` items -> ``{stage: flags}``; a stage given twice gets both."""
+    from srpo.configs.base import split_pair
+
     out = {}
     for item in items:
-        stage, sep, flags = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--override needs STAGE='--flag value', got {item!r}")
+        try:
+            stage, flags = split_pair(item, "--override (STAGE='--flag value')")
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         out[stage] = (out.get(stage, "") + " " + flags).strip()
     return out
 

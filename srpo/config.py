@@ -8,7 +8,9 @@ shared ``RunArgs``/``LaunchArgs``). Overrides look like the command line (``"--l
 Unknown keys fail early with the key, the file and the nearest valid name.
 
 The resolved config is written to ``<run_dir>/<stage>/config.yaml`` before the stage runs, and the stage's
-entry point (``python -m srpo.<module> --config <that file>``) parses it again with the same parser.
+entry point (``python -m srpo.<module> --config <that file>``) parses it with the same parser. Each process
+reads its YAML file once and hands the parsed ``StageConfig`` down (``srpo.launch.run_stage`` -> the command;
+``parse_entry_point`` -> the stage's ``main(cfg)``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pathlib import Path
 import yaml
 
 from srpo import paths
-from srpo.stages import get_stage
+from srpo.configs.base import STAGE_PREFIX, stage_name
+from srpo.stages import STAGES, get_stage
 
 PROFILES = ("tiny-cpu", "7b", "32b")
 RESERVED_KEYS = {"env"}  # TrlParser exports the YAML's `env:` mapping as environment variables
@@ -61,6 +64,14 @@ class StageConfig:
     @property
     def profile(self) -> str:
         return self.run.profile
+
+    def input_stages(self) -> tuple[str, ...]:
+        """The stages this one reads: the stage's default (``srpo.stages``), or what its Args narrow that to
+        (``input_stages()``, e.g. ``stage:X`` sources), plus a ``stage:X`` model to start from."""
+        custom = getattr(self.args, "input_stages", None)
+        stages = list(custom()) if callable(custom) else list(get_stage(self.stage).inputs)
+        model = stage_name(getattr(self.model, "model_name_or_path", None))
+        return tuple(dict.fromkeys([*stages, *([model] if model else [])]))
 
 
 def recipes_dir() -> Path:
@@ -210,7 +221,7 @@ def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            parsed = TrlParser(types).parse_args_and_config(args=["--config", str(yaml_path), *argv])
+            parsed = _parse_values(TrlParser(types), values, argv)
     except SystemExit as exc:  # argparse exits on a bad value; a notebook must get an exception instead
         reason = (stderr.getvalue().strip().splitlines() or ["(no message)"])[-1]
         raise ConfigError(f"could not parse {yaml_path} with overrides of {_override_keys(argv)}: {reason}") from exc
@@ -229,7 +240,35 @@ def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -
                       trl=trl, model=_pick(by_type, "ModelConfig"),
                       source=str(yaml_path))  # fmt: skip
     cfg.values = _resolved_values(cfg, values, _override_keys(argv))
+    try:
+        check_stage_config(cfg)
+    except ValueError as exc:
+        raise ConfigError(f"invalid value in {yaml_path} or the overrides of {_override_keys(argv)}: {exc}") from exc
     return cfg
+
+
+def check_stage_config(cfg: StageConfig) -> None:
+    """The checks that need more than the config's own fields, run once the config is parsed and before the
+    stage does any work: every ``stage:X`` names a stage, and the stage's own check (``srpo.stages.Stage.check``:
+    its registries of benchmarks, prompts, question types). Raises ``ValueError`` naming the field."""
+    unknown = [s for s in cfg.input_stages() if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage in {[STAGE_PREFIX + s for s in unknown]}; stages: {list(STAGES)}")
+    get_stage(cfg.stage).check_config(cfg)
+
+
+def _parse_values(parser, values: dict, argv: list[str]) -> tuple:
+    """What ``TrlParser.parse_args_and_config(["--config", path, *argv])`` does, from the mapping already read
+    (so the YAML is parsed once per process): the recipe's ``env:`` mapping becomes environment variables, its
+    other keys the parser's defaults, and ``argv`` overrides them."""
+    config = dict(values)
+    env = config.pop("env", None) or {}
+    if not isinstance(env, dict):
+        raise ValueError("`env` must be a mapping of variable names to values")
+    for key, value in env.items():
+        os.environ[key] = str(value)
+    parser.set_defaults_with_config(**config)
+    return parser.parse_args_into_dataclasses(args=argv)
 
 
 def _pick(by_type: dict, *names: str):

@@ -3,7 +3,8 @@
 Each reward component is its own TRL reward function, so TRL logs ``rewards/format/mean`` …
 ``rewards/length/mean``; their sum is the paper's R_total. Advantages are group-normalised over the
 ``num_generations`` completions of a prompt (TRL ``scale_rewards: group``). The online accuracy filter and
-the reflection metrics (first/final accuracy, fix and break rates) come from ``srpo.grpo_trainer``.
+the reflection metrics (first/final accuracy, fix and break rates) come from ``srpo.grpo_trainer``; they read
+the verdicts the reward functions gave (each completion is graded once per step).
 
     python -m srpo.grpo --config runs/<profile>/<run>/grpo_rl/config.yaml                  # one process
     accelerate launch --config_file recipes/accelerate/zero3.yaml -m srpo.grpo --config …   # 7B, vLLM colocate
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from srpo import config as srpo_config
 from srpo import generation, paths, training
+from srpo.configs.base import stage_name
 
 STAGE = "grpo_rl"
 
@@ -30,7 +32,7 @@ def load_prompts(args, run_dir, stage_dir):
     (``training.screen_rows``). Returns (dataset, number of rows quarantined)."""
     from srpo import formats
 
-    if args.dataset.startswith("stage:"):
+    if stage_name(args.dataset):
         from srpo.data import load_split
 
         dataset = load_split(run_dir, args.dataset_split)
@@ -52,26 +54,6 @@ def load_prompts(args, run_dir, stage_dir):
 
     dataset = dataset.map(to_prompt, input_columns=["question", "images"])
     return dataset.select_columns(["id", "prompt", "images", *sorted(needed - {"question", "images"})]), quarantined
-
-
-def make_grader(args, tokenizer):
-    """Per-completion grade for the metrics and the filter (the same scorer as the reward)."""
-    from srpo import formats, rewards
-
-    count = rewards.token_counter(tokenizer)
-    # the run's own reward terms: the accuracy filter's "reward" metric reads its correctness terms
-    variant, effectiveness = args.reward, args.reward_effectiveness or args.reward != "paper"
-
-    def grade(text: str, row: dict) -> dict:
-        score = rewards.score_completion(text, row["answer"], count_tokens=count, variant=variant,
-                                         effectiveness=effectiveness, length=False, options=row.get("options"),
-                                         answer_type=row.get("answer_type"), precision=row.get("precision"))  # fmt: skip
-        parsed = formats.parse_completion(text)
-        score["unchanged"] = parsed.first_answer is not None and parsed.first_answer == parsed.final_answer
-        score["reflection_tokens"] = count(parsed.reflection) if parsed.reflection else 0
-        return score
-
-    return grade
 
 
 class CompletionLog:
@@ -114,7 +96,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     with generation.trl_colocate_engine(grpo_args, args):  # vLLM gets the trainer's pixel budget
         trainer = training.resumable(SRPOGRPOTrainer)(
             model=model, reward_funcs=reward_funcs, args=grpo_args, train_dataset=dataset, processing_class=processor,
-            peft_config=get_peft_config(model_args), grade=make_grader(args, processor.tokenizer),
+            peft_config=get_peft_config(model_args),
             accuracy_filter=(args.accuracy_filter_min, args.accuracy_filter_max) if args.accuracy_filter else None,
             filter_metric=args.accuracy_filter_metric,
             on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),

@@ -15,8 +15,9 @@ release, its ``--dynamic_filtering`` options):
 * per-step reflection metrics: first- and final-answer accuracy, fix rate (wrong -> right), break rate
   (right -> wrong), unchanged answers, well-formed share, reflection length.
 
-All of it hooks into TRL's own methods: ``_calculate_rewards`` (every completion's grade is gathered in the
-same order as TRL's rewards), ``_generate_and_score_completions`` (the batch it returns is edited before the
+All of it hooks into TRL's own methods: ``_calculate_rewards`` (every completion's verdict, the one the
+reward functions gave it, is gathered in the same order as TRL's rewards: each completion is graded once per
+step), ``_generate_and_score_completions`` (the batch it returns is edited before the
 loss sees it) and ``_prepare_inputs`` (the empty-update skip). Filtered groups get advantage 0 and are masked
 out of the loss; the kept groups are reweighted so the loss is their mean alone, as if the filtered groups had
 been dropped. ``_generate`` and ``_get_per_token_logps_and_entropies`` work around two TRL 1.16 faults with
@@ -28,6 +29,8 @@ from __future__ import annotations
 import torch
 from accelerate.utils import gather_object
 from trl import GRPOTrainer
+
+from srpo.rewards import RewardComponent, completion_text, latest_verdicts
 
 # loss types whose normaliser counts sequences (rescale advantages) or global tokens (recount tokens)
 _SEQUENCE_NORMALISED = ("grpo", "dr_grpo", "luspo")
@@ -88,13 +91,20 @@ def reflection_metrics(grades: list[dict]) -> dict:
 class SRPOGRPOTrainer(GRPOTrainer):
     """``GRPOTrainer`` with the online accuracy filter and reflection metrics.
 
-    ``grade(completion_text, inputs_row) -> dict`` returns at least ``first_correct``, ``final_correct``,
-    ``well_formed``, ``unchanged`` and ``reflection_tokens`` for one completion.
+    A completion's verdict (at least ``first_correct``, ``final_correct``, ``well_formed``, ``unchanged`` and
+    ``reflection_tokens``) is the one the reward functions of ``srpo.rewards.make_reward_funcs`` gave it in
+    the same step (``rewards.latest_verdicts``), so nothing is graded twice. ``grade(completion_text,
+    inputs_row) -> dict`` replaces that with a grader of one's own (tests, ``scripts/gpu_check.py``).
     """
 
-    def __init__(self, *args, grade, accuracy_filter: tuple[float, float] | None = None,
+    def __init__(self, *args, grade=None, accuracy_filter: tuple[float, float] | None = None,
                  filter_metric: str = "reward", on_completions=None, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
+        if grade is None and not any(isinstance(f, RewardComponent) for f in self.reward_funcs):
+            raise ValueError(
+                "SRPOGRPOTrainer reads each completion's verdict from the reward functions of "
+                "srpo.rewards.make_reward_funcs; pass them in reward_funcs, or pass grade="
+            )
         self._kept_tokens = 0  # completion tokens in the loss since the last optimizer step (this rank)
         self._grade = grade
         self._accuracy_filter = accuracy_filter
@@ -208,10 +218,14 @@ class SRPOGRPOTrainer(GRPOTrainer):
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        local = [self._grade(_text(c), row) for c, row in zip(completions, inputs, strict=True)]
+        texts = [completion_text(c) for c in completions]
+        if self._grade is None:  # the verdicts the reward functions just gave these completions
+            local = latest_verdicts(self.reward_funcs, texts)
+        else:
+            local = [self._grade(text, row) for text, row in zip(texts, inputs, strict=True)]
         self._grades = gather_object(local)  # same order as the rows of the gathered rewards
         if self._on_completions is not None and self.accelerator.is_main_process:
-            self._on_completions(self.state.global_step, prompts, [_text(c) for c in completions], local)
+            self._on_completions(self.state.global_step, prompts, texts, local)
         return rewards
 
     def _generate_and_score_completions(self, inputs):
@@ -270,12 +284,3 @@ def _chunk_kwargs(kwargs: dict, start: int, end: int) -> dict:
         if out.get(key) is not None:
             out[key] = out[key][start:end]
     return out
-
-
-def _text(completion) -> str:
-    if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}]
-        content = completion[-1]["content"] if completion else ""
-        if isinstance(content, list):
-            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return content
-    return completion

@@ -28,18 +28,6 @@ class StageFailed(RuntimeError):
     """The stage's process exited with a non-zero status."""
 
 
-def input_stages(cfg: srpo_config.StageConfig) -> tuple[str, ...]:
-    """The stages this one reads; a stage's Args may narrow the default (e.g. GRPO from the base model)."""
-    from srpo.stages import get_stage
-
-    custom = getattr(cfg.args, "input_stages", None)
-    stages = list(custom()) if callable(custom) else list(get_stage(cfg.stage).inputs)
-    model_name = getattr(cfg.model, "model_name_or_path", None) or ""
-    if model_name.startswith("stage:"):  # e.g. GRPO from stage:cold_start_sft
-        stages.append(model_name.removeprefix("stage:"))
-    return tuple(dict.fromkeys(stages))
-
-
 def prepare_stage(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides=None):
     """Load and validate the config, check inputs, write the resolved config. Returns (cfg, config_path).
 
@@ -51,7 +39,7 @@ def prepare_stage(stage: str, profile: str = "tiny-cpu", run_dir=None, overrides
 
 
 def _prepare(cfg: srpo_config.StageConfig) -> Path:
-    paths.require_done(cfg.run.run_dir, input_stages(cfg), for_stage=cfg.stage)
+    paths.require_done(cfg.run.run_dir, cfg.input_stages(), for_stage=cfg.stage)
     # summary.json of a finished run stays until the new run replaces it with its own (a finished stage is
     # replaced only by a complete result; its outputs are swapped in whole: paths.replace_dir)
     return srpo_config.save_resolved(cfg)

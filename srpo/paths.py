@@ -54,6 +54,35 @@ def stage_dir(run_dir: str | os.PathLike, stage: str) -> Path:
     return resolve_run_dir(run_dir) / stage
 
 
+FINAL = "final"  # <run_dir>/<stage>/final/: the trained model and processor of a training stage
+
+
+def final_dir(run_dir: str | os.PathLike, stage: str) -> Path:
+    """The model a training stage leaves in a run: ``<run_dir>/<stage>/final``."""
+    return stage_dir(run_dir, stage) / FINAL
+
+
+def resolve_model(name: str, run_dir: str | os.PathLike, *, must_exist: bool = True) -> str:
+    """The folder (or Hub id) a model source in a config stands for; the one resolver every stage uses.
+
+    ``stage:X`` -> ``<run_dir>/X/final`` (with ``must_exist``: ``StageNotReady`` naming the notebook to run
+    when stage X has not finished, ``FileNotFoundError`` when it finished without a model there);
+    ``tiny://...`` -> the cached tiny model (``srpo.tiny.resolve_model``, built once); anything else (a Hub id
+    or a folder) unchanged."""
+    from srpo.configs.base import stage_name
+
+    stage = stage_name(name)
+    if stage is None:
+        from srpo.tiny import resolve_model as resolve_tiny
+
+        return resolve_tiny(name)
+    path = final_dir(run_dir, stage)
+    if must_exist and not (path / "config.json").exists():
+        require_done(run_dir, [stage], for_stage=f"loading {name}")
+        raise FileNotFoundError(f"{name}: the stage finished but left no model at {path} (no config.json)")
+    return str(path)
+
+
 class SummaryUnreadable(StageNotReady):
     """A ``summary.json`` exists but does not parse, or names another stage."""
 

@@ -88,7 +88,9 @@ def score_completion(completion, gold, *, count_tokens, variant: str = "paper", 
                      options=None, answer_type=None, precision=None, effectiveness: bool = True,
                      length: bool = True, completion_tokens: int | None = None) -> dict:  # fmt: skip
     """Reward terms of one completion, their sum ``total`` and ``first_correct``/``final_correct``
-    (None when there is no such answer) and ``well_formed`` (the variant's strict structure).
+    (None when there is no such answer), ``well_formed`` (the variant's strict structure), ``unchanged`` (the
+    final answer block repeats the first) and ``reflection_tokens`` (0 without ``count_tokens``): the verdict the
+    GRPO trainer's reflection metrics and accuracy filter read (``srpo.grpo_trainer``).
 
     ``count_tokens`` is a callable str -> int or a tokenizer/processor (see ``token_counter``); it may be
     None when no length term is computed. ``completion_tokens`` is L when the caller already knows it (TRL's
@@ -128,8 +130,11 @@ def score_completion(completion, gold, *, count_tokens, variant: str = "paper", 
         if length and well_formed:
             terms["length"] = alpha * _length_term(parsed, count_tokens, completion, completion_tokens)
     total = sum(terms.values())
+    unchanged = parsed.first_answer is not None and parsed.first_answer == parsed.final_answer
+    has_counter = count_tokens is not None and parsed.reflection
+    reflection_tokens = token_counter(count_tokens)(parsed.reflection) if has_counter else 0
     return {**terms, "total": total, "first_correct": first_correct, "final_correct": final_correct,
-            "well_formed": well_formed}  # fmt: skip
+            "well_formed": well_formed, "unchanged": unchanged, "reflection_tokens": reflection_tokens}  # fmt: skip
 
 
 def _check(variant: str, alpha: float, effectiveness: bool) -> None:
@@ -215,7 +220,8 @@ def reward_weights(variant: str = "paper") -> list[float]:
 
 
 class _BatchScorer:
-    """Scores each (completion, gold, grading fields) once; the five reward functions read from its cache."""
+    """Scores each (completion, gold, grading fields) once; the five reward functions read from its cache, and
+    the trainer's metrics and accuracy filter read the verdicts of the batch scored last (``latest``)."""
 
     def __init__(self, count_tokens, variant, alpha, effectiveness, length, cache_size=8192):
         _check(variant, alpha, effectiveness)
@@ -226,6 +232,7 @@ class _BatchScorer:
         self.settings = dict(variant=variant, alpha=alpha, effectiveness=effectiveness, length=length)
         self.cache: OrderedDict = OrderedDict()
         self.cache_size = cache_size
+        self.latest: tuple[list[str], list[dict]] = ([], [])  # (texts, verdicts) of the last batch scored
 
     def score(self, completions, completion_ids, kwargs) -> list[dict]:
         golds = kwargs.get("answer")
@@ -240,8 +247,11 @@ class _BatchScorer:
         lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [None] * n
         if len(lengths) != n:
             raise ValueError(f"completion_ids has {len(lengths)} rows for {n} completions")
-        return [self._score_one(completion_text(c), lengths[i], golds[i], *(columns[k][i] for k in columns))
-                for i, c in enumerate(completions)]  # fmt: skip
+        texts = [completion_text(c) for c in completions]
+        scores = [self._score_one(text, lengths[i], golds[i], *(columns[k][i] for k in columns))
+                  for i, text in enumerate(texts)]  # fmt: skip
+        self.latest = (texts, scores)
+        return scores
 
     def _score_one(self, text, n_tokens, gold, options, answer_type, precision) -> dict:
         opts_key = tuple(options) if isinstance(options, (list, tuple)) else options
@@ -278,6 +288,21 @@ class RewardComponent:
 
     def __repr__(self) -> str:
         return f"RewardComponent({self.name!r}, {self.scorer.settings})"
+
+
+def latest_verdicts(reward_funcs, texts: list[str]) -> list[dict]:
+    """The verdicts (``score_completion`` dicts) that ``reward_funcs`` (from ``make_reward_funcs``) gave the
+    completions ``texts`` in the batch they scored last: what the GRPO trainer's metrics and accuracy filter
+    read, so that each completion is graded once per step. Raises ``ValueError`` when there are no such reward
+    functions and ``RuntimeError`` when their last batch is not ``texts`` (the reward was not computed for it).
+    """
+    scorer = next((f.scorer for f in reward_funcs if isinstance(f, RewardComponent)), None)
+    if scorer is None:
+        raise ValueError("no srpo.rewards reward function among the trainer's reward_funcs (make_reward_funcs)")
+    scored, verdicts = scorer.latest
+    if scored != list(texts):
+        raise RuntimeError(f"the reward functions last scored {len(scored)} other completions, not these {len(texts)}")
+    return verdicts
 
 
 def make_reward_funcs(count_tokens, variant: str = "paper", alpha: float = DEFAULT_ALPHA,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from srpo import config as srpo_config
 from srpo import paths, training
+from srpo.configs.base import stage_name
 
 STAGE = "cold_start_sft"
 
@@ -28,7 +29,7 @@ def load_sft_dataset(args, run_dir, stage_dir):
     that does not decode or an empty completion go to ``quarantine.jsonl`` (``training.screen_rows``).
 
     Returns (dataset, number of rows quarantined)."""
-    if args.dataset.startswith("stage:"):
+    if stage_name(args.dataset):
         from srpo.reflection import load_sft_set
 
         dataset = load_sft_set(run_dir)

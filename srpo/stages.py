@@ -20,9 +20,17 @@ class Stage:
     module: str  # python -m <module> --config <run_dir>/<key>/config.yaml
     dataclasses: tuple[str, ...]  # "module:Class" parsed together by TrlParser
     inputs: tuple[str, ...]  # stages that must have finished (the stage's Args may narrow this)
+    # "module:function" called with the parsed StageConfig before the stage does any work: the checks that need
+    # the stage's own registries (benchmark, prompt or question-type names), which the plain-data config
+    # dataclasses cannot import. It raises ValueError naming the field; srpo.config.load reports it.
+    check: str = ""
 
     def dataclass_types(self) -> tuple[type, ...]:
         return tuple(_import(path) for path in self.dataclasses)
+
+    def check_config(self, cfg) -> None:
+        if self.check:
+            _import(self.check)(cfg)
 
 
 def _import(path: str):
@@ -34,7 +42,7 @@ STAGES: dict[str, Stage] = {
     s.key: s
     for s in [
         Stage("data_curation", "01_data_curation", "srpo.data",
-              ("srpo.configs.data_curation:CurationArgs", RUN_ARGS, LAUNCH_ARGS), ()),
+              ("srpo.configs.data_curation:CurationArgs", RUN_ARGS, LAUNCH_ARGS), (), check="srpo.data:check_config"),
         Stage("reflection_generation", "02_reflection_generation", "srpo.reflection",
               ("srpo.configs.reflection_generation:ReflectionArgs", RUN_ARGS, LAUNCH_ARGS), ("data_curation",)),
         Stage("cold_start_sft", "03_cold_start_sft", "srpo.sft",
@@ -44,7 +52,7 @@ STAGES: dict[str, Stage] = {
               ("srpo.configs.grpo_rl:GRPOArgs", "trl:GRPOConfig", "trl:ModelConfig", RUN_ARGS, LAUNCH_ARGS),
               ("data_curation", "cold_start_sft")),
         Stage("benchmarks", "05_benchmarks", "srpo.bench",
-              ("srpo.configs.benchmarks:BenchArgs", RUN_ARGS, LAUNCH_ARGS), ()),
+              ("srpo.configs.benchmarks:BenchArgs", RUN_ARGS, LAUNCH_ARGS), (), check="srpo.bench.stage:check_config"),
         Stage("ablations", "06_ablations", "srpo.ablations",
               ("srpo.configs.ablations:AblationArgs", RUN_ARGS, LAUNCH_ARGS), ()),
     ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from srpo import paths, progress
 
-FINAL = "final"  # <run_dir>/<stage>/final/ holds the trained model and processor
+FINAL = paths.FINAL  # <run_dir>/<stage>/final/ holds the trained model and processor
 
 
 def setup(cfg):
@@ -25,30 +25,11 @@ def setup(cfg):
     set_seed(trl_args.seed)
     trl_args.output_dir = str(cfg.stage_dir / "checkpoints")
     set_tensorboard_dir(cfg.stage_dir)
-    model_path = resolve_model_path(model_args.model_name_or_path, cfg.run.run_dir)
+    model_path = paths.resolve_model(model_args.model_name_or_path, cfg.run.run_dir)
     processor = load_processor(model_path, args.image_min_pixels, args.image_max_pixels)
     model = load_model(model_path, model_args)
     frozen = freeze_vision(model) if args.freeze_vision else 0
     return model_path, processor, model, frozen
-
-
-def resolve_model_path(name: str, run_dir) -> str:
-    """``stage:<stage>`` -> that stage's final checkpoint in this run; ``tiny://…`` -> the cached tiny model;
-    anything else (a Hub id or a folder) unchanged."""
-    if name.startswith("stage:"):
-        stage = name.removeprefix("stage:")
-        path = paths.stage_dir(run_dir, stage) / FINAL
-        if not (path / "config.json").exists():
-            paths.require_done(run_dir, [stage], for_stage=f"loading {name}")
-            raise FileNotFoundError(f"{name}: stage finished but has no model at {path}")
-        return str(path)
-    from srpo.tiny import resolve_model
-
-    return resolve_model(name)
-
-
-def model_input_stages(name: str) -> list[str]:
-    return [name.removeprefix("stage:")] if name.startswith("stage:") else []
 
 
 def set_tensorboard_dir(stage_dir: Path) -> None:

@@ -82,3 +82,30 @@ def test_stage_refuses_to_start_before_its_inputs(tmp_path):
 def test_summary_is_atomic_and_finite(tmp_path):
     paths.write_summary(tmp_path, "benchmarks", {"acc": float("nan"), "n": [1.0, float("inf")]})
     assert paths.read_summary(tmp_path, "benchmarks") == {"stage": "benchmarks", "acc": None, "n": [1.0, None]}
+
+
+@pytest.mark.parametrize("stage", ["grpo_rl", "benchmarks"])
+def test_a_config_is_read_once_per_load(stage, tmp_path, monkeypatch):
+    """``config.load`` and the entry point's ``load_resolved`` each parse their YAML file once (TrlParser is
+    handed the mapping already read), and the recipe's ``env:`` still reaches the environment."""
+    reads = []
+    real = yaml.safe_load
+    monkeypatch.setattr(yaml, "safe_load", lambda stream: reads.append(1) or real(stream))
+    cfg = config.load(stage, "tiny-cpu", tmp_path, overrides="--seed 3" if stage == "benchmarks" else "--max_steps 3")
+    assert len(reads) == 1
+    reads.clear()
+    again = config.load_resolved(stage, config.save_resolved(cfg))
+    assert len(reads) == 1 and again.values == cfg.values
+
+
+def test_a_recipe_env_mapping_is_exported(tmp_path, monkeypatch):
+    root = tmp_path / "proj"
+    (root / "recipes" / "tiny-cpu").mkdir(parents=True)
+    text = (paths.project_root() / "recipes" / "tiny-cpu" / "ablations.yaml").read_text()
+    (root / "recipes" / "tiny-cpu" / "ablations.yaml").write_text(text + "\nenv:\n  SRPO_TEST_ENV_KEY: from-recipe\n")
+    monkeypatch.setenv("SRPO_HOME", str(root))
+    monkeypatch.delenv("SRPO_TEST_ENV_KEY", raising=False)
+    config.load("ablations", "tiny-cpu", run_dir=tmp_path)
+    import os
+
+    assert os.environ.pop("SRPO_TEST_ENV_KEY") == "from-recipe"

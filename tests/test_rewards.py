@@ -240,3 +240,21 @@ def test_answer_inside_the_first_think_is_not_graded_as_the_first_answer():
 def test_a_reflection_quoting_a_tag_keeps_i_ref_and_i_eff():
     s = score(five("5", "4", refl="zzzz I wrote </think> too early"))
     assert s["reflection"] == 0.25 and s["effectiveness"] == 0.5 and s["format"] == 0.0
+
+
+def test_latest_verdicts_are_the_reward_functions_own():
+    """What the GRPO trainer's metrics and filter read: the verdicts of the batch the reward functions scored
+    last, for exactly those completions (no second grading)."""
+    funcs = make_reward_funcs(count_z)
+    convo = [[{"role": "assistant", "content": five("4", "5")}], five("5", "4")]
+    call_all(funcs, convo, answer=["4", "4"])
+    verdicts = rewards.latest_verdicts(funcs, [five("4", "5"), five("5", "4")])
+    assert [(v["first_correct"], v["final_correct"], v["unchanged"]) for v in verdicts] == [
+        (True, False, False),
+        (False, True, False),
+    ]
+    assert verdicts[0]["reflection_tokens"] == 4 and verdicts[0]["effectiveness"] == -0.25
+    with pytest.raises(RuntimeError, match="not these 1"):
+        rewards.latest_verdicts(funcs, [five()])
+    with pytest.raises(ValueError, match="make_reward_funcs"):
+        rewards.latest_verdicts([lambda **kw: [0.0]], [five()])

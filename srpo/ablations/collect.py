@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from srpo import paths
+from srpo.configs.base import parse_pairs
 from srpo.stats import mean_interval
 
 METRICS = ("first_acc", "final_acc", "fix_rate", "break_rate", "unchanged_rate", "structure_rate")
@@ -29,10 +30,7 @@ def arm_runs_named(entries: list[str], profile: str, run_name: str) -> dict[tupl
     ``runs/<profile>/<run_name>-ablation-<arm>-s<seed>/``."""
     found = {}
     if entries:
-        for entry in entries:
-            name, sep, path = entry.partition("=")
-            if not sep:
-                raise ValueError(f"arm_run_dirs entries look like arm=run_dir, got {entry!r}")
+        for name, path in parse_pairs(entries, "arm_run_dirs (arm=run_dir)").items():
             m = _SEED_RE.match(name)
             found[(m["arm"], int(m["seed"] or 0))] = paths.resolve_run_dir(path)
         return found

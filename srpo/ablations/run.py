@@ -40,8 +40,8 @@ def run_sft_seed(run_dir) -> int:
 def sft_model(run_dir, seed: int, args) -> str:
     """The reflection SFT model an arm starts from at ``seed``: notebook 03's, or this seed's own SFT run."""
     if not args.sft_per_seed or seed == run_sft_seed(run_dir):
-        return str(paths.stage_dir(run_dir, "cold_start_sft") / "final")
-    return str(paths.stage_dir(sft_seed_dir(run_dir, seed), "cold_start_sft") / "final")
+        return str(paths.final_dir(run_dir, "cold_start_sft"))
+    return str(paths.final_dir(sft_seed_dir(run_dir, seed), "cold_start_sft"))
 
 
 def train_sft_seed(run_dir, profile: str, seed: int, args) -> dict:
@@ -63,7 +63,7 @@ def start_model(arm: Arm, run_dir, profile: str, seed: int, args) -> str:
     if arm.start == "sft":
         return sft_model(run_dir, seed, args)
     if arm.start == "cot_sft":
-        return str(train_cot_sft(run_dir, profile, seed, args) / "cold_start_sft" / "final")
+        return str(paths.final_dir(train_cot_sft(run_dir, profile, seed, args), "cold_start_sft"))
     raise ValueError(f"arm {arm.name}: unknown start {arm.start!r}")
 
 
@@ -122,13 +122,13 @@ def _train(arm: Arm, run_dir, target: Path, profile: str, seed: int, model: str,
         paths.write_summary(
             target, "grpo_rl", {**paths.read_summary(run_dir, "grpo_rl"), "reused_from": str(main_grpo)}
         )
-        return str(main_grpo / "final")
+        return str(paths.final_dir(run_dir, "grpo_rl"))
     if not paths.is_done(target, "grpo_rl"):
         rl = paths.stage_dir(run_dir, "data_curation") / "rl_train"
         run_stage("grpo_rl", profile, target, _overrides(
             model_name_or_path=model, dataset=str(rl), max_steps=args.grpo_max_steps, seed=seed, eval_samples=0,
             torch_threads=args.arm_torch_threads, launcher="local") + " " + arm.grpo, echo=False)  # fmt: skip
-    return str(paths.stage_dir(target, "grpo_rl") / "final")
+    return str(paths.final_dir(target, "grpo_rl"))
 
 
 def _same_budget(grpo_dir: Path, steps: int, seed: int) -> bool:

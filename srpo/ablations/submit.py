@@ -30,8 +30,8 @@ def arm_jobs(arm: Arm, seed: int, profile: str, run_name: str, cot_set: str | No
     main = paths.default_run_dir(profile, run_name)
     arm_run = f"{run_name}-ablation-{arm.name}-s{seed}"
     base = sft_base_model(main, profile)
-    model = {"base": base, "sft": str(main / "cold_start_sft" / "final"),
-             "cot_sft": str(paths.default_run_dir(profile, arm_run) / "cold_start_sft" / "final")}[arm.start]  # fmt: skip
+    model = {"base": base, "sft": str(paths.final_dir(main, "cold_start_sft")),
+             "cot_sft": str(paths.final_dir(paths.default_run_dir(profile, arm_run), "cold_start_sft"))}[arm.start]  # fmt: skip
     jobs = []
     if needs_own_sft_set(arm, main, profile):  # e.g. the plain-CoT view needs two_pass; 7b/32b make paper
         jobs.append({"name": "reflect", "script": "slurm/reflect.sh", "run_name": arm_run,

@@ -10,6 +10,7 @@ rebuild every tiny model.
 from __future__ import annotations
 
 from srpo import formats
+from srpo.configs.base import stage_name
 
 RELEASED_SINGLE_PROMPT = (
     "Solve the question. Think through the reasoning first, then give the answer in LaTeX with the final "
@@ -44,8 +45,8 @@ def trained_prompt(model_path) -> tuple[str, str]:
     dataset = str(config.read_yaml_mapping(sft_config).get("dataset", ""))
     if dataset.startswith("cot:"):
         return "single_pass", "system"  # reflection.sft_set.cot_view
-    if dataset.startswith("stage:"):
-        set_config = final.parent.parent / dataset.removeprefix("stage:") / "config.yaml"
+    if stage_name(dataset):
+        set_config = final.parent.parent / stage_name(dataset) / "config.yaml"
     else:  # a folder: <run_dir>/reflection_generation/sft
         set_config = Path(dataset).parent / "config.yaml"
     if not set_config.is_file():

@@ -22,22 +22,18 @@ from pathlib import Path
 from srpo import paths
 from srpo.bench import plots, report
 from srpo.bench.evaluation import CHUNK_BATCHES, evaluate
-from srpo.bench.prompts import TRAINED, trained_prompt
+from srpo.bench.prompts import TRAINED, check_prompt, trained_prompt
 from srpo.bench.registry import expand, label
-from srpo.configs.benchmarks import STAGE_PREFIX, parse_pairs
+from srpo.configs.base import parse_pairs
 
 
-def resolve_source(source: str, run_dir) -> str:
-    """A model folder for ``stage:X`` (``<run_dir>/X/final``), ``tiny://...``, a folder or a Hub id."""
-    if source.startswith(STAGE_PREFIX):
-        stage = source[len(STAGE_PREFIX) :]
-        final = paths.stage_dir(run_dir, stage) / "final"
-        if not (final / "config.json").exists():
-            raise FileNotFoundError(f"stage {stage!r} finished but has no checkpoint at {final} (config.json missing)")
-        return str(final)
-    from srpo.tiny import resolve_model
-
-    return resolve_model(source)
+def check_config(cfg) -> None:
+    """The stage's start (``srpo.stages``): unknown prompt, benchmark or split names fail here, before any
+    model loads (``srpo.config.load`` runs it on every parse)."""
+    args = cfg.args
+    for prompt in [args.prompt, *parse_pairs(args.model_prompts, "model_prompts").values()]:
+        check_prompt(prompt)
+    expand(args.benchmarks)
 
 
 def decoding_modes(args):
@@ -113,7 +109,7 @@ def run(cfg) -> dict:
     paper_rows = parse_pairs(args.paper_models, "paper_models")
     rows, parts, models = [], [], {}
     for name, source in args.model_specs().items():
-        path = resolve_source(source, cfg.run.run_dir)
+        path = paths.resolve_model(source, cfg.run.run_dir)
         prompt, placement = args.prompt_for(name), args.placement
         if prompt == TRAINED:
             prompt, placement = trained_prompt(path)

@@ -262,13 +262,9 @@ def server_model(cfg) -> str:
     name = cfg.model.model_name_or_path if cfg.model is not None else None
     if not name:
         raise LaunchError(f"model_name_or_path is not set in {cfg.source}: the vLLM server needs the policy's weights")
-    if name.startswith("stage:"):
-        from srpo import paths
+    from srpo import paths
 
-        return str(paths.stage_dir(cfg.run.run_dir, name.removeprefix("stage:")) / "final")
-    from srpo.tiny import resolve_model
-
-    return resolve_model(name)
+    return paths.resolve_model(name, cfg.run.run_dir, must_exist=False)  # planned before stage X may have run
 
 
 def local_command(module: str, config_path) -> list[str]:

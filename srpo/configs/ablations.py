@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges
+from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges, one_of
 
 MODES = ("run", "aggregate")
 
@@ -50,11 +50,9 @@ class AblationArgs:
     def __post_init__(self):
         check_ranges(self, grpo_max_steps=POSITIVE, cot_sft_epochs=POSITIVE, workers=POSITIVE,
                      arm_torch_threads=NON_NEGATIVE, eval_n=NON_NEGATIVE, eval_sampled_limit=NON_NEGATIVE,
-                     eval_sampled_n=NON_NEGATIVE)  # 0: greedy only  # fmt: skip
+                     eval_sampled_n=NON_NEGATIVE, mode=one_of(MODES))  # eval_sampled_n 0: greedy only  # fmt: skip
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and not empty, got {self.seeds}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 
     def input_stages(self) -> list[str]:
         # run mode trains from this run's data, SFT set and SFT model; aggregate mode reads other run dirs

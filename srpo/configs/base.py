@@ -1,4 +1,7 @@
-"""Fields every stage shares: where the run lives, and how the stage's process is launched."""
+"""Fields every stage shares (where the run lives, how the stage's process is launched), the checks of a
+field's value (``check_ranges``), and the notations config values share (``stage:X``, ``NAME=VALUE`` lists).
+Plain data: nothing here (or anywhere in ``srpo.configs``) imports a stage's package; a check that needs a
+stage's registry runs where the stage starts (``srpo.stages.Stage.check``)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,71 @@ POSITIVE = (lambda v: v > 0, "> 0")
 NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 ALL_OR_POSITIVE = (lambda v: v == -1 or v > 0, "-1 (all) or > 0")
 FRACTION = (lambda v: 0 <= v <= 1, "in [0, 1]")
+
+
+def one_of(allowed) -> tuple:
+    """The rule of a field that takes one of a few names, for ``check_ranges``:
+    ``check_ranges(args, backend=one_of(BACKENDS))`` raises "backend must be one of hf, vllm, got 'x'".
+
+    >>> check_ranges(type("A", (), {"mode": "ran"})(), mode=one_of(("run", "aggregate")))
+    Traceback (most recent call last):
+    ...
+    ValueError: mode must be one of run, aggregate, got 'ran'
+    """
+    allowed = tuple(allowed)
+    return (lambda v: v in allowed, "one of " + ", ".join(map(str, allowed)))
+
+
+# ------------------------------------------------------------------------------------- value notations
+STAGE_PREFIX = "stage:"  # a source written stage:X is stage X's output in this run (a model: <run_dir>/X/final)
+
+
+def stage_name(source) -> str | None:
+    """``"stage:cold_start_sft"`` -> ``"cold_start_sft"``; any other source (a folder, a Hub id, tiny://...) ->
+    None. The folder it stands for: ``srpo.paths.resolve_model``.
+
+    >>> stage_name("stage:grpo_rl"), stage_name("Qwen/Qwen2.5-VL-7B-Instruct")
+    ('grpo_rl', None)
+    """
+    source = str(source or "")
+    return source[len(STAGE_PREFIX) :] if source.startswith(STAGE_PREFIX) else None
+
+
+def split_pair(item, what: str, *, sep: str = "=", default: str | None = None, error=ValueError) -> tuple[str, str]:
+    """``"base=tiny://instruct"`` -> ``("base", "tiny://instruct")`` (both stripped). Without ``sep`` or with
+    an empty side it raises ``error`` naming ``what`` and the item, unless ``default`` stands in for the value.
+
+    >>> split_pair("math:", "rl_mix", sep=":", default="1")
+    ('math', '1')
+    """
+    name, found, value = str(item).partition(sep)
+    name, value = name.strip(), value.strip()
+    if not value and default is not None:
+        value = default
+    if not name or not value or (not found and default is None):
+        raise error(f"{what}: {item!r} is not NAME{sep}VALUE")
+    return name, value
+
+
+def parse_pairs(items, what: str, *, sep: str = "=", default: str | None = None, error=ValueError) -> dict[str, str]:
+    """The one parser of ``NAME=VALUE`` lists in configs and command lines: ``["base=tiny://instruct",
+    ...]`` -> ``{"base": "tiny://instruct"}`` in the order given; a bad item or a name given twice raises
+    ``error`` naming ``what`` and the item (see ``split_pair`` for ``sep`` and ``default``).
+
+    >>> parse_pairs(["base=tiny://instruct", "sft = stage:cold_start_sft"], "models")
+    {'base': 'tiny://instruct', 'sft': 'stage:cold_start_sft'}
+    >>> parse_pairs(["a=1", "a=2"], "models")
+    Traceback (most recent call last):
+    ...
+    ValueError: models: 'a' is listed twice; give each name once
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, value = split_pair(item, what, sep=sep, default=default, error=error)
+        if name in out:
+            raise error(f"{what}: {name!r} is listed twice; give each name once")
+        out[name] = value
+    return out
 
 
 @dataclass
@@ -74,9 +142,7 @@ class LaunchArgs:
     )
 
     def __post_init__(self):
-        check_ranges(self, torch_threads=NON_NEGATIVE)
-        if self.launcher not in LAUNCHERS:
-            raise ValueError(f"launcher must be one of {', '.join(LAUNCHERS)}; got {self.launcher!r}")
+        check_ranges(self, torch_threads=NON_NEGATIVE, launcher=one_of(LAUNCHERS))
         if self.gpus_per_node < 0:
             raise ValueError(f"gpus_per_node must be >= 0 (0 = from the SLURM allocation), got {self.gpus_per_node}")
         if self.vllm_server_nodes not in (0, 1):

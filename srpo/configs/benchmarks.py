@@ -5,24 +5,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
-from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges
+from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges, one_of, parse_pairs, stage_name
 
 BACKENDS = ("hf", "vllm")
 PLACEMENTS = ("system", "user", "none")
-STAGE_PREFIX = "stage:"  # stage:X -> <run_dir>/X/final/
-
-
-def parse_pairs(items: list[str], what: str) -> dict[str, str]:
-    """``["base=tiny://instruct", ...]`` -> ``{"base": "tiny://instruct"}``; a bad item names itself."""
-    out: dict[str, str] = {}
-    for item in items:
-        name, sep, value = str(item).partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise ValueError(f"{what}: {item!r} is not NAME=VALUE")
-        if name.strip() in out:
-            raise ValueError(f"{what}: {name.strip()!r} is given twice")
-        out[name.strip()] = value.strip()
-    return out
 
 
 @dataclass
@@ -78,27 +64,13 @@ class BenchArgs:
                      chunk_size=NON_NEGATIVE, sampled_n=NON_NEGATIVE, sampled_temperature=NON_NEGATIVE,
                      sampled_limit=NON_NEGATIVE, tensor_parallel_size=POSITIVE, data_parallel_size=POSITIVE,
                      gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"), max_model_len=POSITIVE,
-                     max_pixels=POSITIVE)  # fmt: skip
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.placement not in PLACEMENTS:
-            raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
-        from srpo.bench.prompts import check_prompt
-        from srpo.bench.registry import expand
-
-        for prompt in [self.prompt, *parse_pairs(self.model_prompts, "model_prompts").values()]:
-            check_prompt(prompt)
+                     max_pixels=POSITIVE, backend=one_of(BACKENDS), placement=one_of(PLACEMENTS))  # fmt: skip
+        # prompt and benchmark names are checked where the stage starts (srpo.bench.stage.check_args)
         unknown = set(parse_pairs(self.model_prompts, "model_prompts")) - set(self.model_specs())
         unknown |= set(parse_pairs(self.paper_models, "paper_models")) - set(self.model_specs())
         if unknown:  # a warning, not an error: overriding `models` alone must not fail on the recipe's extras
             warnings.warn(f"model_prompts / paper_models name models not in `models`, ignored: {sorted(unknown)}",
                           stacklevel=2)  # fmt: skip
-        expand(self.benchmarks)  # unknown benchmark or split names fail here, before any model loads
-        from srpo.stages import STAGES
-
-        bad = [s for s in self.input_stages() if s not in STAGES]
-        if bad:
-            raise ValueError(f"models: unknown stage in {[STAGE_PREFIX + b for b in bad]}; stages: {list(STAGES)}")
 
     def model_specs(self) -> dict[str, str]:
         """``{name: source}`` in the order given."""
@@ -109,5 +81,5 @@ class BenchArgs:
 
     def input_stages(self) -> list[str]:
         """The stages whose final checkpoints are evaluated (``stage:X`` sources)."""
-        sources = self.model_specs().values()
-        return list(dict.fromkeys(s[len(STAGE_PREFIX) :] for s in sources if s.startswith(STAGE_PREFIX)))
+        stages = [stage_name(source) for source in self.model_specs().values()]
+        return list(dict.fromkeys(s for s in stages if s))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges
+from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges, stage_name
 
 
 @dataclass
@@ -49,4 +49,4 @@ class SFTArgs:
             raise ValueError(f"image_max_pixels ({self.image_max_pixels}) is below image_min_pixels")
 
     def input_stages(self) -> list[str]:
-        return [self.dataset.removeprefix("stage:")] if self.dataset.startswith("stage:") else []
+        return [stage_name(self.dataset)] if stage_name(self.dataset) else []

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srpo import synthetic
 from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges
+
+# The synthetic task's question types (srpo.synthetic.QUESTION_TYPES; tests/test_data_stage.py keeps the two
+# equal). Written out so that the config stays plain data; names are checked where the stage starts.
+SYNTHETIC_QUESTION_TYPES = ("sum", "average", "larger", "difference")
 
 
 @dataclass
@@ -50,7 +53,7 @@ class CurationArgs:
         default=True, metadata={"help": "Reject gold answers the grader cannot check (srpo.grading)."}
     )
     synthetic_question_types: list[str] = field(
-        default_factory=lambda: list(synthetic.QUESTION_TYPES),
+        default_factory=lambda: list(SYNTHETIC_QUESTION_TYPES),
         metadata={"help": "Question types of the synthetic source."},
     )
     synthetic_max_difficulty: float = field(default=1.0, metadata={"help": "Upper bound of ghost/noise difficulty."})
@@ -65,12 +68,6 @@ class CurationArgs:
                      synthetic_height=POSITIVE)  # fmt: skip
         if self.max_pixels < self.min_pixels:
             raise ValueError(f"max_pixels ({self.max_pixels}) is below min_pixels ({self.min_pixels})")
-
-    def filter_settings(self):
-        from srpo.data.filters import FilterSettings
-
-        return FilterSettings(self.min_pixels, self.max_pixels, self.resize_large_images, self.max_images,
-                              self.max_question_chars, self.max_answer_chars, self.require_verifiable)  # fmt: skip
 
     def synthetic_settings(self) -> dict:
         return {"question_types": tuple(self.synthetic_question_types), "max_difficulty": self.synthetic_max_difficulty,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges
+from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges, one_of, stage_name
 
 REWARD_VARIANTS = ("paper", "released", "grpo_baseline")
 FILTER_METRICS = ("reward", "mean", "first", "final")
@@ -56,15 +56,12 @@ class GRPOArgs:
     def __post_init__(self):
         check_ranges(self, max_prompts=ALL_OR_POSITIVE, reward_alpha=NON_NEGATIVE, image_min_pixels=POSITIVE,
                      image_max_pixels=POSITIVE, eval_samples=NON_NEGATIVE, eval_max_new_tokens=POSITIVE,
-                     completions_every=NON_NEGATIVE)  # fmt: skip
+                     completions_every=NON_NEGATIVE, reward=one_of(REWARD_VARIANTS),
+                     accuracy_filter_metric=one_of(FILTER_METRICS))  # fmt: skip
         if self.image_max_pixels < self.image_min_pixels:
             raise ValueError(f"image_max_pixels ({self.image_max_pixels}) is below image_min_pixels")
-        if self.reward not in REWARD_VARIANTS:
-            raise ValueError(f"reward must be one of {REWARD_VARIANTS}, got {self.reward!r}")
-        if self.accuracy_filter_metric not in FILTER_METRICS:
-            raise ValueError(f"accuracy_filter_metric must be one of {FILTER_METRICS}")
         if not 0 <= self.accuracy_filter_min <= self.accuracy_filter_max <= 1:
             raise ValueError("need 0 <= accuracy_filter_min <= accuracy_filter_max <= 1")
 
     def input_stages(self) -> list[str]:
-        return [self.dataset.removeprefix("stage:")] if self.dataset.startswith("stage:") else []
+        return [stage_name(self.dataset)] if stage_name(self.dataset) else []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges
+from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges, one_of
 
 ATTEMPT_SOURCES = ("policy", "generator", "mixed")
 TEACHERS = ("openai", "template")
@@ -121,17 +121,14 @@ class ReflectionArgs:
                      teacher_max_tokens=POSITIVE, teacher_temperature=NON_NEGATIVE, api_timeout_s=POSITIVE,
                      api_backoff_s=NON_NEGATIVE, api_backoff_max_s=NON_NEGATIVE, correct_ratio=FRACTION,
                      judge_price_input_per_mtok=NON_NEGATIVE, judge_price_output_per_mtok=NON_NEGATIVE,
-                     teacher_price_input_per_mtok=NON_NEGATIVE, teacher_price_output_per_mtok=NON_NEGATIVE)  # fmt: skip
-        _choice("attempt_source", self.attempt_source, ATTEMPT_SOURCES)
-        _choice("attempt_backend", self.attempt_backend, BACKENDS)
-        _choice("teacher", self.teacher, TEACHERS)
-        _choice("layout", self.layout, LAYOUTS)
-        _choice("sft_answer_format", self.sft_answer_format, ANSWER_FORMATS)
+                     teacher_price_input_per_mtok=NON_NEGATIVE, teacher_price_output_per_mtok=NON_NEGATIVE,
+                     attempt_source=one_of(ATTEMPT_SOURCES), attempt_backend=one_of(BACKENDS),
+                     teacher=one_of(TEACHERS), layout=one_of(LAYOUTS), sft_answer_format=one_of(ANSWER_FORMATS),
+                     attempt_prompt_placement=one_of(PLACEMENTS),
+                     sft_prompt_placement=one_of(PLACEMENTS))  # fmt: skip
         if self.layout == "two_pass" and self.sft_prompt == "srpo_sft":
             raise ValueError("sft_prompt srpo_sft describes the paper layout's four blocks (no second think), but "
                              "layout two_pass writes five; use sft_prompt: srpo_rl, which describes five blocks")  # fmt: skip
-        _choice("attempt_prompt_placement", self.attempt_prompt_placement, PLACEMENTS)
-        _choice("sft_prompt_placement", self.sft_prompt_placement, PLACEMENTS)
         if not 0.0 <= self.correct_ratio <= 1.0:
             raise ValueError(f"correct_ratio must be in [0, 1], got {self.correct_ratio}")
         for name in ("api_concurrency", "api_max_tries", "attempts_per_problem", "attempt_chunk_size",
@@ -142,8 +139,3 @@ class ReflectionArgs:
             value = getattr(self, name)
             if value and not value.replace("_", "").isalnum():  # a key pasted where its variable's name belongs
                 raise ValueError(f"{name} must be the NAME of an environment variable (e.g. OPENAI_API_KEY)")
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")

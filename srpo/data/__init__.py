@@ -14,7 +14,26 @@ from srpo.data.sources import SOURCES, get_source
 
 SPLITS = ("sft_pool", "rl_train")
 
-__all__ = ["SOURCES", "SPLITS", "get_source", "load_folder", "load_quarantine", "load_split", "split_dir"]
+__all__ = [
+    "SOURCES",
+    "SPLITS",
+    "check_config",
+    "get_source",
+    "load_folder",
+    "load_quarantine",
+    "load_split",
+    "split_dir",
+]
+
+
+def check_config(cfg) -> None:
+    """The stage's start (``srpo.stages``): synthetic question types the task does not have fail here, before
+    any source is read (``srpo.config.load`` runs it on every parse)."""
+    from srpo import synthetic
+
+    unknown = sorted(set(cfg.args.synthetic_question_types) - set(synthetic.QUESTION_TYPES))
+    if unknown:
+        raise ValueError(f"synthetic_question_types: unknown {unknown}; choose from {synthetic.QUESTION_TYPES}")
 
 
 def load_folder(path, what: str):

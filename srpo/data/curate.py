@@ -23,7 +23,7 @@ from pathlib import Path
 
 from srpo import paths
 from srpo.data import hub, mixing, schema
-from srpo.data.filters import Deduplicator, apply_filters
+from srpo.data.filters import Deduplicator, FilterSettings, apply_filters
 from srpo.data.quarantine import Quarantine
 from srpo.data.sources import RowRejected, get_source
 from srpo.data.sources.base import row_id
@@ -42,7 +42,7 @@ def curate_source(spec, quota, split, args, *, local, quarantine, dedup, writer,
     root = hub.image_dir(spec, args.image_root, local)
     rows = hub.open_rows(spec, split=split, seed=args.seed, streaming=args.streaming, shuffle_buffer=args.shuffle_buffer,
                          local=local, synthetic=args.synthetic_settings())  # fmt: skip
-    settings = args.filter_settings()
+    settings = FilterSettings.from_args(args)
     lines = Lines(f"{split}/{spec.name}", quota, every=max(1, quota // 10) if quota else 1000, quiet_s=10.0)
     for row in rows:
         if quota is not None and counts["accepted"] >= quota:

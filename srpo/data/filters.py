@@ -32,6 +32,12 @@ class FilterSettings:
     max_answer_chars: int = 200
     require_verifiable: bool = True
 
+    @classmethod
+    def from_args(cls, args) -> FilterSettings:
+        """The filters' settings from stage 01's config (``srpo.configs.data_curation.CurationArgs``)."""
+        return cls(args.min_pixels, args.max_pixels, args.resize_large_images, args.max_images,
+                   args.max_question_chars, args.max_answer_chars, args.require_verifiable)  # fmt: skip
+
 
 def check_text(rec: dict, s: FilterSettings) -> None:
     question, answer = rec.get("question") or "", rec.get("answer") or ""

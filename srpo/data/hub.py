@@ -16,16 +16,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from srpo.configs.base import parse_pairs
 from srpo.data.sources import SourceError, SourceSpec, get_source
 
 
 def parse_local_sources(items) -> dict[str, Path]:
     """``["name=path", ...]`` -> {name: Path}; unknown names and missing paths fail naming the item."""
     out = {}
-    for item in items or []:
-        name, sep, path = str(item).partition("=")
-        if not sep or not name or not path:
-            raise SourceError(f"local_sources entries look like name=path, got {item!r}")
+    for name, path in parse_pairs(items, "local_sources (name=path)", error=SourceError).items():
         get_source(name)
         if not Path(path).expanduser().exists():
             raise SourceError(f"local copy of source {name!r} not found: {path}")

@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import math
 
+from srpo.configs.base import parse_pairs
 from srpo.data.sources import SourceError, get_source
 
 
 def parse_mix(items, what: str = "mix") -> dict[str, float]:
     """``["chartqa:4000", "math:0.1"]`` -> {name: weight}; unknown names and bad weights fail clearly."""
     mix: dict[str, float] = {}
-    for item in items or []:
-        name, _, weight = str(item).partition(":")
-        name = name.strip()
+    for name, weight in parse_pairs(items, what, sep=":", default="1", error=SourceError).items():
         get_source(name)  # unknown source names fail here, naming the source
         try:
-            w = float(weight) if weight.strip() else 1.0
+            w = float(weight)
         except ValueError:
             raise SourceError(f"{what}: weight of {name!r} must be a number, got {weight!r}") from None
         if w < 0 or not math.isfinite(w):
             raise SourceError(f"{what}: weight of {name!r} must be >= 0, got {w}")
-        if name in mix:
-            raise SourceError(f"{what}: source {name!r} is listed twice")
         mix[name] = w
     return mix
 
