@@ -77,6 +77,18 @@ def score_record(record: dict, response: str, mode: str = "default") -> dict:
     }
 
 
+def grade_extracted(extraction: str | None, record: dict) -> bool:
+    """Grade an answer an LLM extracted (``srpo.bench.judge.ExtractThenCompare``) as MathVista's
+    ``calculate_score.py`` does: letter first, and for MathVista an answer naming no option mapped to the
+    nearest option, unless it is a refusal; never an empty answer."""
+    if extraction is None or not extraction.strip():
+        return False
+    if not is_parsed(extraction, record) and _nearest_applies(extraction, "whole", record):
+        letter = nearest_option(extraction, parse_options(record.get("options") or None))
+        return letter is not None and grade(letter, record)
+    return grade(extraction, record)
+
+
 def _is_yes_no(record: dict) -> bool:
     options = parse_options(record.get("options") or None)
     return record.get("answer_type") == "multiple_choice" and sorted(o.strip().lower() for o in options) == [

@@ -9,6 +9,7 @@ from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges
 
 BACKENDS = ("hf", "vllm")
 PLACEMENTS = ("system", "user", "none")
+JUDGE_MODES = ("extract_compare", "verdict")  # srpo.bench.judge
 STAGE_PREFIX = "stage:"  # stage:X -> <run_dir>/X/final/
 
 
@@ -70,6 +71,12 @@ class BenchArgs:
     judge_model: str = field(default="", metadata={"help": "LLM judge model (OpenAI-compatible); empty = rules only."})
     judge_base_url: str = field(default="", metadata={"help": "Judge endpoint; empty = OpenAI."})
     judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Env variable with the judge key."})
+    judge_mode: str = field(
+        default="extract_compare",
+        metadata={"help": "extract_compare (MathVista/MathVerse's official two-step) | verdict (one call)."},
+    )
+    judge_price_input_per_mtok: float = field(default=0.0, metadata={"help": "Judge: USD per 1M prompt tokens."})
+    judge_price_output_per_mtok: float = field(default=0.0, metadata={"help": "Judge: USD per 1M output tokens."})
     data_root: str = field(default="", metadata={"help": "Folder with save_to_disk copies of the benchmarks."})
     seed: int = field(default=0, metadata={"help": "Seed for sampled decoding."})
 
@@ -78,9 +85,12 @@ class BenchArgs:
                      chunk_size=NON_NEGATIVE, sampled_n=NON_NEGATIVE, sampled_temperature=NON_NEGATIVE,
                      sampled_limit=NON_NEGATIVE, tensor_parallel_size=POSITIVE, data_parallel_size=POSITIVE,
                      gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"), max_model_len=POSITIVE,
-                     max_pixels=POSITIVE)  # fmt: skip
+                     max_pixels=POSITIVE, judge_price_input_per_mtok=NON_NEGATIVE,
+                     judge_price_output_per_mtok=NON_NEGATIVE)  # fmt: skip
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.judge_mode not in JUDGE_MODES:
+            raise ValueError(f"judge_mode must be one of {JUDGE_MODES}, got {self.judge_mode!r}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
         from srpo.bench.prompts import check_prompt
