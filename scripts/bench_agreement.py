@@ -34,6 +34,7 @@ from srpo import bench  # noqa: E402
 from srpo.bench.scoring import MODES, grade  # noqa: E402
 from srpo.grading.choices import LETTERS, parse_options  # noqa: E402
 from srpo.grading.conventions import is_refusal  # noqa: E402
+from srpo.grading.extract import own_part  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "external"
@@ -66,6 +67,8 @@ def cause(line: dict, ours: dict) -> str:
         if line["benchmark"].startswith("mmmu_pro") and not ours["parsed"]:
             return "official: a letter from a non-answer (random fallback, the word I)"
         return "ours: no answer found" if not ours["parsed"] else "ours: answer read or graded differently"
+    if own_part(line["response"] or "") != (line["response"] or ""):
+        return "official: read the answer to a made-up follow-up question"
     label = _LETTER_LABEL.match(ours["final_answer"] or "")
     if (
         line["benchmark"].startswith("mathvision")

@@ -115,3 +115,14 @@ def test_the_benchmark_scorer_reads_a_restated_yes_no_answer_in_every_benchmark(
     assert (got["final_correct"], got["parsed"], got["final_answer"]) == (False, True, "yes")
     tagged = "<think>x</think><answer>Dark Orchid is not the maximum.</answer>"  # answer blocks: the block decides
     assert score_record(record, tagged)["final_rule"] == "tag:whole"
+
+
+def test_a_reply_that_runs_on_into_a_made_up_question_is_read_up_to_it():
+    """Released replies (idefics, claude 2-shot) invent the next exercise with its own "The answer is"."""
+    from srpo.grading import find_answers
+
+    run_on = ("The answer is (A) 3.\n\nQuestion: As shown in the figure, find AB.\nChoices:\n(A) 3\n(B) 4\n\n"
+              "The answer is (B) 4.\n\nQuestion: As shown in")  # fmt: skip
+    assert find_answers(run_on).final.text == "(A) 3"
+    assert find_answers("Question: What is 2+2?\nWe add them.\nThe answer is 4.").final.text == "4"  # an echo first
+    assert find_answers("<answer>The answer is 3.\nQuestion: next?\nThe answer is 5.</answer>").final.text == "5"
