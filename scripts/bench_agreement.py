@@ -58,14 +58,14 @@ def cause(line: dict, ours: dict) -> str:
     if line["official"]["correct"]:  # official right, ours wrong
         if not (line["response"] or "").strip():
             return "official: empty reply credited"
+        if line["benchmark"].startswith("mmmu_pro") and not ours["parsed"]:
+            return "official: a letter from a non-answer (random fallback, the word I)"
         if is_refusal(ours["final_answer"]):
             return "official: a refusal credited (an answer guessed or mapped to the nearest option)"
         if line["benchmark"].startswith("mathvista") and mc and not grade(extraction, record):
             return "official: a non-answer mapped to the nearest option"
         if mc and ours["parsed"] and not in_reply(extraction, line["response"] or "", record):
             return "official: its extraction is nowhere in the reply"
-        if line["benchmark"].startswith("mmmu_pro") and not ours["parsed"]:
-            return "official: a letter from a non-answer (random fallback, the word I)"
         return "ours: no answer found" if not ours["parsed"] else "ours: answer read or graded differently"
     if own_part(line["response"] or "") != (line["response"] or ""):
         return "official: read the answer to a made-up follow-up question"
