@@ -77,7 +77,9 @@ def test_agreement_counts_confusion_no_answer_and_writes_disagreements(tmp_path,
 
 # Measured on ../shared/external with this grader (README "Grading agreement"). MathVista and MathVision are still
 # under the targets in agreement.FLOORS; these guards catch a regression, the xfail below tracks the targets.
-MEASURED = {"mathvista": 0.936, "mathvision": 0.979}
+# MathVista's 94.0% is below the 94.3% of letter-first alone: reading a reply only up to the made-up follow-up
+# question it runs on into (own_part) makes 27 more replies right that the official pipeline marked wrong.
+MEASURED = {"mathvista": 0.939, "mathvision": 0.979}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,8 @@ def test_agreement_with_the_official_verdicts_does_not_regress(agreement_by_fami
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="MathVista 93.7% < 95%, MathVision 98.0% < 98.5% (README: Grading agreement)")
+@pytest.mark.xfail(strict=True, reason="MathVista 94.0% < 95%, MathVision 98.0% < 98.5%: the rest are mostly the "
+                   "official pipelines' own errors, not copied (README: Grading agreement)")
 def test_agreement_with_the_official_verdicts_is_above_the_floors(agreement_by_family):
     under = {f: round(100 * a, 2) for f, a in agreement_by_family.items() if a < agreement.FLOORS[f]}
     assert not under, f"agreement under the floors {agreement.FLOORS}: {under}"
