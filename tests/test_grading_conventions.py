@@ -113,6 +113,7 @@ def test_the_benchmark_scorer_reads_a_restated_yes_no_answer_in_every_benchmark(
     )
     got = score_record({**record, "source": "mathverse:testmini"}, "Dark Orchid is the maximum.")
     assert (got["final_correct"], got["parsed"], got["final_answer"]) == (False, True, "yes")
+    assert score_record(record, "Sure!\n\n(B) No\n\nDark Orchid is not the maximum.</s>")["final_answer"] == "no"
     tagged = "<think>x</think><answer>Dark Orchid is not the maximum.</answer>"  # answer blocks: the block decides
     assert score_record(record, tagged)["final_rule"] == "tag:whole"
 

@@ -21,7 +21,7 @@ mode never guesses. Neither mode credits an empty reply.
 from __future__ import annotations
 
 from srpo import grading
-from srpo.formats import parse_completion
+from srpo.formats import parse_completion, without_end_of_turn
 from srpo.grading.choices import parse_options
 from srpo.grading.conventions import is_refusal, nearest_option
 from srpo.grading.normalize import clean
@@ -55,7 +55,7 @@ def score_record(record: dict, response: str, mode: str = "default") -> dict:
     rule, final_correct = found.final.rule, grade(final, record)
     parsed = is_parsed(final, record)
     if not parsed and found.n_blocks == 0 and _is_yes_no(record):  # prose restating a yes/no question
-        said = restated_yes_no(question_of(record.get("question") or ""), response or "")
+        said = restated_yes_no(question_of(record.get("question") or ""), without_end_of_turn(response or ""))
         if said is not None:
             final, rule, parsed, final_correct = said, "restated", True, grade(said, record)
     if mode == "mathvista_nearest" and not parsed and _nearest_applies(final, rule, record):

@@ -3,7 +3,9 @@ maximum." reads as No, "Based on the image, Cyan has the minimum area under the 
 
 The reading is taken only when it is unambiguous: a sentence of the reply gives the question's content words
 in the question's order ("more A than B" is not "more B than A"), with no other word than a lead-in
-("based on the image"), a negation, auxiliaries and articles; a negation makes it No, none makes it Yes; sentences that restate the question
+("based on the image"), a negation, auxiliaries and articles, up to the end of the sentence or of a clause
+ending in a comma ("The food is half eaten, as there is a partially eaten pizza"); a negation makes it No,
+none makes it Yes; sentences that restate the question
 with opposite polarity give no answer. A reply that says anything else ("there are more A than B" to "Is
 the number of A greater than B?") gives no answer here: only a reader (the judge) can map it.
 
@@ -84,10 +86,12 @@ def restated_yes_no(question: str, reply: str) -> str | None:
     for sentence in re.split(r"(?<=[.!?。])\s+|\n+", reply[-MAX_REPLY_CHARS:]):
         if sentence.rstrip().endswith("?"):  # the question itself, echoed
             continue
-        words = _words(sentence)
-        said = [w for w in words if w not in _FRAME and w not in _NEGATION]
-        lead = len(said) - len(content)  # the content words, in the question's order, after a lead-in
-        if lead < 0 or said[lead:] != content or any(w not in _LEAD_IN for w in said[:lead]):
-            continue
-        found.add("no" if set(words) & _NEGATION else "yes")
+        parts = sentence.split(",")
+        for clause in (",".join(parts[: i + 1]) for i in range(len(parts))):  # "X is Y, as Z": the main clause
+            words = _words(clause)
+            said = [w for w in words if w not in _FRAME and w not in _NEGATION]
+            lead = len(said) - len(content)  # the content words, in the question's order, after a lead-in
+            if lead >= 0 and said[lead:] == content and all(w in _LEAD_IN for w in said[:lead]):
+                found.add("no" if set(words) & _NEGATION else "yes")
+                break
     return found.pop() if len(found) == 1 else None
