@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from srpo import bench  # noqa: E402
 from srpo.bench.scoring import MODES, grade  # noqa: E402
-from srpo.grading.choices import LETTERS, parse_options  # noqa: E402
+from srpo.grading.choices import LETTERS, match_option, parse_options  # noqa: E402
 from srpo.grading.conventions import is_refusal  # noqa: E402
 from srpo.grading.extract import own_part  # noqa: E402
 
@@ -66,6 +66,8 @@ def cause(line: dict, ours: dict) -> str:
             return "official: a non-answer mapped to the nearest option"
         if mc and ours["parsed"] and not in_reply(extraction, line["response"] or "", record):
             return "official: its extraction is nowhere in the reply"
+        if mc and states_one_option(ours, record):
+            return "official: credits another option than the one the reply states (letter and text agree)"
         return "ours: no answer found" if not ours["parsed"] else "ours: answer read or graded differently"
     if own_part(line["response"] or "") != (line["response"] or ""):
         return "official: read the answer to a made-up follow-up question"
@@ -92,6 +94,15 @@ def in_reply(extraction: str, response: str, record: dict) -> bool:
         option = options[index].lower() if index < len(options) else None
         return f"({letter.group(1).lower()})" in text or bool(option and option in text)
     return bool(extraction) and extraction.lower() in text
+
+
+def states_one_option(ours: dict, record: dict) -> bool:
+    """Whether our answer is an explicit statement ("The answer is (B) 18.") whose letter and option text agree,
+    so that the reply names that option beyond doubt."""
+    stated = ours["final_rule"].startswith("tag:") or ours["final_rule"] in ("box", "answer_is", "label")
+    m = re.fullmatch(r"\W*\(?([A-J])\)?[\s.:)(-]*(.+?)\)?", ours["final_answer"] or "")
+    options = parse_options(record.get("options") or None)
+    return bool(stated and m) and match_option(m.group(2), options) == LETTERS.index(m.group(1))
 
 
 def score(line: dict, mode: str) -> dict:
