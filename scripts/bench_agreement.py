@@ -9,9 +9,10 @@ Every disagreement is written to ``--out`` (JSON lines) with both verdicts, the 
 and the official extraction, to be read by hand. A row that cannot become a record (a malformed option
 list) is quarantined with its reason; the split still runs.
 
-``--mode mathvista_nearest`` adds MathVista's documented convention: a multiple-choice answer that names no
-option is mapped to the option nearest by edit distance (its official ``get_most_similar``). The default
-mode never guesses. Empty replies are never credited in either mode.
+MathVista is graded with its documented letter-first rule in both modes; ``--mode mathvista_nearest`` adds
+its documented nearest-option mapping (official ``get_most_similar``) for a stated answer that names no
+option (``srpo.bench.scoring``). The default mode never guesses. Empty replies and refusals are never
+credited in either mode.
 
     python scripts/bench_agreement.py                      # all files, default mode
     python scripts/bench_agreement.py --benchmark mathvista --mode mathvista_nearest
@@ -30,11 +31,13 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from srpo import bench  # noqa: E402
-from srpo.bench.scoring import grade  # noqa: E402
+from srpo.bench.scoring import MODES, grade  # noqa: E402
+from srpo.grading.choices import LETTERS, match_option, parse_options  # noqa: E402
+from srpo.grading.conventions import is_refusal  # noqa: E402
+from srpo.grading.extract import own_part  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "external"
-MODES = ("default", "mathvista_nearest")
 CELLS = {(True, True): "both right", (True, False): "official only", (False, True): "ours only",
          (False, False): "both wrong"}  # fmt: skip
 FLOORS = {"mathvista": 0.95, "mathvision": 0.985, "mmmu_pro:standard (10 options)": 0.98, "mmmu_pro:vision": 0.98}
@@ -43,23 +46,6 @@ FLOORS = {"mathvista": 0.95, "mathvision": 0.985, "mmmu_pro:standard (10 options
 def family(benchmark: str) -> str:
     """The key of FLOORS a benchmark falls under: MMMU-Pro per setting, the others per benchmark."""
     return benchmark if benchmark.startswith("mmmu_pro") else benchmark.split(":")[0]
-
-
-def edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
-def nearest_option(answer: str, options: list[str]) -> str | None:
-    """MathVista's ``get_most_similar``: the option at the smallest edit distance, as its letter."""
-    if not answer or not options:
-        return None
-    distances = [edit_distance(answer, str(o)) for o in options]
-    return "ABCDEFGHIJ"[distances.index(min(distances))]
 
 
 _LETTER_LABEL = re.compile(r"^\W*(?:\\(?:text|textbf|mathrm|mathbf)\s*\{\s*)?\(?([A-J])\)")
@@ -72,11 +58,19 @@ def cause(line: dict, ours: dict) -> str:
     if line["official"]["correct"]:  # official right, ours wrong
         if not (line["response"] or "").strip():
             return "official: empty reply credited"
-        if line["benchmark"].startswith("mathvista") and mc and not grade(extraction, record):
-            return "official: a non-answer mapped to the nearest option"
         if line["benchmark"].startswith("mmmu_pro") and not ours["parsed"]:
             return "official: a letter from a non-answer (random fallback, the word I)"
+        if is_refusal(ours["final_answer"]):
+            return "official: a refusal credited (an answer guessed or mapped to the nearest option)"
+        if line["benchmark"].startswith("mathvista") and mc and not grade(extraction, record):
+            return "official: a non-answer mapped to the nearest option"
+        if mc and ours["parsed"] and not in_reply(extraction, line["response"] or "", record):
+            return "official: its extraction is nowhere in the reply"
+        if mc and states_one_option(ours, record):
+            return "official: credits another option than the one the reply states (letter and text agree)"
         return "ours: no answer found" if not ours["parsed"] else "ours: answer read or graded differently"
+    if own_part(line["response"] or "") != (line["response"] or ""):
+        return "official: read the answer to a made-up follow-up question"
     label = _LETTER_LABEL.match(ours["final_answer"] or "")
     if (
         line["benchmark"].startswith("mathvision")
@@ -90,14 +84,30 @@ def cause(line: dict, ours: dict) -> str:
     return "official: another answer extracted or graded differently"
 
 
+def in_reply(extraction: str, response: str, record: dict) -> bool:
+    """Whether an official multiple-choice extraction appears in the reply: its text, or for a letter X the
+    label "(X)" or option X's text."""
+    text, options = response.lower(), parse_options(record.get("options") or None)
+    letter = re.fullmatch(r"\(?([A-J])\)?", extraction)
+    if letter:
+        index = LETTERS.index(letter.group(1))
+        option = options[index].lower() if index < len(options) else None
+        return f"({letter.group(1).lower()})" in text or bool(option and option in text)
+    return bool(extraction) and extraction.lower() in text
+
+
+def states_one_option(ours: dict, record: dict) -> bool:
+    """Whether our answer is an explicit statement ("The answer is (B) 18.") whose letter and option text agree,
+    so that the reply names that option beyond doubt."""
+    stated = ours["final_rule"].startswith("tag:") or ours["final_rule"] in ("box", "answer_is", "label")
+    m = re.fullmatch(r"\W*\(?([A-J])\)?[\s.:)(-]*(.+?)\)?", ours["final_answer"] or "")
+    options = parse_options(record.get("options") or None)
+    return bool(stated and m) and match_option(m.group(2), options) == LETTERS.index(m.group(1))
+
+
 def score(line: dict, mode: str) -> dict:
     record = bench.to_record(line["benchmark"], line["row"])
-    ours = bench.score_response(line["benchmark"], record, line["response"])
-    if mode == "mathvista_nearest" and line["benchmark"].startswith("mathvista") and not ours["parsed"]:
-        letter = nearest_option(ours["final_answer"] or "", record["options"])
-        if letter is not None and record["answer_type"] == "multiple_choice":
-            ours = {**ours, "final_correct": grade(letter, record), "final_rule": ours["final_rule"] + "+nearest"}
-    return {"record": record, **ours}
+    return {"record": record, **bench.score_response(line["benchmark"], record, line["response"], mode)}
 
 
 def run(data: Path, benchmarks: list[str] | None, mode: str, out: Path | None, limit: int | None = None) -> dict:

@@ -76,48 +76,52 @@ def test_sampled_runs_cache_each_sample(items, tmp_path):
     assert result["metrics"]["n_prompts"] == 4
 
 
-class FakeOpenAI:
-    """The chat-completions surface of the OpenAI client; 'correct' when candidate and gold contain each other."""
+def judge_settings(server, model: str, **kw):
+    from srpo.reflection.client import ApiSettings
 
-    def __init__(self):
-        self.calls = 0
-        self.chat = self
-        self.completions = self
+    return ApiSettings(model=model, base_url=server.base_url, api_key_env="", json_mode=False, backoff_s=0.01, **kw)
 
-    def create(self, model, messages, **kwargs):
-        self.calls += 1
-        text = messages[-1]["content"]
+
+def verdict_server():
+    """A loopback OpenAI server judging 'correct' when candidate and gold contain each other."""
+    from openai_fake_server import FakeOpenAIServer, Reply, user_text
+
+    def handler(request):
+        text = user_text(request)
         gold = text.split("Reference answer: ")[1].split("\n")[0]
         candidate = text.split("Candidate answer: ")[1]
-        word = "correct" if gold in candidate or candidate in gold else "incorrect"
-        message = type("M", (), {"content": word})
-        return type("R", (), {"choices": [type("C", (), {"message": message})]})
+        return Reply.text("correct" if gold in candidate or candidate in gold else "incorrect")
+
+    return FakeOpenAIServer(handler)
 
 
 def test_llm_judge_is_reported_under_its_own_name(items):
-    client = FakeOpenAI()
-    judge = LLMJudge("fake-judge", client=client)
     script = {
         items[0]["id"]: "The sum is clearly " + items[0]["answer"] + ", or perhaps 9999, if you look at the digits."
     }
-    result = evaluate("m", "synthetic", settings=GREEDY, items=items[:4], backend=ScriptedBackend(items, script),
-                      judge=judge)  # fmt: skip
+    with verdict_server() as server:
+        judge = LLMJudge(judge_settings(server, "fake-judge"))
+        result = evaluate("m", "synthetic", settings=GREEDY, items=items[:4], backend=ScriptedBackend(items, script),
+                          judge=judge)  # fmt: skip
     assert set(result["metrics_by_scorer"]) == {"rule", "judge:fake-judge"}
     assert result["metrics_by_scorer"]["judge:fake-judge"]["final_acc"] == 1.0  # the judge reads the free text
     assert result["metrics_by_scorer"]["rule"]["final_acc"] == 0.75  # two numbers: the rules read no answer
     assert result["records"][0]["judge_final_correct"] is True and "judge:fake-judge" in result["breakdowns"]
     assert result["metrics_by_scorer"]["judge:fake-judge"]["n_judge_errors"] == 0
+    assert result["judge_usage"]["accepted"] == len(server.requests)
 
 
-def test_failing_judge_calls_count_as_errors_not_as_right(items):
-    class Down(FakeOpenAI):
-        def create(self, **kwargs):
-            raise ConnectionError("endpoint down")
+def test_failing_judge_calls_count_as_errors_and_are_retried_by_one_loop_only(items):
+    """One retry loop: max_tries=3 means 3 HTTP requests per verdict, not 3 x the openai client's own retries."""
+    from openai_fake_server import FakeOpenAIServer, Reply
 
-    judge = LLMJudge("down", client=Down(), retries=1)
-    result = evaluate("m", "synthetic", settings=GREEDY, items=items[:2], backend=ScriptedBackend(items), judge=judge)
+    with FakeOpenAIServer(lambda request: Reply.error(500)) as server:
+        judge = LLMJudge(judge_settings(server, "down", max_tries=3))
+        result = evaluate("m", "synthetic", settings=GREEDY, items=items[:1], backend=ScriptedBackend(items),
+                          judge=judge)  # fmt: skip
+        assert len(server.requests) == 3  # first and final answer are the same text: one verdict, three tries
     m = result["metrics_by_scorer"]["judge:down"]
-    assert m["final_acc"] == 0.0 and m["n_judge_errors"] == 2 and result["metrics"]["final_acc"] == 1.0
+    assert m["final_acc"] == 0.0 and m["n_judge_errors"] == 1 and result["metrics"]["final_acc"] == 1.0
 
 
 def test_in_process_model_is_restored(tiny_model_path):

@@ -77,7 +77,9 @@ def test_agreement_counts_confusion_no_answer_and_writes_disagreements(tmp_path,
 
 # Measured on ../shared/external with this grader (README "Grading agreement"). MathVista and MathVision are still
 # under the targets in agreement.FLOORS; these guards catch a regression, the xfail below tracks the targets.
-MEASURED = {"mathvista": 0.936, "mathvision": 0.979}
+# MathVista's 94.0% is below the 94.3% of letter-first alone: reading a reply only up to the made-up follow-up
+# question it runs on into (own_part) makes 27 more replies right that the official pipeline marked wrong.
+MEASURED = {"mathvista": 0.939, "mathvision": 0.979}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,11 @@ def test_agreement_with_the_official_verdicts_does_not_regress(agreement_by_fami
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="MathVista 93.7% < 95%, MathVision 98.0% < 98.5% (README: Grading agreement)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="MathVista 94.0% < 95%, MathVision 98.0% < 98.5%: the rest are mostly the "
+    "official pipelines' own errors, not copied (README: Grading agreement)",
+)
 def test_agreement_with_the_official_verdicts_is_above_the_floors(agreement_by_family):
     under = {f: round(100 * a, 2) for f, a in agreement_by_family.items() if a < agreement.FLOORS[f]}
     assert not under, f"agreement under the floors {agreement.FLOORS}: {under}"
@@ -138,3 +144,16 @@ def test_two_step_judge_extracts_with_the_project_client_and_compares_with_the_r
         assert usage["accepted"] == 2 and usage["estimated_cost_usd"] == round(2 * (100 * 2 + 20 * 8) / 1e6, 4)
         judge.score_records(items, records)  # resumed: every reply is in the store already
         assert len(server.requests) == 2 and judge.name == "judge2:fake-judge"
+
+
+def test_a_reply_that_states_one_option_with_agreeing_letter_and_text_is_recognised():
+    """The cause "official: credits another option than the one the reply states" needs a statement whose letter
+    and option text agree ("The answer is (A) 8." with A = 8), never a bare letter or prose."""
+    record = {"options": ["8", "10", "15"]}
+    assert agreement.states_one_option({"final_answer": "(A) 8", "final_rule": "answer_is"}, record)
+    assert agreement.states_one_option(
+        {"final_answer": "B (Aubrey)", "final_rule": "label"}, {"options": ["Connor", "Aubrey"]}
+    )
+    assert not agreement.states_one_option({"final_answer": "(A) 10", "final_rule": "answer_is"}, record)
+    assert not agreement.states_one_option({"final_answer": "(B)", "final_rule": "answer_is"}, record)
+    assert not agreement.states_one_option({"final_answer": "(A) 8", "final_rule": "last_sentence"}, record)

@@ -27,12 +27,12 @@ def to_record(benchmark, row: dict) -> dict:
     return bench.to_record(row, split)
 
 
-def score_response(benchmark, row: dict, response: str) -> dict:
-    """Grade ``response`` against ``row`` of ``benchmark``.
+def score_response(benchmark, row: dict, response: str, mode: str = "default") -> dict:
+    """Grade ``response`` against ``row`` of ``benchmark`` (``mode``: ``srpo.bench.scoring.MODES``).
 
     Returns at least ``final_correct``, ``first_correct`` (None when there is no first answer), ``parsed``
     (a final answer was found), ``prediction`` (the final answer), ``first_answer`` and ``five_block``.
     """
     from srpo.bench.scoring import score_record
 
-    return score_record(to_record(benchmark, row), response)
+    return score_record(to_record(benchmark, row), response, mode)

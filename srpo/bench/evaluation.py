@@ -55,14 +55,19 @@ def evaluate(model, benchmark, *, settings, prompt: str = "srpo_rl", placement: 
     records = [_record(item, gen, bench.breakdowns) for item in records_in for gen in texts[item["id"]]]
     by_scorer = {SCORER: compute_metrics(records)}
     parts = {SCORER: breakdowns(records, bench.breakdowns)}
-    if judge is not None:
-        judge.score_records(records_in, records)
-        by_scorer[judge.name] = compute_metrics(records, prefix="judge_")
-        parts[judge.name] = breakdowns(records, bench.breakdowns, prefix="judge_")
+    usage = None
+    if judge is not None:  # its verdicts go under its own scorer name, beside the rule score
+        usage = judge.score_records(records_in, records)
+        by_scorer[judge.name] = compute_metrics(records, prefix=judge.prefix)
+        parts[judge.name] = breakdowns(records, bench.breakdowns, prefix=judge.prefix)
+        if log and usage:
+            print(f"[srpo.bench] {judge.name} on {bench.name}:{split}: {usage['requests']} requests so far, "
+                  f"{usage['prompt_tokens']} + {usage['completion_tokens']} tokens, estimated "
+                  f"${usage['estimated_cost_usd']:.4f}, {usage['rejected']} rejected", flush=True)  # fmt: skip
     return {"benchmark": bench.name, "split": split, "label": f"{bench.name}:{split}", "prompt": prompt,
             "placement": placement, "settings": dataclasses.asdict(settings), "scorer": SCORER,
             "metrics": by_scorer[SCORER], "metrics_by_scorer": by_scorer, "breakdowns": parts,
-            "records": records}  # fmt: skip
+            "records": records, "judge_usage": usage}  # fmt: skip
 
 
 def _check_unique_ids(items: list[dict], label: str) -> None:

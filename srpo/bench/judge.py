@@ -1,23 +1,36 @@
-"""An optional LLM judge through any OpenAI-compatible endpoint (docs/paper_vs_release.md, row "Scorer").
+"""Optional LLM judges through any OpenAI-compatible endpoint (docs/paper_vs_release.md, row "Scorer").
 
 The official MathVista / MathVerse scoring uses a GPT model to extract and compare answers (the release
-used gpt-4o-2024-11-20). The rule-based scorer (``srpo.grading``) is this project's default; the judge is
-an option whose numbers are always reported under their own scorer name (``judge:<model>``), next to the
-rule-based ones, never instead of them.
+used gpt-4o-2024-11-20). The rule-based scorer (``srpo.grading``) is this project's default; a judge is an
+option whose numbers are always reported under their own scorer name, beside the rule-based ones, never
+instead of them and never mixed into them:
 
-The judge sees the question, the options, the gold answer and the candidate answer (the answer block, or
-the tail of a reply that has none) and must reply ``correct`` or ``incorrect``. Temperature 0, one call per
-distinct (item, candidate), a few retries; a call that keeps failing leaves the verdict None (counted
-wrong, and counted in ``judge_errors``).
+* ``ExtractThenCompare`` (``judge_mode: extract_compare``, scorer ``judge2:<model>``): the official two-step
+  scoring. An LLM copies the answer out of the reply (MathVista ``evaluation/extract_answer.py``, MathVerse
+  ``evaluation/extract_answer_s1.py``); then MathVista's rules compare it with the gold (its
+  ``calculate_score.py``: letter first, else the nearest option; ``srpo.bench.scoring.grade_extracted``),
+  and for MathVerse an LLM decides whether the extracted and the standard answer are consistent (its
+  ``score_answer_s2.py``: 1 or 0). Other benchmarks compare with the rules, as MathVista does.
+* ``LLMJudge`` (``judge_mode: verdict``, scorer ``judge:<model>``): one call that sees the question, the gold
+  and the candidate and answers correct or incorrect.
+
+Every request goes through ``srpo.reflection.client`` (one retry loop with backoff; the ``openai`` client's own
+retries are off), results are appended to a ``JsonlStore`` keyed by a hash of what was asked, so a killed
+run resumes, and the tokens and estimated cost are summed from the store and printed. A request that keeps
+failing leaves the verdict None: graded wrong and counted in ``n_judge_errors`` / ``n_judge2_errors``.
 """
 
 from __future__ import annotations
 
-import os
-import time
+import hashlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from srpo.bench.base import letter_of
+from srpo.reflection.client import ChatClient, request_one, run_requests, usage_summary
+
+TAIL_CHARS = 1500  # of a reply without answer blocks, what the verdict judge reads
+EXTRACT_TAIL_CHARS = 6000  # of a reply, what the extractor reads (the answer is at its end)
 
 JUDGE_SYSTEM = (
     "You grade answers to exam questions. Given a question, its reference answer and a candidate answer, "
@@ -25,64 +38,66 @@ JUDGE_SYSTEM = (
     "expressions or the same option; ignore formatting and units written differently). "
     "Reply with exactly one word: correct or incorrect."
 )
-TAIL_CHARS = 1500  # of a reply without answer blocks, what the judge reads
+EXTRACT_SYSTEM = (
+    "You read a model's reply to an exam question and copy out the final answer it gives, without solving the "
+    "question yourself: an option letter, a number, an expression or a short phrase. A reply that gives no "
+    'answer, or says it cannot answer, has none. Reply with JSON {"extraction": "<the answer>"}; use "" when '
+    "the reply gives no answer."
+)
+COMPARE_SYSTEM = (  # MathVerse's second step, in our words: consistent only on a complete match
+    "You compare two answers to a math question: the standard answer and an answer extracted from a model's "
+    "reply. They are consistent only when the model's answer matches the standard answer completely; for a "
+    "multiple-choice question the model may give the option's letter or its content; otherwise the same value "
+    "written another way counts (0.5 m and 50 cm). An empty model answer is never consistent. Reply with "
+    'JSON {"judgement": 1} when they are consistent, else {"judgement": 0}.'
+)
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha1("\n\x00".join(parts).encode()).hexdigest()[:24]
+
+
+def _options_text(item: dict) -> str:
+    options = item.get("options") or []
+    return "\n".join(f"({letter_of(i)}) {o}" for i, o in enumerate(options))
 
 
 class LLMJudge:
-    """``LLMJudge("gpt-4o-2024-11-20", base_url=...)``; ``client`` may be any object with the OpenAI chat API."""
+    """One-step verdicts: ``LLMJudge(ApiSettings(model=..., base_url=..., api_key_env=..., json_mode=False))``."""
 
-    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY", client=None,
-                 max_workers: int = 8, retries: int = 3):  # fmt: skip
-        if client is None:
-            from openai import OpenAI
+    prefix = "judge_"
 
-            key = os.environ.get(api_key_env)
-            if not key and not base_url:
-                raise ValueError(f"the LLM judge needs an API key in ${api_key_env} (or a judge_base_url)")
-            client = OpenAI(base_url=base_url or None, api_key=key or "EMPTY")
-        self.client, self.model, self.name = client, model, f"judge:{model}"
-        self.max_workers, self.retries = max_workers, retries
-        self._memo: dict[tuple, bool | None] = {}
+    def __init__(self, settings, store=None, max_workers: int | None = None):
+        self.settings, self.client = settings, ChatClient(settings)
+        self.store = store if store is not None else MemoryStore()
+        self.name = f"judge:{settings.model}"
+        self.max_workers = max_workers or settings.concurrency
 
     def prompt(self, item: dict, candidate: str) -> str:
-        options = item.get("options") or []
         lines = [f"Question:\n{item['question']}"]
-        if options:
-            lines.append("Options:\n" + "\n".join(f"({letter_of(i)}) {o}" for i, o in enumerate(options)))
-        gold = item["answer"]
+        if item.get("options"):
+            lines.append("Options:\n" + _options_text(item))
+        gold, options = item["answer"], item.get("options") or []
         if item.get("answer_type") == "multiple_choice" and options and gold in "ABCDEFGHIJ"[: len(options)]:
             gold = f"({gold}) {options['ABCDEFGHIJ'.index(gold)]}"
         lines += [f"Reference answer: {gold}", f"Candidate answer: {candidate}"]
         return "\n\n".join(lines)
 
     def verdict(self, item: dict, candidate: str | None) -> bool | None:
+        """True / False, or None when every try failed. An empty candidate is wrong without a call."""
         if candidate is None or not str(candidate).strip():
             return False
-        key = (item["id"], candidate)
-        if key not in self._memo:
-            self._memo[key] = self._ask(self.prompt(item, candidate))
-        return self._memo[key]
+        text = self.prompt(item, candidate)
+        key = _key("verdict", str(item.get("source")), str(item["id"]), text)
+        if key not in self.store:
+            messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": text}]
+            self.store.append(request_one(self.client, key, messages, _validate_verdict))
+        row = self.store.get(key)
+        return row["output"]["correct"] if row["status"] == "accepted" else None
 
-    def _ask(self, text: str) -> bool | None:
-        for attempt in range(self.retries):
-            try:
-                reply = self.client.chat.completions.create(
-                    model=self.model, temperature=0, max_tokens=5,
-                    messages=[{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": text}],
-                )  # fmt: skip
-                word = (reply.choices[0].message.content or "").strip().lower()
-                if word.startswith("incorrect"):
-                    return False
-                if word.startswith("correct"):
-                    return True
-            except Exception as exc:  # network, rate limit: back off and retry
-                print(f"[srpo.bench] judge call failed ({exc}); attempt {attempt + 1}/{self.retries}", flush=True)
-                if attempt + 1 < self.retries:
-                    time.sleep(2**attempt)
-        return None
-
-    def score_records(self, items: list[dict], records: list[dict]) -> None:
-        """Add ``judge_first_correct`` / ``judge_final_correct`` / ``judge_error`` to each record, in place."""
+    def score_records(self, items: list[dict], records: list[dict]) -> dict:
+        """Add ``judge_first_correct`` / ``judge_final_correct`` / ``judge_error`` to each record, in place;
+        returns the usage (tokens, estimated USD) of the store."""
         by_id = {it["id"]: it for it in items}
 
         def one(r):
@@ -96,75 +111,134 @@ class LLMJudge:
         for r, (first, final) in zip(records, verdicts, strict=True):
             r["judge_first_correct"], r["judge_final_correct"] = first, bool(final)
             r["judge_error"] = final is None or (r.get("first_answer") is not None and first is None)
+        return usage_summary(self.store.rows(), self.settings)
 
 
-# ---------------------------------------------------------------------------------------------- two-step
-EXTRACT_SYSTEM = (
-    "You read a model's reply to an exam question and copy out the final answer it gives, without solving the "
-    "question yourself: an option letter, a number, an expression or a short phrase. Reply with JSON "
-    '{"extraction": "<the answer>"}; use "" when the reply gives no answer.'
-)
+def _validate_verdict(text: str):
+    word = text.strip().strip(".*\"'").lower()
+    if word.startswith("incorrect"):
+        return {"correct": False}, None
+    if word.startswith("correct"):
+        return {"correct": True}, None
+    return None, "not_a_verdict"
 
 
 class ExtractThenCompare:
-    """The official two-step scoring of MathVista and MathVerse: an LLM extracts the answer from the reply
-    (``srpo.reflection.client``: bounded concurrency, retries, token and cost accounting), then the rules of
-    ``srpo.grading.grade_answer`` compare it with the gold, as MathVista's own normalisation does. Verdicts go
-    under ``judge2:<model>``, beside the rule score and never mixed into it. ``store`` (any object with
-    ``in``, ``append`` and ``get``, e.g. ``srpo.reflection.store.JsonlStore``) makes a run resumable; without
-    one, results are kept in memory.
-    """
+    """The official two-step scoring of MathVista and MathVerse (module docstring). ``store``: any object with
+    ``in``, ``append``, ``get`` and ``rows`` (``srpo.reflection.store.JsonlStore`` makes a run resumable);
+    without one, results are kept in memory. Adds ``judge2_extraction``, ``judge2_first_correct``,
+    ``judge2_final_correct`` and ``judge2_error`` to each record; the rule fields are left untouched."""
+
+    prefix = "judge2_"
 
     def __init__(self, settings, store=None):
-        from srpo.reflection.client import ChatClient
-
         self.settings, self.client = settings, ChatClient(settings)
-        self.store = store if store is not None else _MemoryStore()
+        self.store = store if store is not None else MemoryStore()
         self.name = f"judge2:{settings.model}"
 
-    @staticmethod
-    def key(item: dict, reply: str) -> str:
-        import hashlib
-
-        return hashlib.sha1(f"{item['id']}\n{reply}".encode()).hexdigest()[:20]
-
     def score_records(self, items: list[dict], records: list[dict]) -> dict:
-        """Add ``judge2_extraction`` / ``judge2_final_correct`` / ``judge2_error`` in place; returns the usage
-        (tokens, estimated USD, rejections) of this store."""
-        from srpo.bench.scoring import grade
-        from srpo.reflection.client import run_requests, usage_summary
+        """Extract (one request per distinct reply or first answer), compare, and return the usage (tokens,
+        estimated USD, rejections) of the store."""
+        from srpo.bench.scoring import grade_extracted
 
         by_id = {it["id"]: it for it in items}
-        pairs = {self.key(by_id[r["id"]], r.get("response") or ""): (by_id[r["id"]], r) for r in records}
+        asks: dict[str, tuple[dict, str]] = {}  # key -> (item, text to extract from)
+        plan = []  # per record: (first key or None, final key)
+        for r in records:
+            item = by_id[r["id"]]
+            final_key = self._ask(asks, item, (r.get("response") or "")[-EXTRACT_TAIL_CHARS:])
+            first = r.get("first_answer")
+            plan.append((None if first is None else self._ask(asks, item, first), final_key))
+        self._run(asks, self._extract_messages, _validate_extraction, "extract")
 
-        def messages(key):
-            item, record = pairs[key]
-            text = f"Question:\n{item['question']}\n\nReply:\n{(record.get('response') or '')[-4 * TAIL_CHARS :]}"
-            return [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": text}]
+        compare: dict[str, tuple[dict, str]] = {}  # MathVerse's LLM comparison of an extraction with the gold
+        for key, (item, _) in asks.items():
+            extraction = self._extraction(key)
+            if extraction and _compares_with_llm(item):
+                compare.setdefault(_key("compare", str(item.get("source")), str(item["id"]), extraction),
+                                   (item, extraction))  # fmt: skip
+        self._run(compare, self._compare_messages, _validate_judgement, "compare")
 
-        run_requests(self.client, list(pairs), messages, lambda key: _validate_extraction, self.store,
-                     label=self.name)  # fmt: skip
-        for key, (item, record) in pairs.items():
-            row = self.store.get(key) or {}
-            extraction = (row.get("output") or {}).get("extraction") if row.get("status") == "accepted" else None
-            record["judge2_extraction"] = extraction
-            record["judge2_final_correct"] = bool(extraction) and grade(extraction, item)
-            record["judge2_error"] = row.get("status") != "accepted"
-        return usage_summary([self.store.get(k) for k in pairs if self.store.get(k)], self.settings)
+        def verdict(key: str | None) -> bool | None:
+            if key is None:
+                return None
+            row, item = self.store.get(key), asks[key][0]
+            if row is None or row["status"] != "accepted":
+                return None
+            extraction = row["output"]["extraction"]
+            if not extraction:
+                return False
+            if not _compares_with_llm(item):
+                return grade_extracted(extraction, item)
+            judged = self.store.get(_key("compare", str(item.get("source")), str(item["id"]), extraction))
+            return judged["output"]["judgement"] == 1 if judged and judged["status"] == "accepted" else None
+
+        for r, (first_key, final_key) in zip(records, plan, strict=True):
+            final = verdict(final_key)
+            first = verdict(first_key)
+            r["judge2_extraction"] = self._extraction(final_key)
+            r["judge2_final_correct"], r["judge2_first_correct"] = bool(final), first
+            r["judge2_error"] = final is None or (first_key is not None and first is None)
+        return usage_summary(self.store.rows(), self.settings)
+
+    @staticmethod
+    def _ask(asks: dict, item: dict, text: str) -> str:
+        key = _key("extract", str(item.get("source")), str(item["id"]), text)
+        asks.setdefault(key, (item, text))
+        return key
+
+    def _extraction(self, key: str | None) -> str | None:
+        row = None if key is None else self.store.get(key)
+        return row["output"]["extraction"] if row and row["status"] == "accepted" else None
+
+    def _run(self, asks: dict, build, validate, what: str) -> None:
+        run_requests(self.client, list(asks), lambda key: build(*asks[key]), lambda key: validate, self.store,
+                     label=f"{self.name}:{what}")  # fmt: skip
+
+    @staticmethod
+    def _extract_messages(item: dict, text: str) -> list:
+        question = item["question"] + (f"\nChoices:\n{_options_text(item)}" if item.get("options") else "")
+        user = f"Question:\n{question}\n\nModel reply:\n{text}"
+        return [{"role": "system", "content": EXTRACT_SYSTEM}, {"role": "user", "content": user}]
+
+    @staticmethod
+    def _compare_messages(item: dict, extraction: str) -> list:
+        question = item["question"] + (f"\nChoices:\n{_options_text(item)}" if item.get("options") else "")
+        user = f"Question:\n{question}\n\nStandard answer: {item['answer']}\n\nModel answer: {extraction}"
+        return [{"role": "system", "content": COMPARE_SYSTEM}, {"role": "user", "content": user}]
+
+
+def _compares_with_llm(item: dict) -> bool:
+    """MathVerse's second step is an LLM comparison; the other benchmarks compare with rules (MathVista's)."""
+    return str(item.get("source") or "").startswith("mathverse")
 
 
 def _validate_extraction(text: str):
-    import json
-
     try:
         value = json.loads(text)
     except ValueError:
         return None, "not_json"
-    if not isinstance(value, dict) or not isinstance(value.get("extraction"), str):
+    if not isinstance(value, dict) or not isinstance(value.get("extraction"), str | int | float):
         return None, "no_extraction_field"
-    return {"extraction": value["extraction"].strip()}, None
+    return {"extraction": str(value["extraction"]).strip()}, None
 
 
-class _MemoryStore(dict):
+def _validate_judgement(text: str):
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None, "not_json"
+    judgement = value.get("judgement") if isinstance(value, dict) else None
+    if str(judgement).strip() not in ("0", "1"):
+        return None, "no_judgement_0_or_1"
+    return {"judgement": int(str(judgement).strip())}, None
+
+
+class MemoryStore(dict):
+    """The store interface of ``JsonlStore``, in memory (tests, one-off calls)."""
+
     def append(self, row: dict) -> None:
         self[row["id"]] = row
+
+    def rows(self) -> list[dict]:
+        return list(self.values())

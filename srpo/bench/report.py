@@ -66,14 +66,19 @@ def _mean(values):
 
 
 def paper_comparison(rows: list[dict], paper_models: dict[str, str]) -> list[dict]:
-    """Per model: our greedy rule-based final accuracy (%) per benchmark, beside its Table 1 row (%)."""
+    """Per model: our greedy rule-based final accuracy (%) per benchmark, beside its Table 1 row (%); a judge's
+    accuracy, when one ran, in its own columns (``<scorer> <label>``), never in the rule columns."""
     ours = [r for r in rows if r["mode"] == "greedy" and r["scorer"] == "rule"]
+    judged = [r for r in rows if r["mode"] == "greedy" and r["scorer"] != "rule"]
     out = []
     for model in dict.fromkeys(r["model"] for r in ours):
         row = {"model": model}
         for r in ours:
             if r["model"] == model and r["final_acc"] is not None:
                 row[f"ours {r['label']}"] = round(100 * r["final_acc"], 1)
+        for r in judged:
+            if r["model"] == model and r["final_acc"] is not None:
+                row[f"{r['scorer']} {r['label']}"] = round(100 * r["final_acc"], 1)
         paper_row = paper_models.get(model)
         row["paper row"] = paper_row
         for column in paper.BENCHMARK_COLUMNS:

@@ -91,12 +91,24 @@ class LazyBackend:
         return self.backend.generate(requests, settings)
 
 
-def make_judge(args):
+def make_judge(args, out: Path):
+    """The LLM judge the recipe asks for (``judge_model``; ``judge_mode``: ``extract_compare`` or ``verdict``),
+    with a resumable store under ``<out>/judge/``; None when ``judge_model`` is empty. Fails here, before any
+    model loads, when the API key variable is not set."""
     if not args.judge_model:
         return None
-    from srpo.bench.judge import LLMJudge
+    from srpo.bench.judge import ExtractThenCompare, LLMJudge
+    from srpo.reflection.client import ApiSettings
+    from srpo.reflection.store import JsonlStore
 
-    return LLMJudge(args.judge_model, base_url=args.judge_base_url or None, api_key_env=args.judge_api_key_env)
+    two_step = args.judge_mode == "extract_compare"
+    settings = ApiSettings(model=args.judge_model, base_url=args.judge_base_url or None,
+                           api_key_env=args.judge_api_key_env, temperature=0.0, json_mode=two_step,
+                           max_tokens=512 if two_step else 16, price_input_per_mtok=args.judge_price_input_per_mtok,
+                           price_output_per_mtok=args.judge_price_output_per_mtok)  # fmt: skip
+    fingerprint = {"model": args.judge_model, "base_url": args.judge_base_url, "mode": args.judge_mode}
+    store = JsonlStore(out / "judge" / f"{report.slug(args.judge_mode + '__' + args.judge_model)}.jsonl", fingerprint)
+    return ExtractThenCompare(settings, store) if two_step else LLMJudge(settings, store)
 
 
 def run(cfg) -> dict:
@@ -105,7 +117,7 @@ def run(cfg) -> dict:
 
     args, out, start = cfg.args, cfg.stage_dir, time.time()
     items_by_label = load_items(args)
-    judge = make_judge(args)
+    judge = make_judge(args, out)
     paper_rows = parse_pairs(args.paper_models, "paper_models")
     rows, parts, models = [], [], {}
     for name, source in args.model_specs().items():
@@ -140,8 +152,21 @@ def run(cfg) -> dict:
         "modes": {m: {**dataclasses.asdict(s), "limit": lim} for m, s, lim in decoding_modes(args)},
         "scorers": sorted({r["scorer"] for r in rows}), "results": rows, "breakdowns": parts,
         "paper_comparison": comparison, "files": files, "wall_s": round(time.time() - start, 1),
+        "judge_usage": judge_usage(judge),
         "note": report.NOTE,
     }  # fmt: skip
+
+
+def judge_usage(judge) -> dict | None:
+    """Tokens and estimated cost of every judge request in the store (this run and the ones it resumed)."""
+    if judge is None:
+        return None
+    from srpo.reflection.client import usage_summary
+
+    usage = usage_summary(judge.store.rows(), judge.settings)
+    print(f"[srpo.bench] {judge.name}: {usage['requests']} requests, {usage['prompt_tokens']} + "
+          f"{usage['completion_tokens']} tokens, estimated ${usage['estimated_cost_usd']:.4f}", flush=True)  # fmt: skip
+    return usage
 
 
 def write_records(path: Path, result: dict) -> None:

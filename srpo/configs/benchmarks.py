@@ -9,6 +9,7 @@ from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges, one_of, pars
 
 BACKENDS = ("hf", "vllm")
 PLACEMENTS = ("system", "user", "none")
+JUDGE_MODES = ("extract_compare", "verdict")  # srpo.bench.judge
 
 
 @dataclass
@@ -56,6 +57,12 @@ class BenchArgs:
     judge_model: str = field(default="", metadata={"help": "LLM judge model (OpenAI-compatible); empty = rules only."})
     judge_base_url: str = field(default="", metadata={"help": "Judge endpoint; empty = OpenAI."})
     judge_api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "Env variable with the judge key."})
+    judge_mode: str = field(
+        default="extract_compare",
+        metadata={"help": "extract_compare (MathVista/MathVerse's official two-step) | verdict (one call)."},
+    )
+    judge_price_input_per_mtok: float = field(default=0.0, metadata={"help": "Judge: USD per 1M prompt tokens."})
+    judge_price_output_per_mtok: float = field(default=0.0, metadata={"help": "Judge: USD per 1M output tokens."})
     data_root: str = field(default="", metadata={"help": "Folder with save_to_disk copies of the benchmarks."})
     seed: int = field(default=0, metadata={"help": "Seed for sampled decoding."})
 
@@ -64,7 +71,9 @@ class BenchArgs:
                      chunk_size=NON_NEGATIVE, sampled_n=NON_NEGATIVE, sampled_temperature=NON_NEGATIVE,
                      sampled_limit=NON_NEGATIVE, tensor_parallel_size=POSITIVE, data_parallel_size=POSITIVE,
                      gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"), max_model_len=POSITIVE,
-                     max_pixels=POSITIVE, backend=one_of(BACKENDS), placement=one_of(PLACEMENTS))  # fmt: skip
+                     max_pixels=POSITIVE, judge_price_input_per_mtok=NON_NEGATIVE,
+                     judge_price_output_per_mtok=NON_NEGATIVE, backend=one_of(BACKENDS),
+                     placement=one_of(PLACEMENTS), judge_mode=one_of(JUDGE_MODES))  # fmt: skip
         # prompt and benchmark names are checked where the stage starts (srpo.bench.stage.check_args)
         unknown = set(parse_pairs(self.model_prompts, "model_prompts")) - set(self.model_specs())
         unknown |= set(parse_pairs(self.paper_models, "paper_models")) - set(self.model_specs())

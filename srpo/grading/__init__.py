@@ -3,7 +3,10 @@
 * ``find_answers(reply)``: the first and final answer of a reply and the rule that found each
   (``srpo.grading.extract``);
 * ``grade_answer(prediction, gold, options=, answer_type=, precision=)``: the benchmarks' conventions in
-  front of math-verify (``srpo.grading.grade``), bounded in time in every thread (``srpo.grading.equiv``).
+  front of math-verify (``srpo.grading.grade``), bounded in time in every thread (``srpo.grading.equiv``);
+  ``convention="mathvista"`` applies MathVista's documented letter-first rule (``srpo.grading.conventions``,
+  with its nearest-option mapping and the refusal test);
+* ``restated_yes_no(question, reply)``: a yes/no question answered by restating it (``srpo.grading.yesno``).
 
 >>> find_answers("So the answer is \\\\boxed{42}.").final.text
 '42'

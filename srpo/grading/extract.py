@@ -17,7 +17,11 @@ correctness check and the data filters, so that no two of them read the same rep
   code fence, which prose replies end on (MathVista's released replies: "Therefore, the distance is 1.2
   m."). The grader then reads a number or an option from that sentence only when it names exactly one
   (``srpo.grading.grade``);
-* ``none``: nothing (an empty reply). An untagged reply has no first answer (no first attempt to tell apart).
+* ``none``: nothing (an empty reply).
+
+A reply that, after stating an answer, goes on to a made-up next exercise (a line opening with "Question:"
+or "Hint:") is read up to that line only (``own_part``): some released replies run on for several invented
+questions, each with its own "The answer is". An untagged reply has no first answer (no first attempt to tell apart).
 
 >>> a = find_answers("<think>..</think><answer>\\\\boxed{3}</answer><reflection>r</reflection>"
 ...                  "<think>..</think><answer>The answer is 4.</answer>")
@@ -50,6 +54,7 @@ _BOILERPLATE_RE = re.compile(
 # Bold spans with a number: the way some chat models mark a result ("so the twig is about **2 inches**").
 _BOLD_RE = re.compile(r"\*\*([^*\n]{0,40}\d[^*\n:]{0,40})\*\*")
 _END_RE = re.compile(r"[\s*.。]+$")
+_NEW_QUESTION_RE = re.compile(r"^[ \t]*(?:Question|Hint)[ \t]*[:：]", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,22 @@ def block_answer(content: str) -> Answer:
     return Answer(text, "tag:whole") if text else NONE
 
 
+def own_part(text: str) -> str:
+    """The part of a reply that answers the question asked: a reply that, after stating an answer, goes on
+    to a line opening a new "Question:" (or "Hint:") has made up the next exercise itself, and the answers
+    to that one are not answers to this one. A question echoed before any answer is kept."""
+    for i, m in enumerate(_NEW_QUESTION_RE.finditer(text)):
+        if i >= 8:
+            break
+        head = text[: m.start()]
+        if statement(head).text is not None:
+            return head
+    return text
+
+
 def reply_answer(text: str) -> Answer:
     """The final answer of a reply without answer blocks (see the module docstring for the rules)."""
+    text = own_part(text)
     found = statement(text)
     if found.text is not None:
         return found

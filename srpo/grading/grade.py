@@ -31,9 +31,11 @@ from functools import lru_cache
 
 from srpo.grading import equiv
 from srpo.grading.choices import LETTERS, contradicts, gold_letter, match_option, parse_options, predicted_letter
+from srpo.grading.conventions import first_label_letter
 from srpo.grading.normalize import clean, is_words, normalize_text, to_number
 
 ANSWER_TYPES = ("multiple_choice", "integer", "float", "expression", "text")
+CONVENTIONS = (None, "mathvista")
 MAX_CACHED_CHARS = 2000  # bigger predictions are graded without entering the cache
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _NUMBER_IN_TEXT_RE = re.compile(rf"(?<![\w.^_]){_NUMBER}(?![\w^])")
@@ -42,22 +44,26 @@ _STATED_NUMBER_RE = re.compile(rf"(?:\b(?:is|are|was|were|be|equals?|to)\b:?|[=â
                                rf"({_NUMBER}|(?i:{'|'.join(NUMBER_WORDS)})\b)(?![\w^])")  # fmt: skip
 
 
-def grade_answer(prediction, gold, *, options=None, answer_type=None, precision=None) -> bool:
+def grade_answer(prediction, gold, *, options=None, answer_type=None, precision=None, convention=None) -> bool:
     """True when ``prediction`` is a correct answer for ``gold`` (see the module docstring for the rules).
 
-    ``prediction`` is an extracted answer (``srpo.grading.find_answers``) or short text. Bad
-    ``answer_type``/``precision``/``options`` raise ``ValueError``; any prediction just grades False.
+    ``prediction`` is an extracted answer (``srpo.grading.find_answers``) or short text. ``convention``:
+    None, or ``"mathvista"`` for MathVista's documented letter-first rule (``srpo.grading.conventions``).
+    Bad ``answer_type``/``precision``/``options``/``convention`` raise ``ValueError``; any prediction just
+    grades False.
     """
     if answer_type is not None and answer_type not in ANSWER_TYPES:
         raise ValueError(f"unknown answer_type {answer_type!r}; choose one of {ANSWER_TYPES} or None")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}")
     prec = check_precision(precision)
     opts = parse_options(options)
     if prediction is None or gold is None:
         return False
     pred, gold = str(prediction), str(gold)
     if len(pred) > MAX_CACHED_CHARS:
-        return _grade(pred, gold, opts, answer_type, prec)
-    return _grade_cached(pred, gold, opts, answer_type, prec)
+        return _grade(pred, gold, opts, answer_type, prec, convention)
+    return _grade_cached(pred, gold, opts, answer_type, prec, convention)
 
 
 def check_precision(precision) -> int | None:
@@ -73,22 +79,27 @@ def check_precision(precision) -> int | None:
 
 
 @lru_cache(maxsize=1 << 16)
-def _grade_cached(pred: str, gold: str, opts: tuple, answer_type, prec) -> bool:
-    return _grade(pred, gold, opts, answer_type, prec)
+def _grade_cached(pred: str, gold: str, opts: tuple, answer_type, prec, convention) -> bool:
+    return _grade(pred, gold, opts, answer_type, prec, convention)
 
 
-def _grade(pred: str, gold: str, opts: tuple, answer_type, prec) -> bool:
+def _grade(pred: str, gold: str, opts: tuple, answer_type, prec, convention=None) -> bool:
     pred, gold = clean(pred), clean(gold)
     if not pred or not gold:
         return False
     if answer_type == "multiple_choice" or opts:
-        return _grade_choice(pred, gold, opts, answer_type, prec)
+        return _grade_choice(pred, gold, opts, answer_type, prec, convention)
     return _grade_value(pred, gold, answer_type, prec)
 
 
-def chosen_letter(pred: str, opts: tuple) -> str | None:
+def chosen_letter(pred: str, opts: tuple, convention=None) -> str | None:
     """The option a cleaned prediction names: a letter in a fixed shape, an option's text or value, or, in a
-    sentence, the one option whose text (or "(X)" label) it contains."""
+    sentence, the one option whose text (or "(X)" label) it contains. Under ``convention="mathvista"`` the
+    first "(X)" label decides (MathVista's letter-first rule, ``srpo.grading.conventions``)."""
+    if convention == "mathvista" and opts:
+        first = first_label_letter(pred, len(opts))
+        if first is not None:
+            return first
     got = predicted_letter(pred, opts)
     if got is None:
         index = match_option(pred, opts)
@@ -111,11 +122,11 @@ def _spaced(text: str) -> str:
     return " ".join(clean(text).lower().split())
 
 
-def _grade_choice(pred: str, gold: str, opts: tuple, answer_type, prec) -> bool:
+def _grade_choice(pred: str, gold: str, opts: tuple, answer_type, prec, convention=None) -> bool:
     """Letters against letters; a text gold (MathVista's raw rows) is compared with the prediction or with the
     text of the option the predicted letter names."""
     want = gold_letter(gold, opts)
-    got = chosen_letter(pred, opts)
+    got = chosen_letter(pred, opts, convention)
     if want is not None:
         return got == want
     if got is not None and LETTERS.index(got) < len(opts):
