@@ -80,10 +80,11 @@ RULE: list[Change] = [
     Change("benchmarks", "benchmarks", ["synthetic"], "no Hub access: the generated test set"),
     Change("ablations", "mode", "run", "no SLURM here: the arms run in this job (slurm/pipeline.sh --rehearse "
                                        "submits their job chains)"),
-    Change("ablations", "arms", ["sft_only", "grpo_no_sft"],
-           "two arms: the SFT-only model with its own prompt, and GRPO from the base checkpoint (the other "
-           "arms differ only in overrides that tests/test_ablations.py parses; the plain-CoT arm needs stage "
-           "02's two-pass targets, which the released set does not have)"),
+    Change("ablations", "arms", ["sft_only", "grpo_no_sft", "srpo"],
+           "three arms: the SFT-only model with its own prompt, GRPO from the base checkpoint, and SRPO, which "
+           "reuses notebook 04's GRPO (reuse_main_srpo) and is only evaluated (the other arms differ only in "
+           "overrides that tests/test_ablations.py parses; the plain-CoT arm needs stage 02's two-pass targets, "
+           "which the released set does not have)"),
     # ---------------------------------------------------------------- scale divided, ratios kept
     Change("cold_start_sft", "max_steps", 3, "three optimizer steps", "scaled"),
     Change("cold_start_sft", "dataloader_num_workers", 0, "no worker processes on 2 cores", "scaled"),
