@@ -93,6 +93,8 @@ RULE: list[Change] = [
     Change("grpo_rl", "max_completion_length", _div(SCALE_TOKENS), "tokens / 128", "scaled"),
     Change("grpo_rl", "max_steps", lambda v, p: 8, "one rollout = 8 optimizer updates", "scaled"),
     Change("grpo_rl", "save_steps", 8, "a checkpoint at the end of the rollout", "scaled"),
+    Change("grpo_rl", "accuracy_filter_max_refills", 1, "one refill round at most (the mode, refill, is kept)",
+           "scaled"),
     Change("benchmarks", "max_new_tokens", _div(SCALE_TOKENS), "tokens / 128", "scaled"),
     Change("benchmarks", "synthetic_n", 8, "8 test problems", "scaled"),
     Change("ablations", "grpo_max_steps", 8, "one rollout per trained arm", "scaled"),
@@ -107,7 +109,8 @@ KEPT = [
     "the accelerate/DeepSpeed config of each training stage (ZeRO-3 at 7b; ZeRO-2 + optimizer offload for the "
     "32b SFT), here over gloo with 2 ranks",
     "the update schedule: gradient_accumulation_steps and steps_per_generation (8 updates per rollout)",
-    "num_generations, the reward, the accuracy filter (metric, bounds, empty-update skip), the learning rates",
+    "num_generations, the reward, the accuracy filter (metric, bounds, refill of filtered groups with new prompts'"
+    " groups, empty-update skip), the learning rates",
     "the benchmark prompts per model (sft=trained, base=released_single) and the ablation arms' overrides",
     "the fit check of the unscaled recipes (python -m srpo.cluster plan --size)",
 ]

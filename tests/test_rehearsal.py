@@ -29,6 +29,7 @@ def test_every_stage_parses_the_rule_and_keeps_the_update_schedule(profile, tmp_
             rollout = rehearsal.REHEARSAL_PROCESSES * trl.per_device_train_batch_size * trl.steps_per_generation
             assert rollout % trl.num_generations == 0
             assert cfg.args.accuracy_filter_metric == "reward" and cfg.launch.launcher == "accelerate"
+            assert cfg.args.accuracy_filter_mode == "refill" and cfg.args.accuracy_filter_max_refills == 1
             assert cfg.launch.accelerate_config == cluster["accelerate_config"]
         if stage == "cold_start_sft":
             assert cfg.model.model_name_or_path == "tiny://hub" and cfg.args.image_max_pixels == 262_144

@@ -40,6 +40,15 @@ class GRPOArgs:
         metadata={"help": "Per-completion accuracy: reward (the release: the reward's accuracy + effectiveness "
                           "terms), mean (of first and final correctness), first or final."},
     )  # fmt: skip
+    accuracy_filter_mode: str = field(
+        default="refill",
+        metadata={"help": "What happens to filtered groups: refill (the release: dropped, and the rollout refilled "
+                          "with new prompts' groups until the batch is full) or mask (masked out of the loss, "
+                          "no extra generation). docs/paper_vs_release.md, 'Accuracy filter'."},
+    )  # fmt: skip
+    accuracy_filter_max_refills: int = field(
+        default=4, metadata={"help": "refill: extra generation rounds per rollout at most; then the rest is masked."}
+    )
     freeze_vision: bool = field(default=True, metadata={"help": "Freeze the vision tower and merger (paper §5)."})
     image_min_pixels: int = field(default=3136, metadata={"help": "Processor min pixels per image."})
     image_max_pixels: int = field(default=262_144, metadata={"help": "Processor max pixels per image."})
@@ -63,6 +72,10 @@ class GRPOArgs:
             raise ValueError(f"reward must be one of {REWARD_VARIANTS}, got {self.reward!r}")
         if self.accuracy_filter_metric not in FILTER_METRICS:
             raise ValueError(f"accuracy_filter_metric must be one of {FILTER_METRICS}")
+        if self.accuracy_filter_mode not in ("refill", "mask"):
+            raise ValueError(f"accuracy_filter_mode must be refill or mask, got {self.accuracy_filter_mode!r}")
+        if self.accuracy_filter_max_refills < 0:
+            raise ValueError("accuracy_filter_max_refills must be >= 0")
         if not 0 <= self.accuracy_filter_min <= self.accuracy_filter_max <= 1:
             raise ValueError("need 0 <= accuracy_filter_min <= accuracy_filter_max <= 1")
 
