@@ -73,8 +73,13 @@ RULE: list[Change] = [
     Change("grpo_rl", "use_vllm", lambda v, p: bool(v) and vllm_available(),
            "vLLM generation where vLLM is importable; else transformers generation"),
     Change("grpo_rl", "vllm_server_nodes", lambda v, p: v if vllm_available() else 0,
-           "the server node needs vLLM (and SLURM)"),
+           "the server node needs vLLM; outside SLURM it runs on this machine (loopback) beside the trainer, whose "
+           "NCCL weight sync to it needs CUDA and is skipped (the server keeps the initial weights; colocate "
+           "mode syncs for real)"),
+    Change("grpo_rl", "vllm_enforce_eager", True, "no Inductor compile on CPU (~60 s per engine)"),
     Change("benchmarks", "backend", lambda v, p: v if vllm_available() else "hf", "vLLM where importable"),
+    Change("benchmarks", "enforce_eager", True, "no Inductor compile on CPU"),
+    Change("reflection_generation", "attempt_enforce_eager", True, "no Inductor compile on CPU"),
     Change("benchmarks", "models", ["base=tiny://hub", "sft=stage:cold_start_sft", "srpo=stage:grpo_rl"],
            "the base checkpoint: the tiny model"),
     Change("benchmarks", "benchmarks", ["synthetic"], "no Hub access: the generated test set"),
@@ -96,6 +101,7 @@ RULE: list[Change] = [
     Change("grpo_rl", "accuracy_filter_max_refills", 1, "one refill round at most (the mode, refill, is kept)",
            "scaled"),
     Change("benchmarks", "max_new_tokens", _div(SCALE_TOKENS), "tokens / 128", "scaled"),
+    Change("benchmarks", "data_parallel_size", 1, "one engine (tensor_parallel_size kept)", "scaled"),
     Change("benchmarks", "synthetic_n", 8, "8 test problems", "scaled"),
     Change("ablations", "grpo_max_steps", 8, "one rollout per trained arm", "scaled"),
     Change("ablations", "eval_n", 8, "8 test problems per arm", "scaled"),
@@ -113,7 +119,11 @@ KEPT = [
     " groups, empty-update skip), the learning rates",
     "the benchmark prompts per model (sft=trained, base=released_single) and the ablation arms' overrides",
     "the fit check of the unscaled recipes (python -m srpo.cluster plan --size)",
+    "vLLM (where importable): the 7b colocate engines (one per rank, TP 1) with real weight sync; the 32b server "
+    "(`trl vllm-serve`, TP 2; data-parallel replicas = the server node's ranks / TP, so 1 here) on its own node "
+    "(SLURM) or on loopback, the trainer on the others; the benchmarks' engines with the recipe's TP",
 ]
+KV_CACHE_GIB = "1"  # VLLM_CPU_KVCACHE_SPACE: on CPU vLLM sizes its KV cache from this, not the memory fraction
 
 
 def vllm_available() -> bool:
@@ -239,7 +249,29 @@ def prepare(profile: str, run_name: str, extra: dict[str, str] | None = None) ->
         print("\n".join(lines + [f"  PROBLEM: {p}" for p in problems]), flush=True)
     data = write_local_copies(paths.default_run_dir(profile, run_name) / "rehearsal_data")
     os.environ[ENV] = json.dumps(overrides(profile, data))  # every stage of this process tree, arms included
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB)
     return dict(extra or {})
+
+
+def active() -> bool:
+    """True inside a rehearsal (``SRPO_REHEARSAL`` set by ``prepare`` or ``slurm/pipeline.sh --rehearse``)."""
+    return bool(os.environ.get(ENV))
+
+
+def skip_server_weight_sync() -> None:
+    """Server mode on CPU: TRL 1.16 pushes the trainer's weights to ``trl vllm-serve`` through vLLM's NCCL
+    weight-transfer engine, which needs CUDA (``NotImplementedError`` at the trainer's start). A rehearsal skips
+    that transfer and says so; generation, image inputs, rewards and the loss still go through the server, which
+    keeps the initial weights. Called by ``srpo.cluster.rank`` in a rehearsal without CUDA."""
+    from trl.generation import vllm_client
+
+    def init_communicator(self, device=0):
+        print("[rehearsal] vLLM server weight sync skipped: NCCL needs CUDA (the server keeps the initial weights)",
+              flush=True)  # fmt: skip
+
+    vllm_client.VLLMClient.init_communicator = init_communicator
+    vllm_client.VLLMClient.update_named_params = lambda self, metadata, params: [None for _ in params]
+    vllm_client.VLLMClient.close_communicator = lambda self: None
 
 
 ENV = "SRPO_REHEARSAL"  # {stage: "--flags"}: the rule's overrides, set by ``prepare`` (or slurm/pipeline.sh)

@@ -92,7 +92,9 @@ def sbatch(script: str, run_name: str, profile: str, overrides: str, after: list
     if dry_run:
         return f"<{run_name}/{script.split('/')[-1]}>"  # no ':' (the dependency list's separator)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
-    return out.split(";")[0]
+    job_id = out.split(";")[0]
+    print(f"  -> job {job_id}", flush=True)
+    return job_id
 
 
 def link_main_grpo(main_run, arm_run) -> None:
