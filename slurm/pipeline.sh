@@ -68,7 +68,8 @@ if [ "$REHEARSE" = 1 ]; then
   [ "$RUN_NAME" != main ] || RUN_NAME=rehearsal
   SRPO_REHEARSAL=$("$PY" -m srpo.rehearsal --profile "$PROFILE" --run-name "$RUN_NAME")
   export SRPO_REHEARSAL   # sbatch passes the environment: every job applies the rule
-  export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}   # GiB: vLLM on CPU sizes its KV cache from this
+  # vLLM on CPU (srpo.rehearsal.cpu_vllm_env): KV cache GiB; no per-NUMA-node thread binding (TP 2 on one node)
+  export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} VLLM_CPU_OMP_THREADS_BIND=${VLLM_CPU_OMP_THREADS_BIND:-nobind}
   ARMS=(--arms $("$PY" -c "from srpo.rehearsal import RULE; print(*next(c.value for c in RULE if c.key == 'arms'))"))
   [ "$DRY_RUN" = 1 ] && echo "export SRPO_REHEARSAL='$SRPO_REHEARSAL'"
 fi

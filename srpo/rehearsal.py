@@ -249,8 +249,16 @@ def prepare(profile: str, run_name: str, extra: dict[str, str] | None = None) ->
         print("\n".join(lines + [f"  PROBLEM: {p}" for p in problems]), flush=True)
     data = write_local_copies(paths.default_run_dir(profile, run_name) / "rehearsal_data")
     os.environ[ENV] = json.dumps(overrides(profile, data))  # every stage of this process tree, arms included
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB)
+    os.environ.update(cpu_vllm_env(os.environ))
     return dict(extra or {})
+
+
+def cpu_vllm_env(env) -> dict[str, str]:
+    """vLLM on CPU: the KV cache size (GiB; on CPU it comes from here, not from the memory fraction) and no OpenMP
+    thread binding (vLLM binds each worker of a TP > 1 engine to its own NUMA node, and refuses to start on a
+    machine with one). A variable already set wins."""
+    return {"VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB),
+            "VLLM_CPU_OMP_THREADS_BIND": env.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")}  # fmt: skip
 
 
 def active() -> bool:
