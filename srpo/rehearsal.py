@@ -77,6 +77,9 @@ RULE: list[Change] = [
            "NCCL weight sync to it needs CUDA and is skipped (the server keeps the initial weights; colocate "
            "mode syncs for real)"),
     Change("grpo_rl", "vllm_enforce_eager", True, "no Inductor compile on CPU (~60 s per engine)"),
+    *[Change(s, "accelerate_config", lambda v, p: v if deepspeed_available() else DDP,
+             "the recipe's DeepSpeed config where DeepSpeed is importable; else plain DDP (the vLLM venv has no "
+             "DeepSpeed: there the rehearsal proves vLLM, the CPU venv's proves ZeRO)") for s in TRAIN],
     Change("benchmarks", "backend", lambda v, p: v if vllm_available() else "hf", "vLLM where importable"),
     Change("benchmarks", "enforce_eager", True, "no Inductor compile on CPU"),
     Change("reflection_generation", "attempt_enforce_eager", True, "no Inductor compile on CPU"),
@@ -126,8 +129,15 @@ KEPT = [
 KV_CACHE_GIB = "1"  # VLLM_CPU_KVCACHE_SPACE: on CPU vLLM sizes its KV cache from this, not the memory fraction
 
 
+DDP = "recipes/accelerate/ddp.yaml"
+
+
 def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
+
+
+def deepspeed_available() -> bool:
+    return importlib.util.find_spec("deepspeed") is not None
 
 
 def overrides(profile: str, data_dir) -> dict[str, str]:
