@@ -24,6 +24,7 @@ PROFILES = ("7b", "32b")
 REHEARSAL_PROCESSES = 2  # training ranks on CPU (gloo): the cluster's 8 or 24 GPUs divided
 SCALE_TOKENS = 128  # generation budgets divided by this (2048 completion tokens -> 16)
 N_SFT, N_RL = 24, 48  # rows of the local copies
+TINY_CONTEXT = 4096  # max_position_embeddings of the tiny Qwen2.5-VL (srpo.tiny)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ RULE: list[Change] = [
            "scaled"),
     Change("benchmarks", "max_new_tokens", _div(SCALE_TOKENS), "tokens / 128", "scaled"),
     Change("benchmarks", "data_parallel_size", 1, "one engine (tensor_parallel_size kept)", "scaled"),
+    Change("benchmarks", "max_model_len", lambda v, p: min(int(v), TINY_CONTEXT),
+           "the tiny model's 4,096 positions (vLLM refuses a longer context)", "scaled"),
     Change("benchmarks", "synthetic_n", 8, "8 test problems", "scaled"),
     Change("ablations", "grpo_max_steps", 8, "one rollout per trained arm", "scaled"),
     Change("ablations", "eval_n", 8, "8 test problems per arm", "scaled"),
