@@ -58,9 +58,11 @@ def test_rehearsal_generates_with_the_recipes_vllm_mode(profile, tmp_path, monke
     else:
         assert max(diffs) < 0.05, diffs  # colocate: weights loaded into the engines before the rollout
 
-    bench = run_stage("benchmarks", profile, run, "--models srpo=stage:grpo_rl --model_prompts srpo=srpo_rl "
-                      "--paper_models srpo=-", echo=False)  # fmt: skip
-    assert bench["backend"] == "vllm", bench.get("backend")
+    run_stage("benchmarks", profile, run, "--models srpo=stage:grpo_rl --model_prompts srpo=srpo_rl "
+              "--paper_models srpo=-", echo=False)  # fmt: skip
+    bench = config.read_yaml_mapping(paths.stage_dir(run, "benchmarks") / "config.yaml")
+    assert bench["backend"] == "vllm" and bench["enforce_eager"] is True
+    assert bench["tensor_parallel_size"] == config.recipe_value(profile, "benchmarks", "tensor_parallel_size")
     records = paths.stage_dir(run, "benchmarks") / "records" / "srpo" / "synthetic__test__greedy.jsonl"
     rows = [json.loads(line) for line in records.read_text().splitlines()]
     assert len(rows) == 8 and all(r["prompt_tokens"] > 0 for r in rows)
