@@ -68,17 +68,27 @@ if [ "$REHEARSE" = 1 ]; then
   [ "$RUN_NAME" != main ] || RUN_NAME=rehearsal
   SRPO_REHEARSAL=$("$PY" -m srpo.rehearsal --profile "$PROFILE" --run-name "$RUN_NAME")
   export SRPO_REHEARSAL   # sbatch passes the environment: every job applies the rule
+  # vLLM on CPU (srpo.rehearsal.cpu_vllm_env): KV cache GiB; no per-NUMA-node thread binding (TP 2 on one node)
+  export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} VLLM_CPU_OMP_THREADS_BIND=${VLLM_CPU_OMP_THREADS_BIND:-nobind}
   ARMS=(--arms $("$PY" -c "from srpo.rehearsal import RULE; print(*next(c.value for c in RULE if c.key == 'arms'))"))
   [ "$DRY_RUN" = 1 ] && echo "export SRPO_REHEARSAL='$SRPO_REHEARSAL'"
 fi
 prev=$AFTER
+declare -A JOB=()   # stage number -> its job id (a placeholder in a dry run)
 for ((i = FROM; i <= TO; i++)); do
   script=slurm/${SCRIPTS[i - 1]} key=${KEYS[i - 1]}
   if ((i == 6)) && [ "$PROFILE" != tiny-cpu ]; then
-    # 06 on a cluster: one job chain per ablation arm after the previous stage, then the aggregate job
-    # (srpo.ablations.submit; the same as `bash slurm/ablation_arms.sh`)
+    # 06 on a cluster: one job chain per ablation arm, then the aggregate job (srpo.ablations.submit; the same as
+    # `bash slurm/ablation_arms.sh`). The arms read the main run's 01-03 (RL prompts, SFT set, SFT model): they
+    # wait for 03, not for 04/05, and run beside them. The SRPO arm that reuses the main GRPO waits for 04;
+    # the aggregate waits for every arm and for 05 (its report shows the main benchmarks).
     sub=(-m srpo.ablations submit --profile "$PROFILE" --run-name "$RUN_NAME" "${ARMS[@]}")
-    [ -n "$prev" ] && [ "$DRY_RUN" != 1 ] && sub+=(--after "$prev")
+    last_input=${JOB[3]:-${JOB[2]:-${JOB[1]:-$AFTER}}}
+    [ -n "$last_input" ] && sub+=(--after "$last_input")
+    grpo_job=${JOB[4]:-$last_input}
+    [ -n "$grpo_job" ] && sub+=(--after-grpo "$grpo_job")
+    [ -n "$prev" ] && sub+=(--after-aggregate "$prev")
+    [ -n "${OVERRIDES[grpo_rl]:-}" ] && sub+=(--no-reuse-main-srpo)   # the main GRPO is not the recipe's
     [ "$DRY_RUN" = 1 ] && sub+=(--dry-run)
     "$PY" "${sub[@]}"
     continue
@@ -89,11 +99,12 @@ for ((i = FROM; i <= TO; i++)); do
   [ -n "${OVERRIDES[$key]:-}" ] && cmd+=(--overrides "${OVERRIDES[$key]# }")
   if [ "$DRY_RUN" = 1 ]; then
     printf '%q ' "${cmd[@]}"; echo
-    prev="<job of $(printf '%02d' "$i")>"
+    prev="<job_of_$(printf '%02d' "$i")>"
   else
     prev=$("${cmd[@]}")
     prev=${prev%%;*}   # --parsable prints "jobid[;cluster]"
     echo "$(printf '%02d' "$i") ${key}: job $prev ($script)"
   fi
+  JOB[$i]=$prev
 done
 [ "$DRY_RUN" = 1 ] || echo "logs: logs/srpo-*-<jobid>.out; outputs: runs/$PROFILE/$RUN_NAME/; queue: squeue --me"

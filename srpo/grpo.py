@@ -98,7 +98,8 @@ def main(cfg: srpo_config.StageConfig) -> dict:
             model=model, reward_funcs=reward_funcs, args=grpo_args, train_dataset=dataset, processing_class=processor,
             peft_config=get_peft_config(model_args),
             accuracy_filter=(args.accuracy_filter_min, args.accuracy_filter_max) if args.accuracy_filter else None,
-            filter_metric=args.accuracy_filter_metric,
+            filter_metric=args.accuracy_filter_metric, filter_mode=args.accuracy_filter_mode,
+            max_refills=args.accuracy_filter_max_refills,
             on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),
         )  # fmt: skip
     generation.use_vllm_reload_on_cpu(trainer)  # a no-op on GPUs and without vLLM
@@ -120,6 +121,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
             "functions": [f.__name__ for f in reward_funcs],
         },  # fmt: skip
         "accuracy_filter": [args.accuracy_filter_min, args.accuracy_filter_max] if args.accuracy_filter else None,
+        "accuracy_filter_mode": args.accuracy_filter_mode if args.accuracy_filter else None,
         "prompts": len(dataset),
         "quarantined": quarantined,
         "resumed_from": resume_from,

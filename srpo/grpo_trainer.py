@@ -8,19 +8,26 @@ release, its ``--dynamic_filtering`` options):
   terms, so TT 0.75 / FT 1.0 / TF 0.25 / FF 0 under the released reward and TT 0.75 / FT 0.5 / TF 0.25 /
   FF 0 under the paper's): a group answered right twice every time (0.75) is kept, as there; ``mean``,
   ``first`` and ``final`` (correctness only) are the alternatives;
-* the release refills the rollout with new prompts until enough groups pass; here filtered groups are
-  masked out of the loss instead (the update averages over fewer groups), and an optimizer
-  step in which no group on any rank was kept does not move the weights (its learning rate is 0: AdamW's
-  momentum would otherwise keep moving them on a step that holds no signal);
+* what happens to the filtered groups (``filter_mode``). ``refill`` (the release, the default): they are
+  dropped and the rollout is refilled with the groups of new prompts, generated and scored like the first
+  ones, until every rank holds a full batch of kept completions, so every update trains on as many informative
+  groups as the recipe's batch (MM-EUREKA's OpenRLHF fork, ``experience_maker.py`` ``filter`` plus the replay
+  buffer that waits until it is full). At most ``max_refills`` extra rounds per rollout (the release has no
+  cap; a run whose prompts are all solved would loop there); what is still missing after them is filled with
+  filtered rows masked out of the loss, as in ``mask``. ``mask``: filtered groups are masked out of the loss
+  (the update averages over fewer groups; cheaper: no extra generation). In both, an optimizer step in which
+  no group on any rank was kept does not move the weights (its learning rate is 0: AdamW's momentum would
+  otherwise keep moving them on a step that holds no signal);
 * per-step reflection metrics: first- and final-answer accuracy, fix rate (wrong -> right), break rate
   (right -> wrong), unchanged answers, well-formed share, reflection length.
 
 All of it hooks into TRL's own methods: ``_calculate_rewards`` (every completion's verdict, the one the
 reward functions gave it, is gathered in the same order as TRL's rewards: each completion is graded once per
-step), ``_generate_and_score_completions`` (the batch it returns is edited before the
-loss sees it) and ``_prepare_inputs`` (the empty-update skip). Filtered groups get advantage 0 and are masked
-out of the loss; the kept groups are reweighted so the loss is their mean alone, as if the filtered groups had
-been dropped. ``_generate`` and ``_get_per_token_logps_and_entropies`` work around two TRL 1.16 faults with
+step), ``_generate_and_score_completions`` (the batch it returns is edited before the loss sees it, and refill
+rounds call TRL's own version on new prompts) and ``_prepare_inputs`` (the empty-update skip). Masked groups get
+advantage 0 and are masked out of the loss; the kept groups are reweighted so the loss is their mean alone, as if
+the filtered groups had been dropped. ``_generate`` and ``_get_per_token_logps_and_entropies`` work around two
+TRL 1.16 faults with
 batches that mix text-only and image rows (see their comments).
 """
 
@@ -29,12 +36,14 @@ from __future__ import annotations
 import torch
 from accelerate.utils import gather_object
 from trl import GRPOTrainer
+from trl.trainer.utils import split_pixel_values_by_grid, unsplit_pixel_values_by_grid
 
 from srpo.rewards import RewardComponent, completion_text, latest_verdicts
 
 # loss types whose normaliser counts sequences (rescale advantages) or global tokens (recount tokens)
 _SEQUENCE_NORMALISED = ("grpo", "dr_grpo", "luspo")
 _TOKEN_NORMALISED = ("dapo",)
+FILTER_MODES = ("refill", "mask")  # what happens to filtered groups (module docstring)
 
 
 def completion_accuracy(grade: dict, metric: str = "reward") -> float:
@@ -65,6 +74,17 @@ def groups_to_keep(accuracies: list[float], group_size: int, low: float, high: f
         raise ValueError(f"{len(accuracies)} completions do not split into groups of {group_size}")
     groups = [accuracies[i : i + group_size] for i in range(0, len(accuracies), group_size)]
     return [low - 1e-9 <= sum(g) / len(g) <= high + 1e-9 for g in groups]
+
+
+def keep_rows(grades: list[dict], metric: str, bounds: tuple[float, float], group_size: int, process_index: int,
+              local: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(this rank's ``local`` rows, all ranks' rows) as bool tensors: True where the row's group passes the filter.
+    ``grades`` are all ranks' completions in TRL's gathered order (rank 0's rows first)."""
+    accuracies = [completion_accuracy(g, metric) for g in grades]
+    keep_groups = groups_to_keep(accuracies, group_size, *bounds)
+    keep_global = torch.tensor([k for k in keep_groups for _ in range(group_size)], dtype=torch.bool)
+    start = process_index * local
+    return keep_global[start : start + local], keep_global
 
 
 def reflection_metrics(grades: list[dict]) -> dict:
@@ -98,7 +118,10 @@ class SRPOGRPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, *args, grade=None, accuracy_filter: tuple[float, float] | None = None,
-                 filter_metric: str = "reward", on_completions=None, **kwargs):  # fmt: skip
+                 filter_metric: str = "reward", filter_mode: str = "refill", max_refills: int = 4,
+                 on_completions=None, **kwargs):  # fmt: skip
+        if filter_mode not in FILTER_MODES:
+            raise ValueError(f"filter_mode must be one of {FILTER_MODES}, got {filter_mode!r}")
         super().__init__(*args, **kwargs)
         if grade is None and not any(isinstance(f, RewardComponent) for f in self.reward_funcs):
             raise ValueError(
@@ -109,6 +132,12 @@ class SRPOGRPOTrainer(GRPOTrainer):
         self._grade = grade
         self._accuracy_filter = accuracy_filter
         self._filter_metric = filter_metric
+        self._filter_mode, self._max_refills = filter_mode, max_refills
+        self._refill_queue: list[list[int]] = []  # prompt indices of the refill rounds to come (same on every rank)
+        self._refill_epoch = 0
+        if accuracy_filter and filter_mode == "refill" and not hasattr(self.train_dataset, "__getitem__"):
+            raise ValueError("the accuracy filter's refill draws new prompts by index: it needs a map-style "
+                             "dataset, not a streamed one; use --accuracy_filter_mode mask")  # fmt: skip
         self._on_completions = on_completions  # callback(step, prompts, completions, grades) for samples
         self._grades: list[dict] = []
         if accuracy_filter and self.loss_type not in _SEQUENCE_NORMALISED + _TOKEN_NORMALISED + ("bnpo",):
@@ -234,25 +263,155 @@ class SRPOGRPOTrainer(GRPOTrainer):
         for name, value in reflection_metrics(self._grades).items():
             self._metrics[mode][name].append(value)
         if self._accuracy_filter and mode == "train":
-            self._apply_filter(output, mode)
+            if self._filter_mode == "refill":
+                output = self._refill(output, len(inputs))
+            else:
+                self._apply_filter(output, mode)
         return output
 
+    def _keep(self, local: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return keep_rows(self._grades, self._filter_metric, self._accuracy_filter, self.num_generations,
+                         self.accelerator.process_index, local)  # fmt: skip
+
     def _apply_filter(self, output: dict, mode: str) -> None:
-        low, high = self._accuracy_filter
-        accuracies = [completion_accuracy(g, self._filter_metric) for g in self._grades]
-        keep_groups = groups_to_keep(accuracies, self.num_generations, low, high)
-        keep_global = torch.tensor([k for k in keep_groups for _ in range(self.num_generations)])
-        local = len(output["advantages"])
+        """``mask``: filtered groups get advantage 0 and no loss tokens; the kept ones are reweighted."""
+        keep, keep_global = self._keep(len(output["advantages"]))
+        self._metrics[mode]["srpo/filter_kept"].append(int(keep_global.sum()) / max(1, len(keep_global)))
+        _mask_rows(self, output, keep)
+
+    def _refill(self, output: dict, local: int) -> dict:
+        """``refill`` (the release): this rank's kept rows, topped up with the kept rows of new prompts' groups
+        (TRL's own generation and scoring, ``max_refills`` rounds at most) until it holds ``local`` rows again.
+        Every rank runs the same number of rounds (generation and scoring are collective)."""
+        keep, keep_global = self._keep(local)
+        self._metrics["train"]["srpo/filter_kept"].append(int(keep_global.sum()) / max(1, len(keep_global)))
+        parts, kept, rounds = [_select_rows(output, keep)], int(keep.sum()), 0
+        while rounds < self._max_refills:
+            short = torch.tensor(float(max(0, local - kept)), device=self.accelerator.device)
+            if float(self.accelerator.gather(short.reshape(1)).max()) == 0:
+                break
+            more = super()._generate_and_score_completions(self._refill_prompts(local))
+            keep_more, _ = self._keep(local)
+            parts.append(_select_rows(more, keep_more))
+            kept += int(keep_more.sum())
+            rounds += 1
+        self._metrics["train"]["srpo/filter_refills"].append(float(rounds))
+        if kept < local:  # still short after max_refills: fill with filtered rows, masked out of the loss
+            parts.append(_select_rows(output, ~keep))
+        merged = _take_rows(_concat_rows(parts, self._tokenizer.pad_token_id), local)
+        active = torch.zeros(local, dtype=torch.bool)
+        active[: min(kept, local)] = True
+        self._metrics["train"]["srpo/filter_masked"].append(1.0 - min(kept, local) / local)
+        _mask_rows(self, merged, active)
+        return merged
+
+    def _refill_prompts(self, local: int) -> list[dict]:
+        """This rank's share of the next refill batch: ``generation_batch_size`` rows, each prompt repeated
+        ``num_generations`` times, from a shuffled pass over the RL prompts of its own (seed + 1 + pass), the same
+        on every rank."""
+        g = self.num_generations
+        per_batch = self.args.generation_batch_size // g
+        if not self._refill_queue:
+            order = torch.randperm(
+                len(self.train_dataset),
+                generator=torch.Generator().manual_seed(self.args.seed + 1 + self._refill_epoch),
+            )
+            order = order.tolist()  # fmt: skip
+            self._refill_epoch += 1
+            self._refill_queue = [order[i : i + per_batch] for i in range(0, len(order) - per_batch + 1, per_batch)]
+            if not self._refill_queue:
+                raise ValueError(f"the accuracy filter's refill needs at least {per_batch} RL prompts, the dataset "
+                                 f"has {len(self.train_dataset)}; use --accuracy_filter_mode mask")  # fmt: skip
+        rows = [i for i in self._refill_queue.pop(0) for _ in range(g)]
         start = self.accelerator.process_index * local
-        keep = keep_global[start : start + local].to(output["advantages"].device)
-        kept = int(keep_global.sum())
-        self._metrics[mode]["srpo/filter_kept"].append(kept / max(1, len(keep_global)))
-        output["advantages"] = output["advantages"] * keep
-        output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1).to(output["completion_mask"].dtype)
-        if kept and self.loss_type in _SEQUENCE_NORMALISED:  # loss averages over all sequences: undo the dilution
-            output["advantages"] = output["advantages"] * (len(keep_global) / kept)
-        if self.loss_type in _TOKEN_NORMALISED:  # loss divides by the batch's active tokens: recount them
-            output["num_items_in_batch"] = self.accelerator.gather(output["completion_mask"].sum()).sum()
+        return [self.train_dataset[i] for i in rows[start : start + local]]
+
+
+def _mask_rows(trainer, output: dict, keep: torch.Tensor) -> None:
+    """Rows of ``output`` where ``keep`` is False get advantage 0 and no loss tokens; the loss's normaliser is
+    corrected so it is the mean over the kept rows of all ranks alone (sequence-normalised losses: rescale the
+    advantages; token-normalised: recount the tokens)."""
+    keep = keep.to(output["advantages"].device)
+    total = trainer.accelerator.gather(torch.tensor([float(len(keep))], device=keep.device)).sum()
+    kept = trainer.accelerator.gather(keep.sum().float().reshape(1)).sum()
+    output["advantages"] = output["advantages"] * keep
+    output["completion_mask"] = output["completion_mask"] * keep.unsqueeze(1).to(output["completion_mask"].dtype)
+    if kept and trainer.loss_type in _SEQUENCE_NORMALISED:  # loss averages over all sequences: undo the dilution
+        output["advantages"] = output["advantages"] * (total / kept)
+    if trainer.loss_type in _TOKEN_NORMALISED:  # loss divides by the batch's active tokens: recount them
+        output["num_items_in_batch"] = trainer.accelerator.gather(output["completion_mask"].sum()).sum()
+
+
+def _pad(values: list[torch.Tensor], fill, left: bool) -> torch.Tensor:
+    """2-D tensors padded to the widest (on the left: TRL's prompt side; on the right: its completion side), stacked."""
+    width = max(v.size(1) for v in values)
+    return torch.cat([torch.nn.functional.pad(v, (width - v.size(1), 0) if left else (0, width - v.size(1)),
+                                              value=fill) for v in values])  # fmt: skip
+
+
+def _select_rows(output: dict, rows: torch.Tensor) -> dict:
+    """The rows of TRL's scored batch where ``rows`` (bool, one per row) is True, with the image inputs split per
+    row (TRL's ``split_pixel_values_by_grid``; a batch without images gets empty ones, so parts concatenate)."""
+    n = len(rows)
+    split = split_pixel_values_by_grid(output) if "pixel_values" in output else _no_images(output, n)
+    return _rows(split, torch.nonzero(rows.cpu()).flatten().tolist(), n)
+
+
+def _no_images(output: dict, n: int) -> dict:
+    if "num_images" not in output:
+        return output
+    return {**output, "pixel_values": [None] * n, "image_grid_thw": [None] * n}  # filled in by _concat_rows
+
+
+def _rows(split: dict, index: list[int], n: int) -> dict:
+    out = {}
+    for key, value in split.items():
+        if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.size(0) == n:
+            out[key] = value[index]
+        elif isinstance(value, list) and len(value) == n:
+            out[key] = [value[i] for i in index]
+        else:
+            out[key] = value
+    return out
+
+
+def _concat_rows(parts: list[dict], pad_token_id: int) -> dict:
+    """Row-wise concatenation of ``_select_rows`` results, padding 2-D tensors to the widest part (prompt-side
+    tensors on the left, completion-side ones on the right; token ids with ``pad_token_id``, the rest with 0)."""
+    images = [v for p in parts for k in ("pixel_values",) for v in p.get(k, []) if v is not None]
+    if images:  # rows of an image-less part: zero-size image inputs
+        for p in parts:
+            p["pixel_values"] = [images[0][:0] if v is None else v for v in p["pixel_values"]]
+            p["image_grid_thw"] = [
+                torch.zeros(0, 3, dtype=torch.long) if v is None else v for v in p["image_grid_thw"]
+            ]
+    out = {}
+    for key, first in parts[0].items():
+        values = [p[key] for p in parts]
+        if key in ("pixel_values", "image_grid_thw") and not images:
+            out[key] = None  # no image in any part
+        elif isinstance(first, list):
+            out[key] = [v for value in values for v in value]
+        elif key in _PER_ROW and isinstance(first, torch.Tensor):
+            # prompt part (left-padded) + zeros for the completion (TRL extends them so): pad each part on its side
+            widths = [p["prompt_ids"].size(1) for p in parts]
+            prompts = _pad([v[:, :w] for v, w in zip(values, widths, strict=True)], 0, left=True)
+            completions = _pad([v[:, w:] for v, w in zip(values, widths, strict=True)], 0, left=False)
+            out[key] = torch.cat([prompts, completions], dim=1)
+        elif isinstance(first, torch.Tensor) and first.ndim == 2:
+            fill = pad_token_id if key in ("prompt_ids", "completion_ids") else 0
+            out[key] = _pad(values, fill, left=key in ("prompt_ids", "prompt_mask"))
+        elif isinstance(first, torch.Tensor) and first.ndim == 1:
+            out[key] = torch.cat(values)
+        else:
+            out[key] = first  # scalars (num_items_in_batch is recounted by _mask_rows)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _take_rows(merged: dict, n: int) -> dict:
+    """The first ``n`` rows, with the image inputs merged back into TRL's flat layout."""
+    out = _rows(merged, list(range(n)), len(merged["advantages"]))
+    return unsplit_pixel_values_by_grid(out) if "pixel_values" in out else out
 
 
 _PER_ROW = ("token_type_ids", "mm_token_type_ids")

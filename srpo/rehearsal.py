@@ -24,6 +24,7 @@ PROFILES = ("7b", "32b")
 REHEARSAL_PROCESSES = 2  # training ranks on CPU (gloo): the cluster's 8 or 24 GPUs divided
 SCALE_TOKENS = 128  # generation budgets divided by this (2048 completion tokens -> 16)
 N_SFT, N_RL = 24, 48  # rows of the local copies
+TINY_CONTEXT = 4096  # max_position_embeddings of the tiny Qwen2.5-VL (srpo.tiny)
 
 
 @dataclass(frozen=True)
@@ -73,17 +74,26 @@ RULE: list[Change] = [
     Change("grpo_rl", "use_vllm", lambda v, p: bool(v) and vllm_available(),
            "vLLM generation where vLLM is importable; else transformers generation"),
     Change("grpo_rl", "vllm_server_nodes", lambda v, p: v if vllm_available() else 0,
-           "the server node needs vLLM (and SLURM)"),
+           "the server node needs vLLM; outside SLURM it runs on this machine (loopback) beside the trainer, whose "
+           "NCCL weight sync to it needs CUDA and is skipped (the server keeps the initial weights; colocate "
+           "mode syncs for real)"),
+    Change("grpo_rl", "vllm_enforce_eager", True, "no Inductor compile on CPU (~60 s per engine)"),
+    *[Change(s, "accelerate_config", lambda v, p: v if deepspeed_available() else DDP,
+             "the recipe's DeepSpeed config where DeepSpeed is importable; else plain DDP (the vLLM venv has no "
+             "DeepSpeed: there the rehearsal proves vLLM, the CPU venv's proves ZeRO)") for s in TRAIN],
     Change("benchmarks", "backend", lambda v, p: v if vllm_available() else "hf", "vLLM where importable"),
+    Change("benchmarks", "enforce_eager", True, "no Inductor compile on CPU"),
+    Change("reflection_generation", "attempt_enforce_eager", True, "no Inductor compile on CPU"),
     Change("benchmarks", "models", ["base=tiny://hub", "sft=stage:cold_start_sft", "srpo=stage:grpo_rl"],
            "the base checkpoint: the tiny model"),
     Change("benchmarks", "benchmarks", ["synthetic"], "no Hub access: the generated test set"),
     Change("ablations", "mode", "run", "no SLURM here: the arms run in this job (slurm/pipeline.sh --rehearse "
                                        "submits their job chains)"),
-    Change("ablations", "arms", ["sft_only", "grpo_no_sft"],
-           "two arms: the SFT-only model with its own prompt, and GRPO from the base checkpoint (the other "
-           "arms differ only in overrides that tests/test_ablations.py parses; the plain-CoT arm needs stage "
-           "02's two-pass targets, which the released set does not have)"),
+    Change("ablations", "arms", ["sft_only", "grpo_no_sft", "srpo"],
+           "three arms: the SFT-only model with its own prompt, GRPO from the base checkpoint, and SRPO, which "
+           "reuses notebook 04's GRPO (reuse_main_srpo) and is only evaluated (the other arms differ only in "
+           "overrides that tests/test_ablations.py parses; the plain-CoT arm needs stage 02's two-pass targets, "
+           "which the released set does not have)"),
     # ---------------------------------------------------------------- scale divided, ratios kept
     Change("cold_start_sft", "max_steps", 3, "three optimizer steps", "scaled"),
     Change("cold_start_sft", "dataloader_num_workers", 0, "no worker processes on 2 cores", "scaled"),
@@ -92,7 +102,12 @@ RULE: list[Change] = [
     Change("grpo_rl", "max_completion_length", _div(SCALE_TOKENS), "tokens / 128", "scaled"),
     Change("grpo_rl", "max_steps", lambda v, p: 8, "one rollout = 8 optimizer updates", "scaled"),
     Change("grpo_rl", "save_steps", 8, "a checkpoint at the end of the rollout", "scaled"),
+    Change("grpo_rl", "accuracy_filter_max_refills", 1, "one refill round at most (the mode, refill, is kept)",
+           "scaled"),
     Change("benchmarks", "max_new_tokens", _div(SCALE_TOKENS), "tokens / 128", "scaled"),
+    Change("benchmarks", "data_parallel_size", 1, "one engine (tensor_parallel_size kept)", "scaled"),
+    Change("benchmarks", "max_model_len", lambda v, p: min(int(v), TINY_CONTEXT),
+           "the tiny model's 4,096 positions (vLLM refuses a longer context)", "scaled"),
     Change("benchmarks", "synthetic_n", 8, "8 test problems", "scaled"),
     Change("ablations", "grpo_max_steps", 8, "one rollout per trained arm", "scaled"),
     Change("ablations", "eval_n", 8, "8 test problems per arm", "scaled"),
@@ -106,14 +121,26 @@ KEPT = [
     "the accelerate/DeepSpeed config of each training stage (ZeRO-3 at 7b; ZeRO-2 + optimizer offload for the "
     "32b SFT), here over gloo with 2 ranks",
     "the update schedule: gradient_accumulation_steps and steps_per_generation (8 updates per rollout)",
-    "num_generations, the reward, the accuracy filter (metric, bounds, empty-update skip), the learning rates",
+    "num_generations, the reward, the accuracy filter (metric, bounds, refill of filtered groups with new prompts'"
+    " groups, empty-update skip), the learning rates",
     "the benchmark prompts per model (sft=trained, base=released_single) and the ablation arms' overrides",
     "the fit check of the unscaled recipes (python -m srpo.cluster plan --size)",
+    "vLLM (where importable): the 7b colocate engines (one per rank, TP 1) with real weight sync; the 32b server "
+    "(`trl vllm-serve`, TP 2; data-parallel replicas = the server node's ranks / TP, so 1 here) on its own node "
+    "(SLURM) or on loopback, the trainer on the others; the benchmarks' engines with the recipe's TP",
 ]
+KV_CACHE_GIB = "1"  # VLLM_CPU_KVCACHE_SPACE: on CPU vLLM sizes its KV cache from this, not the memory fraction
+
+
+DDP = "recipes/accelerate/ddp.yaml"
 
 
 def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
+
+
+def deepspeed_available() -> bool:
+    return importlib.util.find_spec("deepspeed") is not None
 
 
 def overrides(profile: str, data_dir) -> dict[str, str]:
@@ -235,7 +262,37 @@ def prepare(profile: str, run_name: str, extra: dict[str, str] | None = None) ->
         print("\n".join(lines + [f"  PROBLEM: {p}" for p in problems]), flush=True)
     data = write_local_copies(paths.default_run_dir(profile, run_name) / "rehearsal_data")
     os.environ[ENV] = json.dumps(overrides(profile, data))  # every stage of this process tree, arms included
+    os.environ.update(cpu_vllm_env(os.environ))
     return dict(extra or {})
+
+
+def cpu_vllm_env(env) -> dict[str, str]:
+    """vLLM on CPU: the KV cache size (GiB; on CPU it comes from here, not from the memory fraction) and no OpenMP
+    thread binding (vLLM binds each worker of a TP > 1 engine to its own NUMA node, and refuses to start on a
+    machine with one). A variable already set wins."""
+    return {"VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB),
+            "VLLM_CPU_OMP_THREADS_BIND": env.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")}  # fmt: skip
+
+
+def active() -> bool:
+    """True inside a rehearsal (``SRPO_REHEARSAL`` set by ``prepare`` or ``slurm/pipeline.sh --rehearse``)."""
+    return bool(os.environ.get(ENV))
+
+
+def skip_server_weight_sync() -> None:
+    """Server mode on CPU: TRL 1.16 pushes the trainer's weights to ``trl vllm-serve`` through vLLM's NCCL
+    weight-transfer engine, which needs CUDA (``NotImplementedError`` at the trainer's start). A rehearsal skips
+    that transfer and says so; generation, image inputs, rewards and the loss still go through the server, which
+    keeps the initial weights. Called by ``srpo.cluster.rank`` in a rehearsal without CUDA."""
+    from trl.generation import vllm_client
+
+    def init_communicator(self, device=0):
+        print("[rehearsal] vLLM server weight sync skipped: NCCL needs CUDA (the server keeps the initial weights)",
+              flush=True)  # fmt: skip
+
+    vllm_client.VLLMClient.init_communicator = init_communicator
+    vllm_client.VLLMClient.update_named_params = lambda self, metadata, params: [None for _ in params]
+    vllm_client.VLLMClient.close_communicator = lambda self: None
 
 
 ENV = "SRPO_REHEARSAL"  # {stage: "--flags"}: the rule's overrides, set by ``prepare`` (or slurm/pipeline.sh)

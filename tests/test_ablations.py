@@ -94,8 +94,9 @@ def test_cluster_job_chains(capsys):
     assert [j["name"] for j in submit.arm_jobs(ARMS["base"], 0, "7b", "main", None)] == ["bench"]
     ids = submit.submit("7b", "main", ["srpo", "base"], [0, 1], dry_run=True)
     printed = capsys.readouterr().out
-    assert printed.count("sbatch") == 2 * 2 + 1 + 1  # srpo: 2 seeds x (grpo, bench); base: bench; aggregate
-    assert "--dependency=afterok:<main-ablation-srpo-s0:grpo_7b.sh>" in printed and len(ids) == 4
+    # srpo: seed 0 is the main run's GRPO (reuse_main_srpo: bench only), seed 1 (grpo, bench); base: bench; aggregate
+    assert printed.count("sbatch") == 1 + 2 + 1 + 1
+    assert "--dependency=afterok:<main-ablation-srpo-s1/grpo_7b.sh>" in printed and len(ids) == 4
 
 
 def test_released_check_separates_incentive_from_strategy(arm_dirs):

@@ -48,6 +48,7 @@ def fake_trainer(loss_type, grades, group=4, processes=1, index=0):
         accelerator=SimpleNamespace(process_index=index, num_processes=processes, gather=lambda t: t),
     )  # fmt: skip
     trainer._apply_filter = SRPOGRPOTrainer._apply_filter.__get__(trainer)
+    trainer._keep = SRPOGRPOTrainer._keep.__get__(trainer)
     return trainer
 
 

@@ -1,6 +1,7 @@
 """SRPOGRPOTrainer on the tiny Qwen2.5-VL: a batch that mixes text-only and image rows trains (TRL 1.16 gives a
-text-only row the images None, which the processor rejects), and an optimizer step whose groups the accuracy
-filter all dropped leaves the weights where they were (AdamW's momentum would move them)."""
+text-only row the images None, which the processor rejects), an optimizer step whose groups the accuracy
+filter all dropped leaves the weights where they were (AdamW's momentum would move them), and the release's
+refill: filtered groups are replaced by kept groups of new prompts, so every update trains on a full batch."""
 
 import pytest
 import torch
@@ -26,7 +27,7 @@ def mixed_dataset(n_prompts: int):
     return Dataset.from_list(rows).cast_column("images", List(Image()))
 
 
-def tiny_trainer(tmp_path, dataset, grade, batch=4, group=4, **config):
+def tiny_trainer(tmp_path, dataset, grade, batch=4, group=4, filter_mode="mask", max_refills=4, **config):
     from transformers import AutoModelForImageTextToText
     from trl import GRPOConfig
 
@@ -47,7 +48,7 @@ def tiny_trainer(tmp_path, dataset, grade, batch=4, group=4, **config):
 
     return SRPOGRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
                            processing_class=processor, grade=grade, accuracy_filter=(0.1, 0.9),
-                           filter_metric="mean")  # fmt: skip
+                           filter_metric="mean", filter_mode=filter_mode, max_refills=max_refills)  # fmt: skip
 
 
 def test_a_batch_mixing_text_only_and_image_rows_trains(tmp_path):
@@ -130,3 +131,60 @@ def test_micro_batches_of_text_only_rows_next_to_image_ones(tmp_path):
                            gradient_accumulation_steps=2, steps_per_generation=6)  # fmt: skip
     trainer.train()  # TRL 1.16 alone: ValueError: torch.cat(): expected a non-empty list of Tensors
     assert trainer.state.global_step == 3
+
+
+def loss_inputs(trainer) -> list[dict]:
+    """Record what every loss call sees: per row, its question number and whether it has loss tokens."""
+    import re
+
+    seen = []
+    original = trainer.compute_loss
+
+    def compute_loss(model, inputs, *args, **kwargs):
+        texts = trainer.processing_class.batch_decode(inputs["prompt_ids"], skip_special_tokens=True)
+        seen.append([{"question": int(re.search(r"What is (\d+) \+ 1", t).group(1)),
+                      "tokens": int(m.sum())} for t, m in zip(texts, inputs["completion_mask"], strict=True)])  # fmt: skip
+        return original(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = compute_loss
+    return seen
+
+
+def by_question(rule):
+    """A grade that depends on the question only (the row's answer is question + 1)."""
+    counter = iter(range(10**6))
+
+    def grade(text, row):
+        right = rule(int(row["answer"]) - 1, next(counter))
+        return {"first_correct": right, "final_correct": right}
+
+    return grade
+
+
+def test_refill_replaces_filtered_groups_with_kept_groups_of_new_prompts(tmp_path):
+    """The release's filter: a group the model always solves is dropped and the rollout is topped up with new
+    prompts' kept groups (text-only, image and two-image rows alike), so the update trains on a full batch.
+    Masking (the old behaviour) would leave the solved group's rows in the batch with no loss tokens."""
+    grade = by_question(lambda q, n: True if q % 2 == 0 else bool(n % 2))  # even questions: always right
+    trainer = tiny_trainer(tmp_path, mixed_dataset(12), grade, batch=8, group=2, max_steps=2,
+                           gradient_accumulation_steps=2, steps_per_generation=2, filter_mode="refill")  # fmt: skip
+    seen = loss_inputs(trainer)
+    trainer.train()
+    rows = [r for batch in seen for r in batch]
+    assert len(seen) == 4 and all(len(batch) == 8 for batch in seen)  # 2 steps x 2 micro-batches of 8 rows
+    assert all(r["question"] % 2 == 1 and r["tokens"] > 0 for r in rows), rows  # kept groups only, all trained
+    assert {r["question"] for r in rows} - {1, 3, 5, 7}  # questions beyond the first rollouts: the refill's
+    logged = [h for h in trainer.state.log_history if "srpo/filter_refills" in h]
+    assert logged and all(h["srpo/filter_refills"] >= 1 and h["srpo/filter_masked"] == 0 for h in logged)
+
+
+def test_refill_gives_up_after_max_refills_and_masks_the_rest(tmp_path):
+    grade = by_question(lambda q, n: True)  # every group solved: nothing to refill with
+    trainer = tiny_trainer(tmp_path, mixed_dataset(8), grade, batch=4, group=2, max_steps=1,
+                           gradient_accumulation_steps=1, filter_mode="refill", max_refills=1)  # fmt: skip
+    seen = loss_inputs(trainer)
+    trainer.train()
+    assert len(seen[0]) == 4 and all(r["tokens"] == 0 for r in seen[0])
+    logged = next(h for h in trainer.state.log_history if "srpo/filter_refills" in h)
+    assert logged["srpo/filter_refills"] == 1 and logged["srpo/filter_masked"] == 1.0
+    assert logged["srpo/empty_updates"] == 1.0

@@ -29,6 +29,7 @@ def test_every_stage_parses_the_rule_and_keeps_the_update_schedule(profile, tmp_
             rollout = rehearsal.REHEARSAL_PROCESSES * trl.per_device_train_batch_size * trl.steps_per_generation
             assert rollout % trl.num_generations == 0
             assert cfg.args.accuracy_filter_metric == "reward" and cfg.launch.launcher == "accelerate"
+            assert cfg.args.accuracy_filter_mode == "refill" and cfg.args.accuracy_filter_max_refills == 1
             assert cfg.launch.accelerate_config == cluster["accelerate_config"]
         if stage == "cold_start_sft":
             assert cfg.model.model_name_or_path == "tiny://hub" and cfg.args.image_max_pixels == 262_144
@@ -100,3 +101,19 @@ def test_pipeline_rehearse_exports_the_rule_to_every_job():
     assert "--use_cpu true" in rule["grpo_rl"] and "--run-name rehearsal" in done.stdout
     assert "Qwen/Qwen2.5-VL-32B-Instruct" not in done.stdout and "--model_name_or_path tiny://hub" in done.stdout
     assert "kept as on the cluster" in done.stderr
+
+
+def test_32b_server_split_runs_on_loopback_only_in_a_rehearsal(tmp_path):
+    """Outside SLURM the 32b GRPO's server node is refused, except in a rehearsal: there `trl vllm-serve` runs on
+    this machine (the recipe's TP 2; data-parallel replicas = the node's 2 ranks / TP) beside the trainer."""
+    from srpo.cluster.plan import LaunchError, build_launch
+
+    cfg, _ = load_for_plan("grpo_rl", "32b", tmp_path / "run", "--use_cpu true --gpus_per_node 2")
+    with pytest.raises(LaunchError, match="needs a SLURM allocation"):
+        build_launch(cfg, "srpo.grpo", ["--config", "x.yaml"], env={})
+    launch = build_launch(cfg, "srpo.grpo", ["--config", "x.yaml"], env={rehearsal.ENV: "{}"})
+    server = launch.server
+    assert launch.plan.server_nodes == ("127.0.0.1",) and launch.plan.world_size == 2
+    assert server[1] == "vllm-serve" and server[server.index("--tensor_parallel_size") + 1] == "2"
+    assert server[server.index("--data_parallel_size") + 1] == "1" and "srun" not in launch.train
+    assert launch.config_updates["vllm_server_host"] == "127.0.0.1"

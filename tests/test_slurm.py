@@ -240,3 +240,44 @@ def test_grpo_32b_tiny_profile_end_to_end(slurm_cluster, tmp_path):
     assert "SIGUSR1" not in grpo_log.read_text()  # no early stop request
     stage_log = (run_dir / "grpo_rl" / "logs" / "stage.log").read_text()
     assert ranks(stage_log) == [(r, 4, f"n{r + 1}") for r in range(4)]
+
+
+def test_pipeline_32b_rehearsal_chain_cancels_what_a_failed_stage_feeds(slurm_cluster):
+    """`slurm/pipeline.sh --size 32b --rehearse`, every job of the 32b chain submitted for real (five stages, the
+    ablation arms' chains and the aggregate) with stage 02 made to fail at once (a bad override): 01 runs first
+    and completes, 02 starts only after it and fails, and SLURM cancels everything that depends on 02 directly or
+    through other jobs (--kill-on-invalid-dep=yes): 03-05, every arm job (they wait for 03, the reused SRPO arm
+    for 04 too) and the aggregate; nothing is left pending. A reduced chain: the full one trains on CPU for
+    many minutes (python -m srpo run --rehearse runs the same stages without SLURM)."""
+    import re
+    import shutil
+
+    name = f"chain-{os.getpid()}"
+    run_dir = ROOT / "runs" / "32b" / name
+    env = {**os.environ, "SRPO_PYTHON": sys.executable}
+    env.pop("SRPO_REHEARSAL", None)
+    main, arms = {}, []
+    try:
+        done = subprocess.run(["bash", "slurm/pipeline.sh", "--size", "32b", "--rehearse", "--run-name", name,
+                               "--override", "reflection_generation=--layout no_such_layout"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        main = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"^0(\d) \w+: job (\d+)", done.stdout, re.M)}
+        arms = [int(j) for j in re.findall(r"-> job (\d+)", done.stdout)]
+        assert sorted(main) == [1, 2, 3, 4, 5] and len(arms) == 5, done.stdout  # 3 arms (4 jobs) + aggregate
+        log = ROOT / "logs"
+        first = wait(main[1], log / f"srpo-data-{main[1]}.out", timeout=400)
+        assert first["JobState"] == "COMPLETED", (log / f"srpo-data-{main[1]}.out").read_text()[-3000:]
+        second = wait(main[2], log / f"srpo-reflect-{main[2]}.out", timeout=300)
+        assert second["JobState"] == "FAILED"
+        assert second["StartTime"] >= first["EndTime"]  # afterok: 02 started only once 01 had finished
+        for job_id in [main[3], main[4], main[5], *arms]:
+            info = wait(job_id, log / "none", timeout=120)
+            assert info["JobState"] == "CANCELLED" and info.get("Reason") == "DependencyNeverSatisfied", info
+            assert info.get("RunTime") == "00:00:00"  # never started
+    finally:
+        if main or arms:
+            subprocess.run(["scancel", *map(str, [*main.values(), *arms])], timeout=30)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        for path in (ROOT / "runs" / "32b").glob(f"{name}-ablation-*"):
+            shutil.rmtree(path, ignore_errors=True)

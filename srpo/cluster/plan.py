@@ -106,11 +106,14 @@ def plan_launch(launch, alloc: Allocation | None, env: Mapping[str, str] | None 
     """The plan for ``launch`` (a ``LaunchArgs``) on ``alloc`` (None: this machine, no SLURM)."""
     env = os.environ if env is None else env
     if alloc is None:
-        if launch.vllm_server_nodes:
+        local_server = bool(launch.vllm_server_nodes) and bool(env.get("SRPO_REHEARSAL"))
+        if launch.vllm_server_nodes and not local_server:
             raise LaunchError("vllm_server_nodes > 0 needs a SLURM allocation of at least 2 nodes (run under sbatch)")
         master, server = job_ports(None, env)
+        # a CPU rehearsal (srpo.rehearsal) outside SLURM: the server "node" is this machine, on loopback
         return LaunchPlan(train_nodes=("localhost",), procs_per_node=procs_per_node(launch.gpus_per_node, None, env),
-                          master_addr="127.0.0.1", master_port=master, server_port=server, in_slurm=False)  # fmt: skip
+                          master_addr="127.0.0.1", master_port=master, server_port=server, in_slurm=False,
+                          server_nodes=("127.0.0.1",) if local_server else ())  # fmt: skip
     train, serve = split_nodes(alloc.nodes, launch.vllm_server_nodes)
     master, server = job_ports(alloc.job_id, env)
     cpus = min(alloc.cpus_per_node) if alloc.cpus_per_node else None
@@ -215,7 +218,12 @@ def build_launch(cfg, module: str, module_args: list[str], env: Mapping[str, str
     target = ["srpo.cluster.rank", module, *module_args]
     accelerate_config = resolve_accelerate_config(launch.accelerate_config, cfg.source)
     if not plan.in_slurm:
-        return StageLaunch(plan, accelerate_command(plan, accelerate_config, target))
+        train = accelerate_command(plan, accelerate_config, target)
+        if not plan.server_nodes:
+            return StageLaunch(plan, train)
+        server = server_command if server_command is not None else vllm_server_for(cfg, plan)
+        return StageLaunch(plan, train, server, {"vllm_server_host": plan.server_nodes[0],
+                                                 "vllm_server_port": plan.server_port})  # fmt: skip
     train = srun_command(plan.train_nodes, node_command(plan, accelerate_config, target), plan.cpus_per_node)
     if not plan.server_nodes:
         return StageLaunch(plan, train)

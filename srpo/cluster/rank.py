@@ -30,7 +30,37 @@ def main(argv: list[str] | None = None) -> None:
     if not argv:
         raise SystemExit("usage: python -m srpo.cluster.rank MODULE [ARGS...]")
     print(rank_line(os.environ), flush=True)
+    if argv[0] == "srpo.grpo" and _rehearsal_without_cuda() and _server_mode(argv):
+        # the CPU rehearsal's server mode: patch TRL's weight sync in this process, then run the module here
+        import runpy
+
+        from srpo.rehearsal import skip_server_weight_sync
+
+        skip_server_weight_sync()
+        sys.argv = [argv[0], *argv[1:]]
+        runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
+        return
     os.execv(sys.executable, [sys.executable, "-m", *argv])
+
+
+def _server_mode(argv: list[str]) -> bool:
+    """The GRPO config (``--config PATH``) generates through a ``trl vllm-serve`` server."""
+    if "--config" not in argv:
+        return False
+    from srpo import config
+
+    values = config.read_yaml_mapping(argv[argv.index("--config") + 1])
+    return bool(values.get("use_vllm")) and values.get("vllm_mode") == "server"
+
+
+def _rehearsal_without_cuda() -> bool:
+    from srpo.rehearsal import active, vllm_available
+
+    if not (active() and vllm_available()):
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges, one_of, stage_name
 
 REWARD_VARIANTS = ("paper", "released", "grpo_baseline")
+FILTER_MODES = ("refill", "mask")  # srpo.grpo_trainer: the release refills, mask is the older option
 FILTER_METRICS = ("reward", "mean", "first", "final")
 
 
@@ -40,6 +41,15 @@ class GRPOArgs:
         metadata={"help": "Per-completion accuracy: reward (the release: the reward's accuracy + effectiveness "
                           "terms), mean (of first and final correctness), first or final."},
     )  # fmt: skip
+    accuracy_filter_mode: str = field(
+        default="refill",
+        metadata={"help": "What happens to filtered groups: refill (the release: dropped, and the rollout refilled "
+                          "with new prompts' groups until the batch is full) or mask (masked out of the loss, "
+                          "no extra generation). docs/paper_vs_release.md, 'Accuracy filter'."},
+    )  # fmt: skip
+    accuracy_filter_max_refills: int = field(
+        default=4, metadata={"help": "refill: extra generation rounds per rollout at most; then the rest is masked."}
+    )
     freeze_vision: bool = field(default=True, metadata={"help": "Freeze the vision tower and merger (paper §5)."})
     image_min_pixels: int = field(default=3136, metadata={"help": "Processor min pixels per image."})
     image_max_pixels: int = field(default=262_144, metadata={"help": "Processor max pixels per image."})
@@ -57,7 +67,8 @@ class GRPOArgs:
         check_ranges(self, max_prompts=ALL_OR_POSITIVE, reward_alpha=NON_NEGATIVE, image_min_pixels=POSITIVE,
                      image_max_pixels=POSITIVE, eval_samples=NON_NEGATIVE, eval_max_new_tokens=POSITIVE,
                      completions_every=NON_NEGATIVE, reward=one_of(REWARD_VARIANTS),
-                     accuracy_filter_metric=one_of(FILTER_METRICS))  # fmt: skip
+                     accuracy_filter_metric=one_of(FILTER_METRICS), accuracy_filter_mode=one_of(FILTER_MODES),
+                     accuracy_filter_max_refills=NON_NEGATIVE)  # fmt: skip
         if self.image_max_pixels < self.image_min_pixels:
             raise ValueError(f"image_max_pixels ({self.image_max_pixels}) is below image_min_pixels")
         if not 0 <= self.accuracy_filter_min <= self.accuracy_filter_max <= 1:
