@@ -70,7 +70,8 @@ if [ "$REHEARSE" = 1 ]; then
   export SRPO_REHEARSAL   # sbatch passes the environment: every job applies the rule
   # vLLM on CPU (srpo.rehearsal.cpu_vllm_env): KV cache GiB; no per-NUMA-node thread binding (TP 2 on one node)
   export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1} VLLM_CPU_OMP_THREADS_BIND=${VLLM_CPU_OMP_THREADS_BIND:-nobind}
-  ARMS=(--arms $("$PY" -c "from srpo.rehearsal import RULE; print(*next(c.value for c in RULE if c.key == 'arms'))"))
+  read -ra REHEARSAL_ARMS <<< "$("$PY" -c "from srpo.rehearsal import RULE; print(*next(c.value for c in RULE if c.key == 'arms'))")"
+  ARMS=(--arms "${REHEARSAL_ARMS[@]}")
   [ "$DRY_RUN" = 1 ] && echo "export SRPO_REHEARSAL='$SRPO_REHEARSAL'"
 fi
 prev=$AFTER

@@ -137,7 +137,7 @@ echo "[srpo] $(date +%FT%T) job ${SLURM_JOB_ID:-none} (${SLURM_JOB_NAME:-}) atte
 echo "[srpo] notebook $NB_PATH -> $OUT_NB"
 echo "[srpo] profile $PROFILE, run dir $RUN_DIR, overrides '${OVERRIDES}'"
 
-PAYLOAD= IGNORED=0
+PAYLOAD='' IGNORED=0
 on_time_limit() {  # SIGUSR1 from `#SBATCH --signal=B:USR1@<seconds>`
   if [ "$SECONDS" -lt "$MIN_RUNTIME" ]; then  # --time shorter than the --signal lead: stopping would loop
     echo "[srpo] SIGUSR1 ${SECONDS}s after the start: the time limit (--time) is shorter than the --signal lead;" \
