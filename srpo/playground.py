@@ -19,7 +19,8 @@ from srpo import formats, rewards
 
 GOLD, WRONG = "7", "12"
 TERMS = ("format", "accuracy", "effectiveness", "reflection", "length", "total")
-VARIANT_LABELS = {"paper": "paper (Eq. 4-8)", "released": "released code", "grpo_baseline": "GRPO baseline"}
+VARIANT_LABELS = {"paper": "paper (Eq. 4-8)", "released": "released code", "grpo_baseline": "GRPO baseline",
+                  "outcome": "plain GRPO, final answer"}
 
 
 def count_words(text: str) -> int:
