@@ -13,7 +13,7 @@ PROFILE ?= tiny-cpu
 # pip prints one harmless warning per package for the machine's missing second local index.
 PIP_QUIET := 2> >(grep -v "^WARNING: Location" >&2)
 
-.PHONY: env venv-vllm test-vllm main test test-fast lint format notebooks-strip clean help
+.PHONY: env venv-vllm test-vllm main test test-fast lint format notebooks-strip clean help reflection-experiment
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -40,6 +40,9 @@ test-vllm: venv-vllm  ## the vLLM tests only (real vLLM engines on the CPU)
 
 main: env  ## run all six notebooks on the tiny CPU profile into runs/$(PROFILE)/$(RUN) (finished stages are skipped)
 	$(PY) -m srpo run --profile $(PROFILE) --run-name $(RUN) --resume
+
+reflection-experiment: env  ## SRPO vs plain GRPO on the glance task, 3 seeds, into runs/tiny-cpu/reflection_experiment (README)
+	$(PY) -m srpo.reflection_experiment --run-dir runs/tiny-cpu/reflection_experiment
 
 test: env venv-vllm  ## the test suite (what CI runs): the CPU suite, then the vLLM tests in .venv-vllm
 	$(PY) -m pytest -q
