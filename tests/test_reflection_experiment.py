@@ -62,8 +62,10 @@ def test_an_unknown_first_pass_is_refused_by_the_config():
 
 def test_the_outcome_reward_looks_only_at_the_final_answer_of_five_blocks():
     def reply(first, final):
-        return (f"<think>{synthetic.GLANCE_THINK}</think><answer>\\boxed{{{first}}}</answer><reflection>check"
-                f"</reflection><think>redo</think><answer>\\boxed{{{final}}}</answer>")
+        return (
+            f"<think>{synthetic.GLANCE_THINK}</think><answer>\\boxed{{{first}}}</answer><reflection>check"
+            f"</reflection><think>redo</think><answer>\\boxed{{{final}}}</answer>"
+        )
 
     score = {k: rewards.score_completion(reply(*k), "5", count_tokens=len, variant="outcome")["total"]
              for k in [("5", "5"), ("4", "5"), ("5", "4"), ("4", "4")]}  # fmt: skip

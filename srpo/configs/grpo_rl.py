@@ -25,8 +25,11 @@ class GRPOArgs:
         default="system", metadata={"help": "system (released OpenRLHF code) or user (released verl variant)."}
     )
     reward: str = field(
-        default="paper", metadata={"help": "paper (Eq. 4-8) | released (OpenRLHF table) | grpo_baseline | "
-                                                "outcome (five blocks, final answer only)"}
+        default="paper",
+        metadata={
+            "help": "paper (Eq. 4-8) | released (OpenRLHF table) | grpo_baseline | "
+            "outcome (five blocks, final answer only)"
+        },
     )
     reward_alpha: float = field(default=0.1, metadata={"help": "Weight of the length term f_len (paper §4.1: 0.1)."})
     reward_effectiveness: bool = field(default=True, metadata={"help": "Include I_eff (ablation: without I_eff)."})
