@@ -299,11 +299,17 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run(run_dir: Path, seeds: list[int], scale_name: str = "full", workers: int = 2) -> dict:
-    """The whole experiment into ``run_dir``; returns the report (also written as report.md / report.json)."""
+def run(run_dir: Path, seeds: list[int], scale_name: str = "full", workers: int = 2, **budget) -> dict:
+    """The whole experiment into ``run_dir``; returns the report (also written as report.md / report.json).
+
+    ``budget`` overrides the scale's ``grpo_max_steps``, ``eval_n``, ``eval_sampled_limit`` or ``eval_sampled_n``
+    (None: the scale's value); a changed GRPO budget retrains the arms (stage 04 refuses to resume otherwise)."""
     if len(seeds) != len(set(seeds)) or not seeds:
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
-    scale = SCALES[scale_name]
+    unknown = set(budget) - {"grpo_max_steps", "eval_n", "eval_sampled_limit", "eval_sampled_n"}
+    if unknown:
+        raise ValueError(f"unknown budget keys {sorted(unknown)}")
+    scale = {**SCALES[scale_name], **{k: v for k, v in budget.items() if v is not None}}
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start, cpu0 = time.time(), cpu_seconds()
@@ -325,8 +331,19 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--workers", type=int, default=2, help="arms trained at once (one torch thread each)")
+    parser.add_argument("--grpo-steps", type=int, help="GRPO steps per arm (default: the scale's, 200 at full)")
+    parser.add_argument("--eval-n", type=int, help="greedy test problems per arm (default: the scale's)")
+    parser.add_argument("--eval-sampled-limit", type=int, help="sampled test problems per arm (default: the scale's)")
     a = parser.parse_args(argv)
-    run(a.run_dir, a.seeds, a.scale, a.workers)
+    run(
+        a.run_dir,
+        a.seeds,
+        a.scale,
+        a.workers,
+        grpo_max_steps=a.grpo_steps,
+        eval_n=a.eval_n,
+        eval_sampled_limit=a.eval_sampled_limit,
+    )
 
 
 if __name__ == "__main__":
