@@ -303,7 +303,8 @@ def run(run_dir: Path, seeds: list[int], scale_name: str = "full", workers: int 
     """The whole experiment into ``run_dir``; returns the report (also written as report.md / report.json).
 
     ``budget`` overrides the scale's ``grpo_max_steps``, ``eval_n``, ``eval_sampled_limit`` or ``eval_sampled_n``
-    (None: the scale's value); a changed GRPO budget retrains the arms (stage 04 refuses to resume otherwise)."""
+    (None: the scale's value). Finished arms are kept as they are: a new budget needs a new ``run_dir``.
+    """
     if len(seeds) != len(set(seeds)) or not seeds:
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
     unknown = set(budget) - {"grpo_max_steps", "eval_n", "eval_sampled_limit", "eval_sampled_n"}
