@@ -134,8 +134,9 @@ def arms_to_run(scale: dict) -> dict[str, Arm]:
     return {"sft_only": ARMS["sft_only"], "grpo_outcome": plain, "srpo": srpo}
 
 
-def run_shared_stages(run_dir: Path, scale: dict) -> None:
-    """Stages 01-03 on the glance variant, each skipped once finished."""
+def run_shared_stages(run_dir: Path, scale: dict, torch_threads: int | None = None) -> None:
+    """Stages 01-03 on the glance variant, each skipped once finished (``torch_threads``: None = the recipes')."""
+    threads = "" if torch_threads is None else f" --torch_threads {torch_threads}"
     for stage, overrides in [("data_curation", "--synthetic_first_pass glance " + scale["data_curation"]),
                              ("reflection_generation", scale["reflection_generation"]),
                              ("cold_start_sft", scale["cold_start_sft"])]:  # fmt: skip
@@ -143,7 +144,7 @@ def run_shared_stages(run_dir: Path, scale: dict) -> None:
             print(f"[reflection-experiment] {stage}: done before, skipped", flush=True)
             continue
         start = time.time()
-        run_stage(stage, PROFILE, run_dir, overrides, echo=False)
+        run_stage(stage, PROFILE, run_dir, overrides + threads, echo=False)
         print(f"[reflection-experiment] {stage}: {time.time() - start:.0f}s", flush=True)
     check_glance(run_dir)
 
@@ -299,7 +300,14 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run(run_dir: Path, seeds: list[int], scale_name: str = "full", workers: int = 2, **budget) -> dict:
+def run(
+    run_dir: Path,
+    seeds: list[int],
+    scale_name: str = "full",
+    workers: int = 2,
+    torch_threads: int | None = None,
+    **budget,
+) -> dict:
     """The whole experiment into ``run_dir``; returns the report (also written as report.md / report.json).
 
     ``budget`` overrides the scale's ``grpo_max_steps``, ``eval_n``, ``eval_sampled_limit`` or ``eval_sampled_n``
@@ -314,7 +322,7 @@ def run(run_dir: Path, seeds: list[int], scale_name: str = "full", workers: int 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start, cpu0 = time.time(), cpu_seconds()
-    run_shared_stages(run_dir, scale)
+    run_shared_stages(run_dir, scale, torch_threads)
     run_arms(run_dir, scale, seeds, workers)
     meta = {"seeds": list(seeds), "scale": scale_name, "grpo_max_steps": scale["grpo_max_steps"],
             "eval_n": scale["eval_n"], "eval_sampled_limit": scale["eval_sampled_limit"],
@@ -332,6 +340,11 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--workers", type=int, default=2, help="arms trained at once (one torch thread each)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        help="torch threads of stages 01-03 (default: the recipes' 2; 1 on a machine other jobs share)",
+    )
     parser.add_argument("--grpo-steps", type=int, help="GRPO steps per arm (default: the scale's, 200 at full)")
     parser.add_argument("--eval-n", type=int, help="greedy test problems per arm (default: the scale's)")
     parser.add_argument("--eval-sampled-limit", type=int, help="sampled test problems per arm (default: the scale's)")
