@@ -53,13 +53,13 @@ SCALES = {
     "full": {
         "data_curation": "--sft_pool_size 3000 --rl_train_size 4000",
         "reflection_generation": "",
-        "cold_start_sft": "--eval_samples 0",
+        "cold_start_sft": "--eval_samples 0", "sft_epochs": 3,
         "grpo_max_steps": 200, "eval_n": 300, "eval_sampled_limit": 200, "eval_sampled_n": 2,
     },
     "toy": {
         "data_curation": "--sft_pool_size 24 --rl_train_size 24",
         "reflection_generation": "--target_size 24 --attempt_source generator",
-        "cold_start_sft": "--eval_samples 0 --max_steps 4 --logging_steps 2 --save_steps 1000",
+        "cold_start_sft": "--eval_samples 0 --max_steps 4 --logging_steps 2 --save_steps 1000", "sft_epochs": 1,
         "grpo_max_steps": 2, "eval_n": 6, "eval_sampled_limit": 4, "eval_sampled_n": 1,
         "grpo_extra": "--num_generations 4 --per_device_train_batch_size 8 --max_completion_length 48",
     },
@@ -139,7 +139,7 @@ def run_shared_stages(run_dir: Path, scale: dict, torch_threads: int | None = No
     threads = "" if torch_threads is None else f" --torch_threads {torch_threads}"
     for stage, overrides in [("data_curation", "--synthetic_first_pass glance " + scale["data_curation"]),
                              ("reflection_generation", scale["reflection_generation"]),
-                             ("cold_start_sft", scale["cold_start_sft"])]:  # fmt: skip
+                             ("cold_start_sft", f"{scale['cold_start_sft']} --num_train_epochs {scale['sft_epochs']}")]:  # fmt: skip
         if paths.is_done(run_dir, stage):
             print(f"[reflection-experiment] {stage}: done before, skipped", flush=True)
             continue
@@ -254,7 +254,8 @@ def render(summary: dict, results: dict, meta: dict) -> str:
              "first pass kept the budget"]  # fmt: skip
     lines = [
         "# A task where reflection has room to help: SRPO vs plain GRPO (glance variant)", "",
-        f"Seeds {meta['seeds']} (GRPO seeds; one shared SFT model), {meta['grpo_max_steps']} GRPO steps per arm, "
+        f"Seeds {meta['seeds']} (GRPO seeds; one shared SFT model of {meta['sft_epochs']} epochs), "
+        f"{meta['grpo_max_steps']} GRPO steps per arm, "
         f"{meta['eval_n']} greedy and {meta['eval_sampled_limit']} x {meta['eval_sampled_n']} sampled (T = 1) "
         f"synthetic test problems. Wall {meta['wall_s']:.0f} s, CPU {meta['cpu_s']:.0f} s (this process and its "
         f"children), torch threads per arm 1, {meta['workers']} arms at a time.", "",
@@ -310,12 +311,12 @@ def run(
 ) -> dict:
     """The whole experiment into ``run_dir``; returns the report (also written as report.md / report.json).
 
-    ``budget`` overrides the scale's ``grpo_max_steps``, ``eval_n``, ``eval_sampled_limit`` or ``eval_sampled_n``
+    ``budget`` overrides the scale's ``sft_epochs``, ``grpo_max_steps``, ``eval_n``, ``eval_sampled_limit`` or ``eval_sampled_n``
     (None: the scale's value). Finished arms are kept as they are: a new budget needs a new ``run_dir``.
     """
     if len(seeds) != len(set(seeds)) or not seeds:
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
-    unknown = set(budget) - {"grpo_max_steps", "eval_n", "eval_sampled_limit", "eval_sampled_n"}
+    unknown = set(budget) - {"sft_epochs", "grpo_max_steps", "eval_n", "eval_sampled_limit", "eval_sampled_n"}
     if unknown:
         raise ValueError(f"unknown budget keys {sorted(unknown)}")
     scale = {**SCALES[scale_name], **{k: v for k, v in budget.items() if v is not None}}
@@ -324,7 +325,8 @@ def run(
     start, cpu0 = time.time(), cpu_seconds()
     run_shared_stages(run_dir, scale, torch_threads)
     run_arms(run_dir, scale, seeds, workers)
-    meta = {"seeds": list(seeds), "scale": scale_name, "grpo_max_steps": scale["grpo_max_steps"],
+    meta = {"seeds": list(seeds), "scale": scale_name, "sft_epochs": scale["sft_epochs"],
+            "grpo_max_steps": scale["grpo_max_steps"],
             "eval_n": scale["eval_n"], "eval_sampled_limit": scale["eval_sampled_limit"],
             "eval_sampled_n": scale["eval_sampled_n"], "workers": workers,
             "wall_s": time.time() - start, "cpu_s": cpu_seconds() - cpu0}  # fmt: skip
@@ -345,6 +347,9 @@ def main(argv=None) -> None:
         type=int,
         help="torch threads of stages 01-03 (default: the recipes' 2; 1 on a machine other jobs share)",
     )
+    parser.add_argument(
+        "--sft-epochs", type=float, help="epochs of the reflection SFT (default: the scale's, 3 at full)"
+    )
     parser.add_argument("--grpo-steps", type=int, help="GRPO steps per arm (default: the scale's, 200 at full)")
     parser.add_argument("--eval-n", type=int, help="greedy test problems per arm (default: the scale's)")
     parser.add_argument("--eval-sampled-limit", type=int, help="sampled test problems per arm (default: the scale's)")
@@ -354,6 +359,7 @@ def main(argv=None) -> None:
         a.seeds,
         a.scale,
         a.workers,
+        sft_epochs=a.sft_epochs,
         grpo_max_steps=a.grpo_steps,
         eval_n=a.eval_n,
         eval_sampled_limit=a.eval_sampled_limit,
