@@ -165,7 +165,8 @@ def run_arms(run_dir: Path, scale: dict, seeds: list[int], workers: int) -> list
     from srpo.ablations.run import run_arm
 
     args, arms = ablation_args(scale, seeds, workers), arms_to_run(scale)
-    jobs = [(arms[name], seed) for name in ARM_ORDER for seed in seeds if arms[name].trains or seed == seeds[0]]
+    # seed-major: both trained arms of a seed finish together, so a stopped run still leaves paired seeds
+    jobs = [(arms["sft_only"], seeds[0])] + [(arms[name], seed) for seed in seeds for name in ARM_ORDER[1:]]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(run_arm, arm, run_dir, PROFILE, seed, args) for arm, seed in jobs]
         done = []
