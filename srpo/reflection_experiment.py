@@ -162,6 +162,8 @@ def check_glance(run_dir: Path) -> None:
 
 def run_arms(run_dir: Path, scale: dict, seeds: list[int], workers: int) -> list[dict]:
     """Every arm x seed (``sft_only`` once), ``workers`` at a time, through ``srpo.ablations.run.run_arm``."""
+    from trl import TrlParser  # noqa: F401 - trl's lazy import is not thread-safe: resolve it before the threads
+
     from srpo.ablations.run import run_arm
 
     args, arms = ablation_args(scale, seeds, workers), arms_to_run(scale)
