@@ -13,7 +13,7 @@ PROFILE ?= tiny-cpu
 # pip prints one harmless warning per package for the machine's missing second local index.
 PIP_QUIET := 2> >(grep -v "^WARNING: Location" >&2)
 
-.PHONY: env venv-vllm test-vllm main check-main ablations-full test test-fast lint format notebooks-strip clean help
+.PHONY: env venv-vllm test-vllm main check-main ablations-full reflection-experiment test test-fast lint format notebooks-strip clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -46,6 +46,9 @@ check-main:  ## check the main job's outputs: six executed notebooks and their H
 
 ablations-full: env  ## after make main: notebook 06 again with every arm over every seed (arms already run are reused)
 	$(PY) -m srpo run --profile $(PROFILE) --run-name $(RUN) --stages 06 --override "ablations=--arms all --one_seed_arms base"
+
+reflection-experiment: env  ## SRPO vs plain GRPO on the glance task, 3 seeds, into runs/tiny-cpu/reflection_experiment (README)
+	$(PY) -m srpo.reflection_experiment --run-dir runs/tiny-cpu/reflection_experiment
 
 test: env venv-vllm  ## the test suite (what CI runs): the CPU suite, then the vLLM tests in .venv-vllm
 	$(PY) -m pytest -q

@@ -66,7 +66,7 @@ def table(S: int = 100):
     cases["right, no reflection, L = S"] = (True, True, False, S)
     rows = {}
     for name, (first, final, refl, L) in cases.items():
-        for variant in rewards.VARIANTS:
+        for variant in VARIANT_LABELS:  # notebook 04's rewards (outcome is the reflection experiment's control)
             terms = reward_terms(first, final, refl, L=L, S=S, variant=variant)
             rows[(name, VARIANT_LABELS[variant])] = {k: round(terms[k], 3) for k in TERMS}
     return pd.DataFrame(rows).T

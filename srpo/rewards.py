@@ -20,7 +20,10 @@ the first whatever precedes it (a missing one counts as wrong), nothing in ``eff
 the same length term. Every variant's strict format needs non-empty answers (no ``\\boxed{}``). Differences
 from the release: docs/paper_vs_release.md, rows "Reward table" to "Second answer, released variant".
 ``variant="grpo_baseline"``: the plain-GRPO baseline, format 0.5 for a strict think/answer reply and
-accuracy 1.0.
+accuracy 1.0. ``variant="outcome"``: plain GRPO on the reflection format, the outcome reward a standard GRPO
+run gives any reply: format 0.5 for the strict five blocks and accuracy 1.0 when the FINAL answer is right;
+no term looks at the first answer or the reflection (the control of README "A task where reflection has room
+to help": reflection-aware RL against RL that is not).
 
 >>> good = ("<think>2+2</think><answer>\\\\boxed{4}</answer><reflection>Fine.</reflection>"
 ...         "<think>2+2=4</think><answer>\\\\boxed{4}</answer>")
@@ -39,7 +42,8 @@ from collections import OrderedDict
 from srpo.formats import parse_completion
 from srpo.grading import block_answer, find_answers, grade_answer
 
-VARIANTS = ("paper", "released", "grpo_baseline")
+VARIANTS = ("paper", "released", "grpo_baseline", "outcome")
+PLAIN_VARIANTS = ("grpo_baseline", "outcome")  # format + accuracy only
 COMPONENTS = ("format", "accuracy", "effectiveness", "reflection", "length")
 FORMAT_REWARD = 0.5  # Eq. 5
 ACCURACY_REWARD = 0.5  # Eq. 5, first answer
@@ -49,7 +53,7 @@ EFFECTIVENESS_REWARD = {(True, True): 0.25, (False, True): 0.5, (False, False): 
 # Released OpenRLHF code (the release's srpo_reward_func.py): one table replaces accuracy, effectiveness and
 # reflection.
 RELEASED_ACCURACY = {(True, True): 0.75, (False, True): 1.0, (True, False): 0.25, (False, False): 0.0}
-BASELINE_ACCURACY = 1.0  # plain GRPO: format 0.5 + accuracy 1.0
+BASELINE_ACCURACY = 1.0  # plain GRPO (grpo_baseline and outcome): format 0.5 + accuracy 1.0
 DEFAULT_ALPHA = 0.1  # §4.1; Table 6 also tries 0.05 and 0.3
 
 
@@ -114,6 +118,10 @@ def score_completion(completion, gold, *, count_tokens, variant: str = "paper", 
         well_formed = parsed.is_single_pass
         terms["format"] = FORMAT_REWARD if well_formed else 0.0
         terms["accuracy"] = BASELINE_ACCURACY if first_correct else 0.0
+    elif variant == "outcome":
+        well_formed = parsed.is_five_block
+        terms["format"] = FORMAT_REWARD if well_formed else 0.0
+        terms["accuracy"] = BASELINE_ACCURACY if final_correct else 0.0
     else:
         released = variant == "released"
         well_formed = parsed.is_five_block_after_text if released else parsed.is_five_block
@@ -211,7 +219,7 @@ def token_counter(tokenizer_or_callable):
 def component_names(variant: str = "paper") -> tuple[str, ...]:
     """Names of the reward functions ``make_reward_funcs`` returns, in order (TRL logs rewards/<name>/mean)."""
     _check(variant, DEFAULT_ALPHA, True)
-    return ("format", "accuracy") if variant == "grpo_baseline" else COMPONENTS
+    return ("format", "accuracy") if variant in PLAIN_VARIANTS else COMPONENTS
 
 
 def reward_weights(variant: str = "paper") -> list[float]:
@@ -225,7 +233,7 @@ class _BatchScorer:
 
     def __init__(self, count_tokens, variant, alpha, effectiveness, length, cache_size=8192):
         _check(variant, alpha, effectiveness)
-        uses_length = length and variant != "grpo_baseline"
+        uses_length = length and variant not in PLAIN_VARIANTS
         self.count_tokens = token_counter(count_tokens) if count_tokens is not None else None
         if uses_length and self.count_tokens is None:
             raise ValueError("count_tokens is needed for the length reward; pass the policy tokenizer")

@@ -15,6 +15,13 @@ genuine and depend on the image, not injected at random. The generator knows the
 steps, so it can write correct attempts, attempts with a realistic flaw (a misread digit or an arithmetic
 slip), and a reflection that names the real mistake (the template teacher of stage 02).
 
+The ``first_pass`` option makes the task variant where checking an answer is easier than producing it
+(README "A task where reflection has room to help"). ``full`` (default): the first attempt reads both digits
+in its think block, then computes. ``glance``: the first attempt is under a tight reasoning budget; its think
+block is the fixed ``GLANCE_THINK`` (no reading, no computation) and the answer must come straight from the
+image, while the reflection re-reads the image, writes the reading and the computation, and says whether
+the first answer survives. The second round then has the chain of thought the first was denied.
+
 Everything is deterministic for a seed.
 """
 
@@ -42,6 +49,8 @@ QUESTIONS = {
 LARGER_OPTIONS = ["the left number", "the right number", "they are equal"]
 # Disjoint seeds per use, so no problem appears in two splits (the warm-up of tiny://instruct uses 10_007+).
 SPLIT_SEEDS = {"sft_pool": 1, "rl_train": 2, "test": 3}
+FIRST_PASSES = ("full", "glance")
+GLANCE_THINK = "At a glance."  # the whole first think of the glance variant: the reasoning budget is spent
 ANSWER_TYPES = {"sum": "integer", "average": "float", "larger": "multiple_choice", "difference": "integer"}
 
 # Seven-segment layout: a top, b top-right, c bottom-right, d bottom, e bottom-left, f top-left, g middle.
@@ -63,6 +72,7 @@ class Problem:
     difficulty: float
     image: Image.Image = field(repr=False)
     ghosts: dict = field(default_factory=dict)  # side -> segments drawn faintly
+    first_pass: str = "full"  # "full" | "glance" (see the module docstring)
 
     @property
     def question(self) -> str:
@@ -91,10 +101,14 @@ class Problem:
         meta = json.loads(meta) if isinstance(meta, str) else meta
         images = record.get("images") or [None]
         return cls(record["id"], int(meta["left"]), int(meta["right"]), meta["qtype"], float(meta["difficulty"]),
-                   images[0], meta.get("ghosts") or {})  # fmt: skip
+                   images[0], meta.get("ghosts") or {}, meta.get("first_pass", "full"))  # fmt: skip
 
     def record(self) -> dict:
         options_text = "".join(f"\n({chr(65 + i)}) {o}" for i, o in enumerate(self.options))
+        meta = {"left": self.left, "right": self.right, "qtype": self.qtype, "difficulty": round(self.difficulty, 3),
+                "ghosts": self.ghosts}  # fmt: skip
+        if self.first_pass != "full":  # the default task's records stay as they were
+            meta["first_pass"] = self.first_pass
         return {
             "id": self.id,
             "source": "synthetic",
@@ -104,9 +118,8 @@ class Problem:
             "answer": self.answer,
             "answer_type": self.answer_type,
             "precision": self.precision,
-            "metadata": {"left": self.left, "right": self.right, "qtype": self.qtype,
-                         "difficulty": round(self.difficulty, 3), "ghosts": self.ghosts},
-        }  # fmt: skip
+            "metadata": meta,
+        }
 
 
 def result_of(qtype: str, left: int, right: int) -> str:
@@ -123,27 +136,45 @@ def result_of(qtype: str, left: int, right: int) -> str:
 
 
 def make_problems(n: int, seed: int, *, question_types=QUESTION_TYPES, max_difficulty: float = 1.0,
-                  width: int = 56, height: int = 28, id_prefix: str = "syn") -> list[Problem]:  # fmt: skip
+                  width: int = 56, height: int = 28, id_prefix: str = "syn", first_pass: str = "full") -> list[Problem]:  # fmt: skip
     """``n`` problems, deterministic for ``seed``; question types cycle so the mix is balanced."""
     return list(itertools.islice(iter_problems(seed, question_types=question_types, max_difficulty=max_difficulty,
-                                               width=width, height=height, id_prefix=id_prefix), n))  # fmt: skip
+                                               width=width, height=height, id_prefix=id_prefix,
+                                               first_pass=first_pass), n))  # fmt: skip
 
 
 def iter_problems(seed: int, *, question_types=QUESTION_TYPES, max_difficulty: float = 1.0, width: int = 56,
-                  height: int = 28, id_prefix: str = "syn") -> Iterator[Problem]:  # fmt: skip
+                  height: int = 28, id_prefix: str = "syn", first_pass: str = "full") -> Iterator[Problem]:  # fmt: skip
     """The endless stream that ``make_problems`` cuts: its first ``n`` items are ``make_problems(n, seed)``.
+    ``first_pass`` changes only what the attempts and reflections look like, never the images or answers.
 
     Stage 01 reads it like a Hub source, until its quota of accepted records is filled."""
     unknown = set(question_types) - set(QUESTION_TYPES)
     if unknown:
         raise ValueError(f"unknown question types {sorted(unknown)}; choose from {QUESTION_TYPES}")
+    check_first_pass(first_pass)
     rng = random.Random(seed)
     for i in itertools.count():
         left, right = rng.randint(0, 9), rng.randint(0, 9)
         qtype = question_types[i % len(question_types)]
         difficulty = rng.random() * max_difficulty
         image, ghosts = draw_digits(left, right, rng, difficulty=difficulty, width=width, height=height)
-        yield Problem(f"{id_prefix}-{seed}-{i:06d}", left, right, qtype, difficulty, image, ghosts)
+        yield Problem(f"{id_prefix}-{seed}-{i:06d}", left, right, qtype, difficulty, image, ghosts, first_pass)
+
+
+def first_pass_of(record: dict) -> str:
+    """The ``first_pass`` of a record (``metadata`` a dict or a JSON string); "full" for any other record."""
+    meta = record.get("metadata") or {}
+    if isinstance(meta, str):
+        meta = json.loads(meta) if meta.startswith("{") else {}
+    return meta.get("first_pass", "full")
+
+
+def check_first_pass(first_pass: str) -> str:
+    if first_pass not in FIRST_PASSES:
+        raise ValueError(f"unknown first pass {first_pass!r}; choose from {FIRST_PASSES} (glance: the variant "
+                         "where the first attempt answers without reading, and the reflection re-reads)")  # fmt: skip
+    return first_pass
 
 
 # ---------------------------------------------------------------------------------------------- drawing
@@ -233,8 +264,14 @@ class Attempt:
         return formats.think(self.think) + formats.answer(self.answer)
 
 
+def first_think(p: Problem, left: int, right: int, result: str | None = None) -> str:
+    """The first think block of an attempt that read ``left`` and ``right``: the reasoning, or under the
+    glance variant's budget only ``GLANCE_THINK`` (the reading stays implicit in the answer)."""
+    return GLANCE_THINK if p.first_pass == "glance" else reasoning(p.qtype, left, right, result)
+
+
 def correct_attempt(p: Problem) -> Attempt:
-    return Attempt(reasoning(p.qtype, p.left, p.right), p.answer, "none")
+    return Attempt(first_think(p, p.left, p.right), p.answer, "none")
 
 
 def flawed_attempt(p: Problem, rng: random.Random, kind: str | None = None) -> Attempt:
@@ -243,14 +280,14 @@ def flawed_attempt(p: Problem, rng: random.Random, kind: str | None = None) -> A
     kind = kind or ("misread" if p.qtype == "larger" or rng.random() < 0.7 else "arithmetic")
     if kind == "arithmetic":
         wrong = _slip(p, rng)
-        return Attempt(reasoning(p.qtype, p.left, p.right, wrong), wrong, "arithmetic")
+        return Attempt(first_think(p, p.left, p.right, wrong), wrong, "arithmetic")
     for _ in range(20):
         side = rng.choice(["left", "right"])
         true = p.left if side == "left" else p.right
         fake = _plausible_misread(true, p.ghosts.get(side, ""), rng)
         left, right = (fake, p.right) if side == "left" else (p.left, fake)
         if result_of(p.qtype, left, right) != p.answer:
-            return Attempt(reasoning(p.qtype, left, right), result_of(p.qtype, left, right), "misread", side, fake)
+            return Attempt(first_think(p, left, right), result_of(p.qtype, left, right), "misread", side, fake)
     return flawed_attempt(p, rng, "arithmetic") if p.qtype != "larger" else correct_attempt(p)
 
 
@@ -293,8 +330,29 @@ def diagnose(p: Problem, attempt_text: str) -> dict:
     return {"flaw": "none"}
 
 
+def glance_attempt(attempt_text: str) -> str:
+    """A single-pass attempt cut to the glance budget: its answer kept, its think replaced by ``GLANCE_THINK``
+    (stage 02 applies it to the policy's own attempts on glance records, so their errors stay the policy's)."""
+    answer = formats.parse_completion(attempt_text).first_answer
+    return formats.think(GLANCE_THINK) + formats.answer(answer if answer is not None else "")
+
+
+def glance_check(p: Problem, attempt_text: str) -> str:
+    """The glance variant's reflection: re-read the image, redo the computation, and judge the first answer."""
+    from srpo.grading import grade_answer
+
+    given = (formats.parse_completion(attempt_text).first_answer or "").strip()
+    right = bool(given) and grade_answer(given, p.answer, options=p.options or None, answer_type=p.answer_type,
+                                         precision=p.precision)  # fmt: skip
+    verdict = "So the first answer is right." if right else f"So the first answer {given or '(none)'} is wrong."
+    return "Reading the image again: " + reasoning(p.qtype, p.left, p.right) + " " + verdict
+
+
 def template_reflection(p: Problem, attempt_text: str) -> str:
-    """A deterministic teacher reflection that names the actual mistake of ``attempt_text``."""
+    """A deterministic teacher reflection that names the actual mistake of ``attempt_text`` (glance variant:
+    ``glance_check``)."""
+    if p.first_pass == "glance":
+        return glance_check(p, attempt_text)
     d = diagnose(p, attempt_text)
     if d["flaw"] == "none":
         return "Both numbers are read correctly and the calculation is right."

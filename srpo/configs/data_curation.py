@@ -59,6 +59,11 @@ class CurationArgs:
     synthetic_max_difficulty: float = field(default=1.0, metadata={"help": "Upper bound of ghost/noise difficulty."})
     synthetic_width: int = field(default=56, metadata={"help": "Synthetic image width in pixels."})
     synthetic_height: int = field(default=28, metadata={"help": "Synthetic image height in pixels."})
+    synthetic_first_pass: str = field(
+        default="full",
+        metadata={"help": "full: first attempts read the digits; glance: the first attempt answers without reading "
+                          "and the reflection re-reads the image (README 'A task where reflection has room to help')."},
+    )  # fmt: skip
     max_shard_size: str = field(default="500MB", metadata={"help": "Shard size of the saved splits."})
 
     def __post_init__(self):
@@ -68,7 +73,9 @@ class CurationArgs:
                      synthetic_height=POSITIVE)  # fmt: skip
         if self.max_pixels < self.min_pixels:
             raise ValueError(f"max_pixels ({self.max_pixels}) is below min_pixels ({self.min_pixels})")
+        synthetic.check_first_pass(self.synthetic_first_pass)
 
     def synthetic_settings(self) -> dict:
         return {"question_types": tuple(self.synthetic_question_types), "max_difficulty": self.synthetic_max_difficulty,
-                "width": self.synthetic_width, "height": self.synthetic_height}  # fmt: skip
+                "width": self.synthetic_width, "height": self.synthetic_height,
+                "first_pass": self.synthetic_first_pass}  # fmt: skip

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges, one_of, stage_name
 
-REWARD_VARIANTS = ("paper", "released", "grpo_baseline")
+REWARD_VARIANTS = ("paper", "released", "grpo_baseline", "outcome")
 FILTER_MODES = ("refill", "mask")  # srpo.grpo_trainer: the release refills, mask is the older option
 FILTER_METRICS = ("reward", "mean", "first", "final")
 
@@ -26,7 +26,11 @@ class GRPOArgs:
         default="system", metadata={"help": "system (released OpenRLHF code) or user (released verl variant)."}
     )
     reward: str = field(
-        default="paper", metadata={"help": "paper (Eq. 4-8) | released (OpenRLHF table) | grpo_baseline"}
+        default="paper",
+        metadata={
+            "help": "paper (Eq. 4-8) | released (OpenRLHF table) | grpo_baseline | "
+            "outcome (five blocks, final answer only)"
+        },
     )
     reward_alpha: float = field(default=0.1, metadata={"help": "Weight of the length term f_len (paper §4.1: 0.1)."})
     reward_effectiveness: bool = field(default=True, metadata={"help": "Include I_eff (ablation: without I_eff)."})

@@ -37,6 +37,12 @@ def grade_attempt(record: dict, text: str) -> dict:
 
 
 def attempt_row(record: dict, attempt_id: str, source: str, text: str, num_tokens=None, finish_reason=None) -> dict:
+    """One stored attempt. On a record of the synthetic glance variant the attempt is cut to the glance budget
+    (``srpo.synthetic.glance_attempt``): the policy's own answer, without the reasoning that produced it."""
+    from srpo import synthetic
+
+    if record.get("source") == "synthetic" and synthetic.first_pass_of(record) == "glance":
+        text = synthetic.glance_attempt(text)
     return {"id": attempt_id, "problem_id": record["id"], "attempt_source": source, "text": text,
             **grade_attempt(record, text), "num_tokens": num_tokens, "finish_reason": finish_reason}  # fmt: skip
 
