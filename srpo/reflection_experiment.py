@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import resource
 import statistics
 import time
@@ -40,6 +39,7 @@ from pathlib import Path
 from srpo import paths, synthetic
 from srpo.ablations.arms import ARMS, Arm
 from srpo.launch import run_stage
+from srpo.stats import mean_interval
 
 PROFILE = "tiny-cpu"
 DEFAULT_RUN_DIR = Path("runs") / PROFILE / "reflection_experiment"
@@ -66,37 +66,21 @@ SCALES = {
 }  # fmt: skip
 METRICS = ("greedy_first", "greedy_final", "sampled_first", "sampled_final", "sampled_fix", "sampled_break",
            "budget_kept")  # fmt: skip
-# two-sided 95% quantiles of Student's t by degrees of freedom (any statistics table); above 30, the normal's
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- statistics
-def t975(df: int) -> float:
-    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (the next smaller tabulated df, so the
-    interval errs wide); 1.96 above 30. Raises ValueError for df < 1."""
-    if df < 1:
-        raise ValueError(f"a t-interval needs at least 2 values (df >= 1), got df = {df}")
-    if df > 30:
-        return 1.96
-    return T975[max(k for k in T975 if k <= df)]
+def interval(values: list[float]) -> dict:
+    """``srpo.stats.mean_interval`` as the report's ``{"mean", "low", "high", "n"}`` (None where undefined).
 
-
-def mean_interval(values: list[float]) -> dict:
-    """Mean and 95% t-interval over seeds: ``{"mean", "low", "high", "n"}``; one value gives no interval (None).
-
-    >>> r = mean_interval([0.5, 0.6, 0.7])
+    >>> r = interval([0.5, 0.6, 0.7])
     >>> round(r["mean"], 3), round(r["low"], 3), round(r["high"], 3)
     (0.6, 0.352, 0.848)
     """
     values = [float(v) for v in values if v is not None]
     if not values:
         return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return {"mean": mean, "low": None, "high": None, "n": 1}
-    half = t975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(values)}
+    i = mean_interval(values)
+    return {"mean": i.mean, "low": i.low, "high": i.high, "n": i.n}
 
 
 def paired_interval(a: dict, b: dict) -> dict:
@@ -104,7 +88,7 @@ def paired_interval(a: dict, b: dict) -> dict:
     differences (``{"mean", "low", "high", "n", "diffs"}``)."""
     seeds = sorted(s for s in a if s in b and a[s] is not None and b[s] is not None)
     diffs = [a[s] - b[s] for s in seeds]
-    return {**mean_interval(diffs), "diffs": dict(zip(seeds, diffs, strict=True))}
+    return {**interval(diffs), "diffs": dict(zip(seeds, diffs, strict=True))}
 
 
 def verdict(diff: dict) -> str:
@@ -120,7 +104,7 @@ def ablation_args(scale: dict, seeds: list[int], workers: int):
     from srpo.configs.ablations import AblationArgs
 
     return AblationArgs(arms=list(ARM_ORDER), seeds=list(seeds), grpo_max_steps=scale["grpo_max_steps"],
-                        reuse_main_srpo=False, workers=workers, arm_torch_threads=1, eval_n=scale["eval_n"],
+                        reuse_main_srpo=False, sft_per_seed=False, workers=workers, arm_torch_threads=1, eval_n=scale["eval_n"],
                         eval_sampled_limit=scale["eval_sampled_limit"], eval_sampled_n=scale["eval_sampled_n"])  # fmt: skip
 
 
@@ -223,7 +207,7 @@ def collect(run_dir: Path, seeds: list[int]) -> dict:
 
 def summarize(results: dict) -> dict:
     """Per arm and metric: mean and interval over seeds; per metric: the paired SRPO - plain GRPO difference."""
-    per_arm = {arm: {m: mean_interval([r[m] for r in by_seed.values()]) for m in METRICS}
+    per_arm = {arm: {m: interval([r[m] for r in by_seed.values()]) for m in METRICS}
                for arm, by_seed in results.items()}  # fmt: skip
     paired = {m: paired_interval({s: r[m] for s, r in results["srpo"].items()},
                                  {s: r[m] for s, r in results["grpo_outcome"].items()}) for m in METRICS}  # fmt: skip

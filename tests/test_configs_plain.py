@@ -42,6 +42,9 @@ def test_default_question_types_are_the_synthetic_tasks():
     from srpo.configs.data_curation import CurationArgs
 
     assert tuple(CurationArgs().synthetic_question_types) == synthetic.QUESTION_TYPES
+    from srpo.configs.data_curation import SYNTHETIC_FIRST_PASSES
+
+    assert SYNTHETIC_FIRST_PASSES == synthetic.FIRST_PASSES
 
 
 @pytest.mark.parametrize(

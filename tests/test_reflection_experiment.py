@@ -55,7 +55,7 @@ def test_the_default_task_is_unchanged():
 def test_an_unknown_first_pass_is_refused_by_the_config():
     from srpo.configs.data_curation import CurationArgs
 
-    with pytest.raises(ValueError, match="unknown first pass 'skim'.*glance"):
+    with pytest.raises(ValueError, match="synthetic_first_pass must be one of full, glance, got 'skim'"):
         CurationArgs(synthetic_first_pass="skim")
     assert CurationArgs(synthetic_first_pass="glance").synthetic_settings()["first_pass"] == "glance"
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges
+from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges, one_of
 
 # The synthetic task's question types (srpo.synthetic.QUESTION_TYPES; tests/test_data_stage.py keeps the two
 # equal). Written out so that the config stays plain data; names are checked where the stage starts.
 SYNTHETIC_QUESTION_TYPES = ("sum", "average", "larger", "difference")
+SYNTHETIC_FIRST_PASSES = ("full", "glance")  # srpo.synthetic.FIRST_PASSES (a test keeps them equal)
 
 
 @dataclass
@@ -70,10 +71,9 @@ class CurationArgs:
         check_ranges(self, sft_pool_size=NON_NEGATIVE, rl_train_size=NON_NEGATIVE, shuffle_buffer=POSITIVE,
                      min_pixels=POSITIVE, max_pixels=POSITIVE, max_images=POSITIVE, max_question_chars=POSITIVE,
                      max_answer_chars=POSITIVE, synthetic_max_difficulty=FRACTION, synthetic_width=POSITIVE,
-                     synthetic_height=POSITIVE)  # fmt: skip
+                     synthetic_height=POSITIVE, synthetic_first_pass=one_of(SYNTHETIC_FIRST_PASSES))  # fmt: skip
         if self.max_pixels < self.min_pixels:
             raise ValueError(f"max_pixels ({self.max_pixels}) is below min_pixels ({self.min_pixels})")
-        synthetic.check_first_pass(self.synthetic_first_pass)
 
     def synthetic_settings(self) -> dict:
         return {"question_types": tuple(self.synthetic_question_types), "max_difficulty": self.synthetic_max_difficulty,
