@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+from srpo.stats import t95
+
 from srpo import formats, rewards, synthetic
 from srpo import reflection_experiment as rx
 from srpo.reflection import attempts, teacher
@@ -86,8 +88,8 @@ def test_paired_interval_and_verdict():
     assert rx.verdict(rx.paired_interval(b, a)) == "lower"
     assert rx.verdict(rx.paired_interval({0: 0.5, 1: 0.7}, {0: 0.6, 1: 0.6})) == "unresolved"
     assert rx.verdict(rx.paired_interval({0: 0.9}, {0: 0.1})) == "unresolved"  # one seed: no interval
-    with pytest.raises(ValueError, match="at least 2 values"):
-        rx.t975(0)
+    with pytest.raises(ValueError, match="at least 1 degree of freedom"):
+        t95(0)
 
 
 @pytest.mark.slow

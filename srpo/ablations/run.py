@@ -185,6 +185,8 @@ def run_arms(cfg) -> list[dict]:
         print(f"[ablations] {result['arm']} seed {result['seed']}: done in {result['seconds']:.0f}s", flush=True)
         lines.update(len(done), last=f"{result['arm']}/seed{result['seed']}")
 
+    from trl import TrlParser  # noqa: F401  why: trl's lazy import is not thread-safe; resolve it before the workers
+
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
         for phase in ([pool.submit(train_sft_seed, run_dir, profile, s, args) for s in sft_seeds],
                       [pool.submit(run_arm, arm, run_dir, profile, seed, args) for arm, seed in jobs]):  # fmt: skip
