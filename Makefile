@@ -57,13 +57,14 @@ test: env venv-vllm  ## the test suite (what CI runs): the CPU suite, then the v
 test-fast: env  ## unit tests only (no tiny-model training, notebooks or SLURM)
 	$(PY) -m pytest -q -m "not slow and not slurm"
 
-lint: env  ## ruff on code and notebooks
-	$(VENV)/bin/ruff check srpo tests notebooks
-	$(VENV)/bin/ruff format --check srpo tests
+lint: env  ## ruff (lint and layout) on code and notebooks, shellcheck on the shell scripts (also in make test)
+	$(VENV)/bin/ruff check srpo tests scripts notebooks
+	$(VENV)/bin/ruff format --check srpo tests scripts
+	shellcheck --severity=warning slurm/*.sh scripts/*.sh .ci/run
 
-format: env
-	$(VENV)/bin/ruff check --fix srpo tests notebooks
-	$(VENV)/bin/ruff format srpo tests
+format: env  ## let ruff fix what it can and own the layout
+	$(VENV)/bin/ruff check --fix srpo tests scripts notebooks
+	$(VENV)/bin/ruff format srpo tests scripts
 
 notebooks-strip: env  ## strip outputs from notebooks before committing
 	$(PY) -m srpo strip-notebooks

@@ -38,8 +38,12 @@ from srpo.grading.extract import own_part  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "external"
-CELLS = {(True, True): "both right", (True, False): "official only", (False, True): "ours only",
-         (False, False): "both wrong"}  # fmt: skip
+CELLS = {
+    (True, True): "both right",
+    (True, False): "official only",
+    (False, True): "ours only",
+    (False, False): "both wrong",
+}
 FLOORS = {"mathvista": 0.95, "mathvision": 0.985, "mmmu_pro:standard (10 options)": 0.98, "mmmu_pro:vision": 0.98}
 
 
@@ -128,8 +132,9 @@ def run(data: Path, benchmarks: list[str] | None, mode: str, out: Path | None, l
                 ours = score(line, mode)
             except (bench.BenchmarkError, ValueError) as exc:
                 stats[key]["quarantined"] += 1
-                disagreements.append({"quarantined": str(exc)[:300], "benchmark": key[0], "model": key[1],
-                                      "id": line["id"]})  # fmt: skip
+                disagreements.append(
+                    {"quarantined": str(exc)[:300], "benchmark": key[0], "model": key[1], "id": line["id"]}
+                )
                 continue
             official, mine = bool(line["official"]["correct"]), bool(ours["final_correct"])
             s = stats[key]
@@ -142,13 +147,23 @@ def run(data: Path, benchmarks: list[str] | None, mode: str, out: Path | None, l
             if official != mine:
                 rules[key][ours["final_rule"]] += 1
                 causes[family(key[0])][cause(line, ours)] += 1
-                disagreements.append({
-                    "benchmark": key[0], "model": key[1], "id": line["id"], "official": official, "ours": mine,
-                    "gold": ours["record"]["answer"], "answer_type": ours["record"]["answer_type"],
-                    "options": ours["record"]["options"], "our_answer": ours["final_answer"],
-                    "rule": ours["final_rule"], "cause": cause(line, ours), "official_extraction": line["official"].get("extraction"),
-                    "response_tail": (line["response"] or "")[-600:],
-                })  # fmt: skip
+                disagreements.append(
+                    {
+                        "benchmark": key[0],
+                        "model": key[1],
+                        "id": line["id"],
+                        "official": official,
+                        "ours": mine,
+                        "gold": ours["record"]["answer"],
+                        "answer_type": ours["record"]["answer_type"],
+                        "options": ours["record"]["options"],
+                        "our_answer": ours["final_answer"],
+                        "rule": ours["final_rule"],
+                        "cause": cause(line, ours),
+                        "official_extraction": line["official"].get("extraction"),
+                        "response_tail": (line["response"] or "")[-600:],
+                    }
+                )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w") as f:
@@ -164,24 +179,30 @@ def pct(a: int, n: int) -> str:
 
 def table(results: dict) -> tuple[str, dict]:
     """A markdown table per model plus one total row per benchmark; returns (text, agreement per family)."""
-    lines = ["| benchmark | model | n | official % | ours % | agreement % | both right / official only / "
-             "ours only / both wrong | no answer % | quarantined | rules of the disagreements |",
-             "|---|---|---:|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
+    lines = [
+        "| benchmark | model | n | official % | ours % | agreement % | both right / official only / "
+        "ours only / both wrong | no answer % | quarantined | rules of the disagreements |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
+    ]
     totals: dict = defaultdict(Counter)
     for (b, model), s in sorted((k, v) for k, v in results.items() if k != "causes"):
         n = s["n"]
         confusion = " / ".join(str(s[k]) for k in ("both right", "official only", "ours only", "both wrong"))
         top = ", ".join(f"{r} {c}" for r, c in Counter(s["rules"]).most_common(4))
-        lines.append(f"| {b} | {model} | {n} | {pct(s['official'], n)} | {pct(s['ours'], n)} | "
-                     f"{pct(s['agree'], n)} | {confusion} | {pct(s['no_answer'], n)} | {s['quarantined']} | {top} |")  # fmt: skip
+        lines.append(
+            f"| {b} | {model} | {n} | {pct(s['official'], n)} | {pct(s['ours'], n)} | "
+            f"{pct(s['agree'], n)} | {confusion} | {pct(s['no_answer'], n)} | {s['quarantined']} | {top} |"
+        )
         totals[family(b)].update({k: v for k, v in s.items() if k != "rules"})
     agreement = {}
     for fam, s in sorted(totals.items()):
         agreement[fam] = s["agree"] / s["n"] if s["n"] else 0.0
         confusion = " / ".join(str(s[k]) for k in ("both right", "official only", "ours only", "both wrong"))
-        lines.append(f"| **{fam}** | all | {s['n']} | {pct(s['official'], s['n'])} | {pct(s['ours'], s['n'])} | "
-                     f"**{pct(s['agree'], s['n'])}** | {confusion} | {pct(s['no_answer'], s['n'])} | "
-                     f"{s['quarantined']} | floor {100 * FLOORS.get(fam, 0):.1f} |")  # fmt: skip
+        lines.append(
+            f"| **{fam}** | all | {s['n']} | {pct(s['official'], s['n'])} | {pct(s['ours'], s['n'])} | "
+            f"**{pct(s['agree'], s['n'])}** | {confusion} | {pct(s['no_answer'], s['n'])} | "
+            f"{s['quarantined']} | floor {100 * FLOORS.get(fam, 0):.1f} |"
+        )
     for fam, counts in sorted(results.get("causes", {}).items()):
         lines.append(f"\n{fam}: " + "; ".join(f"{c} {n}" for c, n in Counter(counts).most_common()))
     return "\n".join(lines), agreement

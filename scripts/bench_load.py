@@ -38,30 +38,38 @@ def workloads(run: Path) -> list[tuple[str, list[tuple[str, str]]]]:
     sft_set = str(paths.stage_dir(run, "reflection_generation") / "sft")
     grpo = f"--model_name_or_path {sft} --dataset {rl} --max_steps 40 --eval_samples 0 --save_strategy no"
     return [
-        ("SFT, 150 steps (2 threads; notebooks 02's warm-up and 03)",
-         [("cold_start_sft", f"--dataset {sft_set} --max_steps 150 --eval_samples 0 --save_strategy no")]),
+        (
+            "SFT, 150 steps (2 threads; notebooks 02's warm-up and 03)",
+            [("cold_start_sft", f"--dataset {sft_set} --max_steps 150 --eval_samples 0 --save_strategy no")],
+        ),
         ("GRPO, 40 steps (1 thread; notebook 04)", [("grpo_rl", grpo)]),
-        ("benchmarks, 300 greedy + 200 x 2 sampled (1 thread; notebook 05)",
-         [("benchmarks", f"--models m={sft} --model_prompts m=srpo_rl --paper_models m=- --synthetic_n 300")]),
-        ("two GRPO arms at once, 40 steps (1 thread each; notebook 06)",
-         [("grpo_rl", grpo), ("grpo_rl", grpo)]),
-    ]  # fmt: skip
+        (
+            "benchmarks, 300 greedy + 200 x 2 sampled (1 thread; notebook 05)",
+            [("benchmarks", f"--models m={sft} --model_prompts m=srpo_rl --paper_models m=- --synthetic_n 300")],
+        ),
+        ("two GRPO arms at once, 40 steps (1 thread each; notebook 06)", [("grpo_rl", grpo), ("grpo_rl", grpo)]),
+    ]
 
 
 def timed(jobs: list[tuple[str, str]], where: Path) -> float:
     shutil.rmtree(where, ignore_errors=True)
     start = time.perf_counter()
     with ThreadPoolExecutor(len(jobs)) as pool:
-        for future in [pool.submit(run_stage, stage, "tiny-cpu", where / f"job{i}", overrides, echo=False)
-                       for i, (stage, overrides) in enumerate(jobs)]:  # fmt: skip
+        for future in [
+            pool.submit(run_stage, stage, "tiny-cpu", where / f"job{i}", overrides, echo=False)
+            for i, (stage, overrides) in enumerate(jobs)
+        ]:
             future.result()
     return time.perf_counter() - start
 
 
 def prepare(run: Path) -> None:
     """Stages 01-03 once (short SFT), so the workloads have data and a five-block model to start from."""
-    for stage, overrides in (("data_curation", ""), ("reflection_generation", ""),
-                             ("cold_start_sft", "--max_steps 200 --eval_samples 0")):  # fmt: skip
+    for stage, overrides in (
+        ("data_curation", ""),
+        ("reflection_generation", ""),
+        ("cold_start_sft", "--max_steps 200 --eval_samples 0"),
+    ):
         if not paths.is_done(run, stage):
             run_stage(stage, "tiny-cpu", run, overrides, echo=False)
 

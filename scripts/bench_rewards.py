@@ -34,13 +34,25 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from srpo import grading, rewards  # noqa: E402
 from srpo.grading import equiv  # noqa: E402
 
-FILLER = ("the image shows a triangle with one side labelled so the length of the other side follows from the "
-          "theorem we compute the area first then check the angle against the diagram because the value must "
-          "be positive and the chart bar for this year is higher than the previous one which means the answer "
-          "is consistent with the question")  # fmt: skip
+FILLER = (
+    "the image shows a triangle with one side labelled so the length of the other side follows from the "
+    "theorem we compute the area first then check the angle against the diagram because the value must "
+    "be positive and the chart bar for this year is higher than the previous one which means the answer "
+    "is consistent with the question"
+)
 WORDS = FILLER.split()
-MALFORMED = ("no_reflection", "truncated", "stray_text", "nested", "empty_reflection", "unclosed_answer",
-             "extra_answer", "no_tags", "unbalanced_brace", "empty_answer")  # fmt: skip
+MALFORMED = (
+    "no_reflection",
+    "truncated",
+    "stray_text",
+    "nested",
+    "empty_reflection",
+    "unclosed_answer",
+    "extra_answer",
+    "no_tags",
+    "unbalanced_brace",
+    "empty_answer",
+)
 
 
 def prose(rng: random.Random, chars: int) -> str:
@@ -70,29 +82,53 @@ def problem(rng: random.Random, offset: int = 0) -> dict:
     if kind == "integer":
         v = rng.randint(-50, 5000)
         right = rng.choice([str(v), f"{v}.0", f"{v:,}", f"{v} \\text{{ cm}}", f"x = {v}"])
-        return dict(gold=str(v), options=None, answer_type="integer", precision=None, right=right,
-                    wrong=[str(v + rng.choice([-2, -1, 1, 10])), f"{v}.5"])  # fmt: skip
+        return dict(
+            gold=str(v),
+            options=None,
+            answer_type="integer",
+            precision=None,
+            right=right,
+            wrong=[str(v + rng.choice([-2, -1, 1, 10])), f"{v}.5"],
+        )
     if kind == "float":
         p = rng.choice([1, 2])
         v = round(rng.uniform(0, 100), p)
-        return dict(gold=f"{v:.{p}f}", options=None, answer_type="float", precision=p, right=f"{v + 0.001:.{p + 2}f}",
-                    wrong=[f"{v + 0.3:.{p}f}", f"{v * 2:.{p}f}"])  # fmt: skip
+        return dict(
+            gold=f"{v:.{p}f}",
+            options=None,
+            answer_type="float",
+            precision=p,
+            right=f"{v + 0.001:.{p + 2}f}",
+            wrong=[f"{v + 0.3:.{p}f}", f"{v * 2:.{p}f}"],
+        )
     if kind == "text":
         gold = rng.choice(["yes", "no", "left", "right", "increasing", "decreasing"])
-        return dict(gold=gold, options=None, answer_type="text", precision=None, right=gold.capitalize(),
-                    wrong=["unknown", "none of them"])  # fmt: skip
+        return dict(
+            gold=gold,
+            options=None,
+            answer_type="text",
+            precision=None,
+            right=gold.capitalize(),
+            wrong=["unknown", "none of them"],
+        )
     a, b = rng.randint(2, 9) + offset, rng.randint(2, 9) + offset
-    gold, right, wrong = rng.choice([
-        (f"\\frac{{{a}}}{{{a + b}}}", f"\\dfrac{{{2 * a}}}{{{2 * (a + b)}}}", [f"\\frac{{{b}}}{{{a + b}}}"]),
-        (f"{a}\\sqrt{{{b}}}", f"\\sqrt{{{a * a * b}}}", [f"{b}\\sqrt{{{a}}}"]),
-        (f"x^2+{2 * a}x+{a * a}", f"(x+{a})^2", [f"(x-{a})^2"]),
-        (f"y = {a}x + {b}", f"y={a}x+{b}", [f"y = {b}x + {a}"]),
-        (f"({a}, {b})", f"({a},{b})", [f"({b}, {a})"]),
-        (f"{a}\\pi", f"{a} \\pi", [f"{a + 1}\\pi"]),
-        (f"\\frac{{\\sqrt{{{b}}}}}{{{a}}}", f"\\frac{{1}}{{{a}}}\\sqrt{{{b}}}", [f"\\frac{{\\sqrt{{{a}}}}}{{{b}}}"]),
-        (f"x > {a}", f"{a} < x", [f"x < {a}"]),
-        (f"[{a}, {a + b}]", f"[{a},{a + b}]", [f"({a}, {a + b})"]),  # intervals: left to math-verify
-    ])  # fmt: skip
+    gold, right, wrong = rng.choice(
+        [
+            (f"\\frac{{{a}}}{{{a + b}}}", f"\\dfrac{{{2 * a}}}{{{2 * (a + b)}}}", [f"\\frac{{{b}}}{{{a + b}}}"]),
+            (f"{a}\\sqrt{{{b}}}", f"\\sqrt{{{a * a * b}}}", [f"{b}\\sqrt{{{a}}}"]),
+            (f"x^2+{2 * a}x+{a * a}", f"(x+{a})^2", [f"(x-{a})^2"]),
+            (f"y = {a}x + {b}", f"y={a}x+{b}", [f"y = {b}x + {a}"]),
+            (f"({a}, {b})", f"({a},{b})", [f"({b}, {a})"]),
+            (f"{a}\\pi", f"{a} \\pi", [f"{a + 1}\\pi"]),
+            (
+                f"\\frac{{\\sqrt{{{b}}}}}{{{a}}}",
+                f"\\frac{{1}}{{{a}}}\\sqrt{{{b}}}",
+                [f"\\frac{{\\sqrt{{{a}}}}}{{{b}}}"],
+            ),
+            (f"x > {a}", f"{a} < x", [f"x < {a}"]),
+            (f"[{a}, {a + b}]", f"[{a},{a + b}]", [f"({a}, {a + b})"]),  # intervals: left to math-verify
+        ]
+    )
     return dict(gold=gold, options=None, answer_type="expression", precision=None, right=right, wrong=wrong)
 
 
@@ -150,9 +186,17 @@ def score_each(rows, counter, variant) -> tuple[list[float], list[float], list[d
     times, cpu_times, scores = [], [], []
     for r in rows:
         t, c = time.perf_counter(), time.thread_time()
-        scores.append(rewards.score_completion(r["text"], r["gold"], count_tokens=counter, variant=variant,
-                                               options=r["options"], answer_type=r["answer_type"],
-                                               precision=r["precision"]))  # fmt: skip
+        scores.append(
+            rewards.score_completion(
+                r["text"],
+                r["gold"],
+                count_tokens=counter,
+                variant=variant,
+                options=r["options"],
+                answer_type=r["answer_type"],
+                precision=r["precision"],
+            )
+        )
         cpu_times.append(time.thread_time() - c)
         times.append(time.perf_counter() - t)
     return times, cpu_times, scores
@@ -164,17 +208,32 @@ def score_trl(rows, counter, variant) -> tuple[float, float]:
     columns = {k: [r[k] for r in rows] for k in ("options", "answer_type", "precision")}
     t, c = time.perf_counter(), time.thread_time()
     for f in funcs:
-        f(prompts=[""] * len(rows), completions=[r["text"] for r in rows], completion_ids=ids,
-          answer=[r["gold"] for r in rows], **columns)  # fmt: skip
+        f(
+            prompts=[""] * len(rows),
+            completions=[r["text"] for r in rows],
+            completion_ids=ids,
+            answer=[r["gold"] for r in rows],
+            **columns,
+        )
     return time.perf_counter() - t, time.thread_time() - c
 
 
 # Answers the fast paths leave to math-verify (functions, sets, half-open intervals, e, inequalities that
 # are not multiples of each other): rare in the mix above, timed on their own.
-MATH_VERIFY_PAIRS = [("\\sin^2 x + \\cos^2 x", "1"), ("\\log_2 8", "3"), ("\\sin 30^\\circ", "\\frac{1}{2}"), ("\\{1, 2\\}", "\\{2, 1\\}"),
-                     ("(1, 2]", "(1, 3]"), ("[0, \\infty)", "(0, \\infty)"), ("2x > 4", "x > 3"), ("x^3 = 8", "x = 2"),
-                     ("\\frac{\\pi}{3}", "60^\\circ"), ("\\tan 45^\\circ", "1"), ("|x| < 1", "-1 < x < 1"),
-                     ("\\ln e^3", "3")]  # fmt: skip
+MATH_VERIFY_PAIRS = [
+    ("\\sin^2 x + \\cos^2 x", "1"),
+    ("\\log_2 8", "3"),
+    ("\\sin 30^\\circ", "\\frac{1}{2}"),
+    ("\\{1, 2\\}", "\\{2, 1\\}"),
+    ("(1, 2]", "(1, 3]"),
+    ("[0, \\infty)", "(0, \\infty)"),
+    ("2x > 4", "x > 3"),
+    ("x^3 = 8", "x = 2"),
+    ("\\frac{\\pi}{3}", "60^\\circ"),
+    ("\\tan 45^\\circ", "1"),
+    ("|x| < 1", "-1 < x < 1"),
+    ("\\ln e^3", "3"),
+]
 
 
 def time_math_verify() -> list[float]:
@@ -214,15 +273,21 @@ def main() -> None:
 
     n = len(rows)
     malformed = sum(r["kind"] != "well_formed" for r in rows)
-    print(f"batch: {n} completions, {malformed} malformed, mean {mean_chars:.0f} chars, "
-          f"mean {statistics.mean(counter(r['text']) for r in rows):.0f} tokens ({args.tokenizer}); "
-          f"variant {args.variant}; pinned to CPU {cpu}; warm-up batch {warm:.2f} s")  # fmt: skip
+    print(
+        f"batch: {n} completions, {malformed} malformed, mean {mean_chars:.0f} chars, "
+        f"mean {statistics.mean(counter(r['text']) for r in rows):.0f} tokens ({args.tokenizer}); "
+        f"variant {args.variant}; pinned to CPU {cpu}; warm-up batch {warm:.2f} s"
+    )
     for label, values in (("CPU time", cpu_times), ("wall clock", times)):
         ms = sorted(1000 * x for x in values)
-        print(f"score_completion, {label}: {n / sum(values):,.0f} completions/s; latency p50 "
-              f"{statistics.median(ms):.3f} ms, p99 {ms[int(0.99 * (n - 1))]:.3f} ms, max {ms[-1]:.3f} ms")  # fmt: skip
-    print(f"TRL reward functions (5 terms, L from completion_ids): {n / trl_cpu:,.0f} completions/s CPU time, "
-          f"{n / trl_wall:,.0f} wall clock")  # fmt: skip
+        print(
+            f"score_completion, {label}: {n / sum(values):,.0f} completions/s; latency p50 "
+            f"{statistics.median(ms):.3f} ms, p99 {ms[int(0.99 * (n - 1))]:.3f} ms, max {ms[-1]:.3f} ms"
+        )
+    print(
+        f"TRL reward functions (5 terms, L from completion_ids): {n / trl_cpu:,.0f} completions/s CPU time, "
+        f"{n / trl_wall:,.0f} wall clock"
+    )
     for i in sorted(range(n), key=lambda i: -cpu_times[i])[:3]:
         r = rows[i]
         print(f"  slowest (CPU): {1000 * cpu_times[i]:.2f} ms {r['answer_type']} {r['kind']} gold={r['gold']!r}")
@@ -234,8 +299,10 @@ def main() -> None:
     print("rates: " + ", ".join(f"{k} {v:.3f}" for k, v in rate.items()))
     print(f"comparisons left to math-verify after the fast paths and the cost screen: {mv_calls}")
     mv = [1000 * x for x in time_math_verify()]
-    print(f"math-verify alone, {len(mv)} comparisons the fast paths leave to it (CPU): mean {statistics.mean(mv):.1f} ms, "
-          f"max {max(mv):.1f} ms")  # fmt: skip
+    print(
+        f"math-verify alone, {len(mv)} comparisons the fast paths leave to it (CPU): mean {statistics.mean(mv):.1f} ms, "
+        f"max {max(mv):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -60,23 +60,58 @@ def build_config(processor, tiny: bool):
 
     arch = load_arch("7b")
     tok = processor.tokenizer
-    text = {k: arch[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                                 "num_key_value_heads", "vocab_size", "max_position_embeddings", "rms_norm_eps")}  # fmt: skip
+    text = {
+        k: arch[k]
+        for k in (
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "vocab_size",
+            "max_position_embeddings",
+            "rms_norm_eps",
+        )
+    }
     vision = {k: v for k, v in arch["vision_config"].items() if k not in ("in_chans", "spatial_patch_size")}
     if tiny:
-        text.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                    num_key_value_heads=2, vocab_size=len(tok))  # fmt: skip
+        text.update(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=len(tok),
+        )
         vision.update(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, fullatt_block_indexes=[1])
     vision["out_hidden_size"] = text["hidden_size"]
     head_dim = text["hidden_size"] // text["num_attention_heads"]
-    text["rope_parameters"] = {"rope_type": "default", "rope_theta": arch["rope_theta"],
-                               "mrope_section": mrope_section(head_dim)}  # fmt: skip
-    ids = {name: tok.convert_tokens_to_ids(t) for name, t in (("image", "<|image_pad|>"), ("video", "<|video_pad|>"),
-           ("start", "<|vision_start|>"), ("end", "<|vision_end|>"), ("eos", "<|im_end|>"), ("pad", "<|endoftext|>"))}  # fmt: skip
+    text["rope_parameters"] = {
+        "rope_type": "default",
+        "rope_theta": arch["rope_theta"],
+        "mrope_section": mrope_section(head_dim),
+    }
+    ids = {
+        name: tok.convert_tokens_to_ids(t)
+        for name, t in (
+            ("image", "<|image_pad|>"),
+            ("video", "<|video_pad|>"),
+            ("start", "<|vision_start|>"),
+            ("end", "<|vision_end|>"),
+            ("eos", "<|im_end|>"),
+            ("pad", "<|endoftext|>"),
+        )
+    }
     text.update(eos_token_id=ids["eos"], pad_token_id=ids["pad"], bos_token_id=None)
-    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=ids["image"],
-                              video_token_id=ids["video"], vision_start_token_id=ids["start"],
-                              vision_end_token_id=ids["end"], tie_word_embeddings=False)  # fmt: skip
+    config = Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids["image"],
+        video_token_id=ids["video"],
+        vision_start_token_id=ids["start"],
+        vision_end_token_id=ids["end"],
+        tie_word_embeddings=False,
+    )
     return config, ids
 
 
@@ -112,8 +147,13 @@ def synthetic_rows(n: int):
         sizes = [] if size is None else (size if isinstance(size, list) else [size])
         images = [Image.new("RGB", s, ((37 * i) % 255, 120, 200)) for s in sizes]
         question = f"In the figure, the segment measures {i + 3} cm. What is twice its length?"
-        rows.append({"prompt": formats.build_messages(question, len(images), "srpo_rl", "system"),
-                     "images": images, "answer": str(2 * (i + 3))})  # fmt: skip
+        rows.append(
+            {
+                "prompt": formats.build_messages(question, len(images), "srpo_rl", "system"),
+                "images": images,
+                "answer": str(2 * (i + 3)),
+            }
+        )
     return rows
 
 
@@ -161,15 +201,24 @@ def sft_step(model, processor, device, completion_tokens: int) -> dict:
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     with Meter(device) as m:
-        out = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=labels,
-                    pixel_values=enc["pixel_values"].to(device, model.dtype),
-                    image_grid_thw=enc["image_grid_thw"].to(device))  # fmt: skip
+        out = model(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            labels=labels,
+            pixel_values=enc["pixel_values"].to(device, model.dtype),
+            image_grid_thw=enc["image_grid_thw"].to(device),
+        )
         out.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     del optimizer
-    return {"step": "SFT", "tokens": int(input_ids.shape[1]), "loss": round(float(out.loss), 3),
-            "seconds": round(m.seconds, 2), "peak_gib": _gib(m.peak_gib)}  # fmt: skip
+    return {
+        "step": "SFT",
+        "tokens": int(input_ids.shape[1]),
+        "loss": round(float(out.loss), 3),
+        "seconds": round(m.seconds, 2),
+        "peak_gib": _gib(m.peak_gib),
+    }
 
 
 def grpo_step(model, processor, device, ids, args, use_vllm: bool, out_dir: str) -> dict:
@@ -183,12 +232,28 @@ def grpo_step(model, processor, device, ids, args, use_vllm: bool, out_dir: str)
     specials = [ids["image"], ids["video"], ids["start"], ids["end"]]  # a random model must not emit these
     gen_kwargs = {"logit_bias": dict.fromkeys(specials, -100.0)} if use_vllm else {"suppress_tokens": specials}
     config = GRPOConfig(
-        output_dir=out_dir, per_device_train_batch_size=8, num_generations=4, max_completion_length=args.grpo_tokens,
-        max_steps=1, learning_rate=1e-6, beta=0.0, report_to=[], save_strategy="no", logging_steps=1,
-        gradient_checkpointing=True, bf16=device == "cuda", use_cpu=device == "cpu", shuffle_dataset=False,
-        use_vllm=use_vllm, vllm_mode="colocate", vllm_gpu_memory_utilization=0.3, vllm_max_model_length=4096,
-        generation_kwargs=gen_kwargs, temperature=1.0, seed=0,
-    )  # fmt: skip
+        output_dir=out_dir,
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=args.grpo_tokens,
+        max_steps=1,
+        learning_rate=1e-6,
+        beta=0.0,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        gradient_checkpointing=True,
+        bf16=device == "cuda",
+        use_cpu=device == "cpu",
+        shuffle_dataset=False,
+        use_vllm=use_vllm,
+        vllm_mode="colocate",
+        vllm_gpu_memory_utilization=0.3,
+        vllm_max_model_length=4096,
+        generation_kwargs=gen_kwargs,
+        temperature=1.0,
+        seed=0,
+    )
     counter = iter(range(10**9))
 
     def reward(completions, **kwargs):
@@ -198,9 +263,16 @@ def grpo_step(model, processor, device, ids, args, use_vllm: bool, out_dir: str)
         right = bool(next(counter) % 2)
         return {"first_correct": right, "final_correct": right}
 
-    trainer = SRPOGRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=dataset,
-                              processing_class=processor, grade=grade, accuracy_filter=(0.1, 0.9),
-                              filter_metric="mean")  # fmt: skip
+    trainer = SRPOGRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=config,
+        train_dataset=dataset,
+        processing_class=processor,
+        grade=grade,
+        accuracy_filter=(0.1, 0.9),
+        filter_metric="mean",
+    )
     timing = {"seconds": 0.0, "tokens": 0}
     generate = trainer._generate
 
@@ -217,9 +289,14 @@ def grpo_step(model, processor, device, ids, args, use_vllm: bool, out_dir: str)
     del trainer
     gc.collect()
     tps = timing["tokens"] / timing["seconds"] if timing["seconds"] else 0.0
-    return {"step": f"GRPO ({'vLLM colocate' if use_vllm else 'transformers'} generation)",
-            "generated_tokens": timing["tokens"], "generation_seconds": round(timing["seconds"], 2),
-            "tokens_per_s": round(tps, 1), "seconds": round(m.seconds, 2), "peak_gib": _gib(m.peak_gib)}  # fmt: skip
+    return {
+        "step": f"GRPO ({'vLLM colocate' if use_vllm else 'transformers'} generation)",
+        "generated_tokens": timing["tokens"],
+        "generation_seconds": round(timing["seconds"], 2),
+        "tokens_per_s": round(tps, 1),
+        "seconds": round(m.seconds, 2),
+        "peak_gib": _gib(m.peak_gib),
+    }
 
 
 def main(argv=None) -> int:
@@ -257,13 +334,30 @@ def main(argv=None) -> int:
         print(f"[gpu_check] {json.dumps(results[-1])}", flush=True)
         total_gib = torch.cuda.get_device_properties(0).total_memory / 1024**3 if device == "cuda" else 0
         if args.no_vllm or importlib.util.find_spec("vllm") is None or device != "cuda" or total_gib < 100:
-            why = ("--no-vllm" if args.no_vllm else "no GPU" if device != "cuda" else "not importable"
-                   if importlib.util.find_spec("vllm") is None else
-                   f"{total_gib:.0f} GiB: the 7B model's AdamW states and a colocated engine need > 100 GiB on one GPU")  # fmt: skip
+            why = (
+                "--no-vllm"
+                if args.no_vllm
+                else "no GPU"
+                if device != "cuda"
+                else "not importable"
+                if importlib.util.find_spec("vllm") is None
+                else f"{total_gib:.0f} GiB: the 7B model's AdamW states and a colocated engine need > 100 GiB on one GPU"
+            )
             print(f"[gpu_check] vLLM step skipped ({why})", flush=True)
         else:
-            os.environ.update({k: v for k, v in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1",
-                               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29561"}.items() if k not in os.environ})  # fmt: skip
+            os.environ.update(
+                {
+                    k: v
+                    for k, v in {
+                        "RANK": "0",
+                        "LOCAL_RANK": "0",
+                        "WORLD_SIZE": "1",
+                        "MASTER_ADDR": "127.0.0.1",
+                        "MASTER_PORT": "29561",
+                    }.items()
+                    if k not in os.environ
+                }
+            )
             path = Path(tmp) / "model"
             model.save_pretrained(path)
             processor.save_pretrained(path)
@@ -274,8 +368,12 @@ def main(argv=None) -> int:
     total = time.perf_counter() - start
     print(f"[gpu_check] done in {total:.0f}s", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": gpu, "model": name, "parameters": params,
-                                               "results": results, "seconds": round(total, 1)}, indent=1))  # fmt: skip
+        Path(args.json).write_text(
+            json.dumps(
+                {"device": gpu, "model": name, "parameters": params, "results": results, "seconds": round(total, 1)},
+                indent=1,
+            )
+        )
     return 0
 
 

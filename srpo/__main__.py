@@ -36,16 +36,20 @@ def main(argv: list[str] | None = None) -> int:
         help="recipe overrides for one stage, e.g. grpo_rl='--max_steps 20' (repeatable)",
     )
     run.add_argument("--resume", action="store_true", help="skip notebooks whose stage already finished")
-    run.add_argument("--rehearse", action="store_true",
-                     help="7b/32b on CPU: the tiny model, the scale divided, the rest of the recipes kept "
-                          "(srpo.rehearsal prints the rule); run directory runs/<profile>/rehearsal")  # fmt: skip
+    run.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="7b/32b on CPU: the tiny model, the scale divided, the rest of the recipes kept "
+        "(srpo.rehearsal prints the rule); run directory runs/<profile>/rehearsal",
+    )
 
     stage = sub.add_parser("stage", help="run one stage's entry point without its notebook")
     stage.add_argument("stage", help="data_curation | reflection_generation | cold_start_sft | grpo_rl | ...")
     stage.add_argument("--profile", default="tiny-cpu")
     stage.add_argument("--run-dir", default=None)
-    stage.add_argument("--overrides", action="append", default=[],
-                       help="e.g. '--max_steps 20' (repeatable; a key may be set once)")  # fmt: skip
+    stage.add_argument(
+        "--overrides", action="append", default=[], help="e.g. '--max_steps 20' (repeatable; a key may be set once)"
+    )
 
     check = sub.add_parser("check", help="check a finished main job: executed notebooks, no error cell, report")
     check.add_argument("--profile", default="tiny-cpu")

@@ -133,15 +133,29 @@ def check_trainer(trl) -> None:
     "train by epochs", a zero batch passes parsing). Raises ``ValueError`` naming the field."""
     from srpo.configs.base import ALL_OR_POSITIVE, NON_NEGATIVE, POSITIVE, check_ranges
 
-    check_ranges(trl, per_device_train_batch_size=POSITIVE, gradient_accumulation_steps=POSITIVE,
-                 max_steps=ALL_OR_POSITIVE, learning_rate=NON_NEGATIVE, logging_steps=POSITIVE, save_steps=POSITIVE,
-                 warmup_steps=NON_NEGATIVE, weight_decay=NON_NEGATIVE, max_grad_norm=NON_NEGATIVE)  # fmt: skip
+    check_ranges(
+        trl,
+        per_device_train_batch_size=POSITIVE,
+        gradient_accumulation_steps=POSITIVE,
+        max_steps=ALL_OR_POSITIVE,
+        learning_rate=NON_NEGATIVE,
+        logging_steps=POSITIVE,
+        save_steps=POSITIVE,
+        warmup_steps=NON_NEGATIVE,
+        weight_decay=NON_NEGATIVE,
+        max_grad_norm=NON_NEGATIVE,
+    )
     if trl.max_steps == -1:
         check_ranges(trl, num_train_epochs=(lambda v: v > 0, "> 0 when max_steps is -1 (train by epochs)"))
     if hasattr(trl, "num_generations"):  # GRPOConfig
-        check_ranges(trl, num_generations=(lambda v: v >= 2, ">= 2 (advantages are relative within a group)"),
-                     max_completion_length=POSITIVE, temperature=POSITIVE, beta=NON_NEGATIVE,
-                     epsilon=NON_NEGATIVE)  # fmt: skip
+        check_ranges(
+            trl,
+            num_generations=(lambda v: v >= 2, ">= 2 (advantages are relative within a group)"),
+            max_completion_length=POSITIVE,
+            temperature=POSITIVE,
+            beta=NON_NEGATIVE,
+            epsilon=NON_NEGATIVE,
+        )
 
 
 def _check_keys(keys, known: set[str], where: str) -> None:
@@ -187,8 +201,12 @@ def parse_entry_point(stage: str, argv=None, *, prog: str, description: str | No
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", required=True, help=f"the resolved <run_dir>/{stage}/config.yaml (srpo.launch)")
-    parser.add_argument("--overrides", action="append", default=[],
-                        help="extra overrides, e.g. '--max_steps 5' (repeatable; a key may be set once)")  # fmt: skip
+    parser.add_argument(
+        "--overrides",
+        action="append",
+        default=[],
+        help="extra overrides, e.g. '--max_steps 5' (repeatable; a key may be set once)",
+    )
     if add_arguments is not None:
         add_arguments(parser)
     ns = parser.parse_args(argv)
@@ -236,9 +254,15 @@ def _parse(stage: str, yaml_path: Path, argv: list[str], overrides_where: str) -
             raise ConfigError(
                 f"invalid value in {yaml_path} or the overrides of {_override_keys(argv)}: {exc}"
             ) from exc
-    cfg = StageConfig(stage=stage, args=parsed[0], run=_pick(by_type, "RunArgs"), launch=_pick(by_type, "LaunchArgs"),
-                      trl=trl, model=_pick(by_type, "ModelConfig"),
-                      source=str(yaml_path))  # fmt: skip
+    cfg = StageConfig(
+        stage=stage,
+        args=parsed[0],
+        run=_pick(by_type, "RunArgs"),
+        launch=_pick(by_type, "LaunchArgs"),
+        trl=trl,
+        model=_pick(by_type, "ModelConfig"),
+        source=str(yaml_path),
+    )
     cfg.values = _resolved_values(cfg, values, _override_keys(argv))
     try:
         check_stage_config(cfg)

@@ -99,8 +99,11 @@ class HFBackend:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = {"auto": torch.bfloat16 if self.device == "cuda" else torch.float32,
-                       "float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]  # fmt: skip
+        torch_dtype = {
+            "auto": torch.bfloat16 if self.device == "cuda" else torch.float32,
+            "float32": torch.float32,
+            "bfloat16": torch.bfloat16,
+        }[dtype]
         self.processor = processor or AutoProcessor.from_pretrained(model_path)
         self.processor.tokenizer.padding_side = "left"
         self.model = model or AutoModelForImageTextToText.from_pretrained(model_path, dtype=torch_dtype)
@@ -122,8 +125,11 @@ class HFBackend:
         import torch
 
         batch = self.encode([r for r, _ in jobs], settings)
-        sampling = (dict(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
-                    if not settings.greedy else dict(do_sample=False, temperature=None, top_p=None, top_k=None))  # fmt: skip
+        sampling = (
+            dict(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
+            if not settings.greedy
+            else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+        )
         with torch.no_grad():
             output = self.model.generate(**batch, max_new_tokens=settings.max_new_tokens, **sampling)
         new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
@@ -133,8 +139,16 @@ class HFBackend:
             stop = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
             kept = ids if stop is None else ids[:stop]
             text = self.processor.tokenizer.decode(kept, skip_special_tokens=True)
-            results.append(Generation(request.id, sample, text, len(kept) + (stop is not None),
-                                      "length" if stop is None else "stop", prompt_ids))  # fmt: skip
+            results.append(
+                Generation(
+                    request.id,
+                    sample,
+                    text,
+                    len(kept) + (stop is not None),
+                    "length" if stop is None else "stop",
+                    prompt_ids,
+                )
+            )
         return results
 
     def encode(self, requests: list[GenerationRequest], settings: GenerationSettings):
@@ -143,8 +157,9 @@ class HFBackend:
         texts = [prompt_text(self.processor, r.messages) for r in requests]
         images = [img for r in requests for img in r.images]
         pixels = settings.processor_kwargs() if images else {}
-        return self.processor(text=texts, images=images or None, padding=True, return_tensors="pt",
-                              **pixels).to(self.device)  # fmt: skip
+        return self.processor(text=texts, images=images or None, padding=True, return_tensors="pt", **pixels).to(
+            self.device
+        )
 
 
 # ---------------------------------------------------------------------------------------------- vLLM
@@ -173,14 +188,24 @@ class VLLMBackend:
         shards = shard(requests, self.data_parallel_size)
         gpus = gpu_groups(self.data_parallel_size, self.tensor_parallel_size)
         with ctx.Pool(self.data_parallel_size) as pool:
-            parts = pool.starmap(_vllm_worker, [(self._engine_kwargs(settings), self.model_path, s, settings, g)
-                                                for s, g in zip(shards, gpus, strict=True)])  # fmt: skip
+            parts = pool.starmap(
+                _vllm_worker,
+                [
+                    (self._engine_kwargs(settings), self.model_path, s, settings, g)
+                    for s, g in zip(shards, gpus, strict=True)
+                ],
+            )
         return [g for part in parts for g in part]
 
     def _engine_kwargs(self, settings: GenerationSettings) -> dict:
-        kwargs = dict(tensor_parallel_size=self.tensor_parallel_size, gpu_memory_utilization=self.gpu_memory_utilization,
-                      max_model_len=self.max_model_len, limit_mm_per_prompt={"image": self.max_images_per_prompt},
-                      enforce_eager=self.enforce_eager, dtype=self.dtype)  # fmt: skip
+        kwargs = dict(
+            tensor_parallel_size=self.tensor_parallel_size,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            max_model_len=self.max_model_len,
+            limit_mm_per_prompt={"image": self.max_images_per_prompt},
+            enforce_eager=self.enforce_eager,
+            dtype=self.dtype,
+        )
         if settings.processor_kwargs():
             kwargs["mm_processor_kwargs"] = settings.processor_kwargs()
         return kwargs
@@ -199,8 +224,10 @@ def shard(items: list, parts: int) -> list[list]:
 
 def gpu_groups(data_parallel_size: int, tensor_parallel_size: int) -> list[str]:
     """``CUDA_VISIBLE_DEVICES`` for each engine: dp=4, tp=2 -> ["0,1", "2,3", "4,5", "6,7"]."""
-    return [",".join(str(r * tensor_parallel_size + i) for i in range(tensor_parallel_size))
-            for r in range(data_parallel_size)]  # fmt: skip
+    return [
+        ",".join(str(r * tensor_parallel_size + i) for i in range(tensor_parallel_size))
+        for r in range(data_parallel_size)
+    ]
 
 
 def _vllm_worker(engine_kwargs, model_path, requests, settings, visible_devices):
@@ -216,18 +243,36 @@ def _vllm_generate_shard(engine_kwargs, model_path, requests, settings: Generati
         return []
     processor = AutoProcessor.from_pretrained(model_path)
     llm = LLM(model=model_path, seed=settings.seed, **engine_kwargs)
-    params = SamplingParams(n=settings.n, temperature=max(settings.temperature, 0.0), top_p=settings.top_p,
-                            top_k=settings.top_k if settings.top_k > 0 else -1,
-                            max_tokens=settings.max_new_tokens, seed=settings.seed)  # fmt: skip
-    prompts = [{"prompt": prompt_text(processor, r.messages), "multi_modal_data": {"image": r.images}}
-               if r.images else {"prompt": prompt_text(processor, r.messages)} for r in requests]  # fmt: skip
+    params = SamplingParams(
+        n=settings.n,
+        temperature=max(settings.temperature, 0.0),
+        top_p=settings.top_p,
+        top_k=settings.top_k if settings.top_k > 0 else -1,
+        max_tokens=settings.max_new_tokens,
+        seed=settings.seed,
+    )
+    prompts = [
+        {"prompt": prompt_text(processor, r.messages), "multi_modal_data": {"image": r.images}}
+        if r.images
+        else {"prompt": prompt_text(processor, r.messages)}
+        for r in requests
+    ]
     try:
         outputs = llm.generate(prompts, params)
     finally:
         _shutdown(llm)
-    return [Generation(r.id, i, c.text, len(c.token_ids), "length" if c.finish_reason == "length" else "stop",
-                       list(o.prompt_token_ids))
-            for r, o in zip(requests, outputs, strict=True) for i, c in enumerate(o.outputs)]  # fmt: skip
+    return [
+        Generation(
+            r.id,
+            i,
+            c.text,
+            len(c.token_ids),
+            "length" if c.finish_reason == "length" else "stop",
+            list(o.prompt_token_ids),
+        )
+        for r, o in zip(requests, outputs, strict=True)
+        for i, c in enumerate(o.outputs)
+    ]
 
 
 def _shutdown(llm) -> None:

@@ -46,8 +46,9 @@ def load_prompts(args, run_dir, stage_dir):
         raise ValueError(f"RL dataset {args.dataset!r} lacks columns {sorted(missing)}")
     if args.max_prompts > 0:
         dataset = dataset.select(range(min(args.max_prompts, len(dataset))))
-    dataset, quarantined = training.screen_rows(dataset, stage_dir, what=f"RL dataset {args.dataset!r}",
-                                                required_text=("question", "answer"))  # fmt: skip
+    dataset, quarantined = training.screen_rows(
+        dataset, stage_dir, what=f"RL dataset {args.dataset!r}", required_text=("question", "answer")
+    )
 
     def to_prompt(question, images):
         return {"prompt": formats.build_messages(question, len(images), args.prompt, args.prompt_placement)}
@@ -74,8 +75,12 @@ class CompletionLog:
 
             self._writer = JsonlWriter(self.path, key=lambda r: (r["step"], r["sample"]))
         pairs = list(zip(completions, grades, strict=True))[: self.keep]
-        self._writer.append([{"step": step, "sample": i, "completion": text, **_jsonable(grade)}
-                             for i, (text, grade) in enumerate(pairs)])  # fmt: skip
+        self._writer.append(
+            [
+                {"step": step, "sample": i, "completion": text, **_jsonable(grade)}
+                for i, (text, grade) in enumerate(pairs)
+            ]
+        )
 
 
 def main(cfg: srpo_config.StageConfig) -> dict:
@@ -89,22 +94,33 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     model_path, processor, model, frozen = training.setup(cfg)
     dataset, quarantined = load_prompts(args, cfg.run.run_dir, stage_dir)
     count = rewards.token_counter(processor.tokenizer)
-    reward_funcs = rewards.make_reward_funcs(count, variant=args.reward, alpha=args.reward_alpha,
-                                             effectiveness=args.reward_effectiveness, length=args.reward_length)  # fmt: skip
+    reward_funcs = rewards.make_reward_funcs(
+        count,
+        variant=args.reward,
+        alpha=args.reward_alpha,
+        effectiveness=args.reward_effectiveness,
+        length=args.reward_length,
+    )
     before = _check(model, processor, args, grpo_args.seed)
 
     with generation.trl_colocate_engine(grpo_args, args):  # vLLM gets the trainer's pixel budget
         trainer = training.resumable(SRPOGRPOTrainer)(
-            model=model, reward_funcs=reward_funcs, args=grpo_args, train_dataset=dataset, processing_class=processor,
+            model=model,
+            reward_funcs=reward_funcs,
+            args=grpo_args,
+            train_dataset=dataset,
+            processing_class=processor,
             peft_config=get_peft_config(model_args),
             accuracy_filter=(args.accuracy_filter_min, args.accuracy_filter_max) if args.accuracy_filter else None,
-            filter_metric=args.accuracy_filter_metric, filter_mode=args.accuracy_filter_mode,
+            filter_metric=args.accuracy_filter_metric,
+            filter_mode=args.accuracy_filter_mode,
             max_refills=args.accuracy_filter_max_refills,
             on_completions=CompletionLog(stage_dir / "completions.jsonl", args.completions_every),
-        )  # fmt: skip
+        )
     generation.use_vllm_reload_on_cpu(trainer)  # a no-op on GPUs and without vLLM
-    train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text(),
-                                               run_logs=[stage_dir / "completions.jsonl"])  # fmt: skip
+    train_result, resume_from = training.train(
+        trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text(), run_logs=[stage_dir / "completions.jsonl"]
+    )
     final = training.save_final(trainer, processor, stage_dir)
     history = training.log_history(trainer, stage_dir)
     after = _check(trainer.model, processor, args, grpo_args.seed)
@@ -119,7 +135,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
             "effectiveness": args.reward_effectiveness,
             "length": args.reward_length,
             "functions": [f.__name__ for f in reward_funcs],
-        },  # fmt: skip
+        },
         "accuracy_filter": [args.accuracy_filter_min, args.accuracy_filter_max] if args.accuracy_filter else None,
         "accuracy_filter_mode": args.accuracy_filter_mode if args.accuracy_filter else None,
         "prompts": len(dataset),
@@ -137,9 +153,21 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     return summary
 
 
-CURVE_KEYS = ("reward", "reward_std", "frac_reward_zero_std", "completions/mean_length", "entropy",
-              "srpo/first_acc", "srpo/final_acc", "srpo/fix_rate", "srpo/break_rate", "srpo/unchanged",
-              "srpo/well_formed", "srpo/reflection_tokens", "srpo/filter_kept")  # fmt: skip
+CURVE_KEYS = (
+    "reward",
+    "reward_std",
+    "frac_reward_zero_std",
+    "completions/mean_length",
+    "entropy",
+    "srpo/first_acc",
+    "srpo/final_acc",
+    "srpo/fix_rate",
+    "srpo/break_rate",
+    "srpo/unchanged",
+    "srpo/well_formed",
+    "srpo/reflection_tokens",
+    "srpo/filter_kept",
+)
 
 
 def curves(history: list[dict]) -> dict:
@@ -156,8 +184,9 @@ def _check(model, processor, args, seed):
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # generation in one rank of a sharded model would hang
         print("[srpo] held-out check skipped: it runs in single-process runs only (eval_samples > 0)", flush=True)
         return None
-    return training.held_out_check(model, processor, n=args.eval_samples, max_new_tokens=args.eval_max_new_tokens,
-                                   prompt=args.prompt, seed=seed)  # fmt: skip
+    return training.held_out_check(
+        model, processor, n=args.eval_samples, max_new_tokens=args.eval_max_new_tokens, prompt=args.prompt, seed=seed
+    )
 
 
 def _jsonable(d: dict) -> dict:

@@ -76,8 +76,9 @@ def groups_to_keep(accuracies: list[float], group_size: int, low: float, high: f
     return [low - 1e-9 <= sum(g) / len(g) <= high + 1e-9 for g in groups]
 
 
-def keep_rows(grades: list[dict], metric: str, bounds: tuple[float, float], group_size: int, process_index: int,
-              local: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def keep_rows(
+    grades: list[dict], metric: str, bounds: tuple[float, float], group_size: int, process_index: int, local: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(this rank's ``local`` rows, all ranks' rows) as bool tensors: True where the row's group passes the filter.
     ``grades`` are all ranks' completions in TRL's gathered order (rank 0's rows first)."""
     accuracies = [completion_accuracy(g, metric) for g in grades]
@@ -117,9 +118,17 @@ class SRPOGRPOTrainer(GRPOTrainer):
     inputs_row) -> dict`` replaces that with a grader of one's own (tests, ``scripts/gpu_check.py``).
     """
 
-    def __init__(self, *args, grade=None, accuracy_filter: tuple[float, float] | None = None,
-                 filter_metric: str = "reward", filter_mode: str = "refill", max_refills: int = 4,
-                 on_completions=None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        *args,
+        grade=None,
+        accuracy_filter: tuple[float, float] | None = None,
+        filter_metric: str = "reward",
+        filter_mode: str = "refill",
+        max_refills: int = 4,
+        on_completions=None,
+        **kwargs,
+    ):
         if filter_mode not in FILTER_MODES:
             raise ValueError(f"filter_mode must be one of {FILTER_MODES}, got {filter_mode!r}")
         super().__init__(*args, **kwargs)
@@ -136,8 +145,10 @@ class SRPOGRPOTrainer(GRPOTrainer):
         self._refill_queue: list[list[int]] = []  # prompt indices of the refill rounds to come (same on every rank)
         self._refill_epoch = 0
         if accuracy_filter and filter_mode == "refill" and not hasattr(self.train_dataset, "__getitem__"):
-            raise ValueError("the accuracy filter's refill draws new prompts by index: it needs a map-style "
-                             "dataset, not a streamed one; use --accuracy_filter_mode mask")  # fmt: skip
+            raise ValueError(
+                "the accuracy filter's refill draws new prompts by index: it needs a map-style "
+                "dataset, not a streamed one; use --accuracy_filter_mode mask"
+            )
         self._on_completions = on_completions  # callback(step, prompts, completions, grades) for samples
         self._grades: list[dict] = []
         if accuracy_filter and self.loss_type not in _SEQUENCE_NORMALISED + _TOKEN_NORMALISED + ("bnpo",):
@@ -157,8 +168,9 @@ class SRPOGRPOTrainer(GRPOTrainer):
             out = (*out[:6], [[] if i is None else i for i in images], out[7])
         return out
 
-    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
-                                           **kwargs):  # fmt: skip
+    def _get_per_token_logps_and_entropies(
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, **kwargs
+    ):
         # Workaround for TRL 1.16 (same kind as `_generate` above): TRL scores a batch in chunks of `batch_size`
         # rows and hands every chunk its slice of `pixel_values` / `image_grid_thw`; a chunk holding only
         # text-only rows (a MATH prompt's 8 completions) gets empty ones, and Qwen2.5-VL's vision tower fails on
@@ -173,18 +185,23 @@ class SRPOGRPOTrainer(GRPOTrainer):
         has_pixels = kwargs.get("pixel_values") is not None and kwargs.get("image_grid_thw") is not None
         keepalive = self._vision_keepalive_needed()
         if has_pixels and num_images is not None and all(sum(num_images[a:b]) for a, b in chunks):
-            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
-                                                              batch_size, **kwargs)  # fmt: skip
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, **kwargs
+            )
         if not has_pixels and not keepalive:
-            return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
-                                                              batch_size, **kwargs)  # fmt: skip
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, **kwargs
+            )
         parts = []
         for a, b in chunks:
             sub = _chunk_kwargs(kwargs, a, b) if has_pixels and num_images is not None else _text_only(kwargs, a, b)
             if "pixel_values" not in sub and keepalive:
                 self._run_vision_keepalive(model)
-            parts.append(super()._get_per_token_logps_and_entropies(model, input_ids[a:b], attention_mask[a:b],
-                                                                    logits_to_keep, b - a, **sub))  # fmt: skip
+            parts.append(
+                super()._get_per_token_logps_and_entropies(
+                    model, input_ids[a:b], attention_mask[a:b], logits_to_keep, b - a, **sub
+                )
+            )
         logps = torch.cat([p[0] for p in parts])
         entropies = torch.cat([p[1] for p in parts]) if parts[0][1] is not None else None
         aux = torch.stack([p[2] for p in parts]).mean() if parts[0][2] is not None else None
@@ -235,8 +252,9 @@ class SRPOGRPOTrainer(GRPOTrainer):
         if self._accuracy_filter and self.model.training:
             self._kept_tokens += int(inputs["completion_mask"].sum())
             if self.accelerator.sync_gradients:  # the last micro-batch before the optimizer step
-                kept = self.accelerator.reduce(torch.tensor(float(self._kept_tokens), device=self.accelerator.device),
-                                               reduction="sum")  # fmt: skip
+                kept = self.accelerator.reduce(
+                    torch.tensor(float(self._kept_tokens), device=self.accelerator.device), reduction="sum"
+                )
                 self._kept_tokens = 0
                 empty = float(kept) == 0
                 self._metrics["train"]["srpo/empty_updates"].append(float(empty))
@@ -270,8 +288,14 @@ class SRPOGRPOTrainer(GRPOTrainer):
         return output
 
     def _keep(self, local: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return keep_rows(self._grades, self._filter_metric, self._accuracy_filter, self.num_generations,
-                         self.accelerator.process_index, local)  # fmt: skip
+        return keep_rows(
+            self._grades,
+            self._filter_metric,
+            self._accuracy_filter,
+            self.num_generations,
+            self.accelerator.process_index,
+            local,
+        )
 
     def _apply_filter(self, output: dict, mode: str) -> None:
         """``mask``: filtered groups get advantage 0 and no loss tokens; the kept ones are reweighted."""
@@ -316,12 +340,14 @@ class SRPOGRPOTrainer(GRPOTrainer):
                 len(self.train_dataset),
                 generator=torch.Generator().manual_seed(self.args.seed + 1 + self._refill_epoch),
             )
-            order = order.tolist()  # fmt: skip
+            order = order.tolist()
             self._refill_epoch += 1
             self._refill_queue = [order[i : i + per_batch] for i in range(0, len(order) - per_batch + 1, per_batch)]
             if not self._refill_queue:
-                raise ValueError(f"the accuracy filter's refill needs at least {per_batch} RL prompts, the dataset "
-                                 f"has {len(self.train_dataset)}; use --accuracy_filter_mode mask")  # fmt: skip
+                raise ValueError(
+                    f"the accuracy filter's refill needs at least {per_batch} RL prompts, the dataset "
+                    f"has {len(self.train_dataset)}; use --accuracy_filter_mode mask"
+                )
         rows = [i for i in self._refill_queue.pop(0) for _ in range(g)]
         start = self.accelerator.process_index * local
         return [self.train_dataset[i] for i in rows[start : start + local]]
@@ -345,8 +371,12 @@ def _mask_rows(trainer, output: dict, keep: torch.Tensor) -> None:
 def _pad(values: list[torch.Tensor], fill, left: bool) -> torch.Tensor:
     """2-D tensors padded to the widest (on the left: TRL's prompt side; on the right: its completion side), stacked."""
     width = max(v.size(1) for v in values)
-    return torch.cat([torch.nn.functional.pad(v, (width - v.size(1), 0) if left else (0, width - v.size(1)),
-                                              value=fill) for v in values])  # fmt: skip
+    return torch.cat(
+        [
+            torch.nn.functional.pad(v, (width - v.size(1), 0) if left else (0, width - v.size(1)), value=fill)
+            for v in values
+        ]
+    )
 
 
 def _select_rows(output: dict, rows: torch.Tensor) -> dict:
@@ -437,8 +467,12 @@ def _chunk_kwargs(kwargs: dict, start: int, end: int) -> dict:
     first, last = sum(num_images[:start]), sum(num_images[:end])
     rows = grid.prod(dim=-1)
     row_start, row_end = int(rows[:first].sum()), int(rows[:last].sum())
-    out = dict(kwargs, pixel_values=kwargs["pixel_values"][row_start:row_end], image_grid_thw=grid[first:last],
-               num_images=list(num_images[start:end]))  # fmt: skip
+    out = dict(
+        kwargs,
+        pixel_values=kwargs["pixel_values"][row_start:row_end],
+        image_grid_thw=grid[first:last],
+        num_images=list(num_images[start:end]),
+    )
     for key in _PER_ROW:
         if out.get(key) is not None:
             out[key] = out[key][start:end]

@@ -84,8 +84,9 @@ class JsonlWriter:
     ``lenient`` skips unreadable lines anywhere (see ``read_rows``). After opening, ``rows`` holds what the file
     held and ``torn`` says whether a torn last line was cut."""
 
-    def __init__(self, path: str | os.PathLike, key: str | Callable[[dict], object] | None = None,
-                 lenient: bool = False):  # fmt: skip
+    def __init__(
+        self, path: str | os.PathLike, key: str | Callable[[dict], object] | None = None, lenient: bool = False
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._key = (lambda row: row[key]) if isinstance(key, str) else key

@@ -101,8 +101,15 @@ def stream_subprocess(cmd: list[str], log_path: Path, echo: bool = True, env: di
     start = time.time()
     with open(log_path, "a", buffering=1) as log:  # line-buffered: the log can be tailed while it runs
         log.write(f"\n$ {' '.join(cmd)}\n")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
-                                cwd=paths.project_root(), bufsize=1)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=full_env,
+            cwd=paths.project_root(),
+            bufsize=1,
+        )
         try:
             for line in proc.stdout:
                 log.write(line)

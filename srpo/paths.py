@@ -191,8 +191,13 @@ class StageLock:
             self.token = inherited_token  # our parent holds it for us
             return self
         token = uuid.uuid4().hex
-        record = {"host": socket.gethostname(), "pid": os.getpid(), "token": token, "since": time.strftime("%FT%T%z"),
-                  "slurm_job": os.environ.get("SLURM_JOB_ID")}  # fmt: skip
+        record = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "token": token,
+            "since": time.strftime("%FT%T%z"),
+            "slurm_job": os.environ.get("SLURM_JOB_ID"),
+        }
         for _ in range(3):
             tmp = self.path.with_name(f"{LOCK}.{token}")
             tmp.write_text(json.dumps(record))

@@ -42,16 +42,24 @@ def build_reply(first_correct: bool, final_correct: bool, reflection: bool, S: i
     return first + formats.reflection("I re-read the figure and checked each step.") + second
 
 
-def reward_terms(first_correct: bool, final_correct: bool, reflection: bool = True, L: int = 200, S: int = 100,
-                 variant: str = "paper", alpha: float = rewards.DEFAULT_ALPHA) -> dict:  # fmt: skip
+def reward_terms(
+    first_correct: bool,
+    final_correct: bool,
+    reflection: bool = True,
+    L: int = 200,
+    S: int = 100,
+    variant: str = "paper",
+    alpha: float = rewards.DEFAULT_ALPHA,
+) -> dict:
     """Each reward term (``rewards.COMPONENTS``), ``total``, ``f_len`` (Eq. 7, before the weight alpha) and
     the ``reply`` that was scored. L (tokens of the whole reply) must be >= S: the reply contains the first
     pass. Raises ValueError on S < 2, L < S or an unknown variant."""
     if L < S:
         raise ValueError(f"L (tokens of the whole reply) = {L} is below S (its first pass) = {S}; choose L >= S")
     reply = build_reply(first_correct, final_correct, reflection, S)
-    score = rewards.score_completion(reply, GOLD, count_tokens=count_words, variant=variant, alpha=alpha,
-                                     completion_tokens=L)  # fmt: skip
+    score = rewards.score_completion(
+        reply, GOLD, count_tokens=count_words, variant=variant, alpha=alpha, completion_tokens=L
+    )
     return {**{k: float(score[k]) for k in TERMS}, "f_len": rewards.length_factor(L, S), "reply": reply}
 
 
@@ -60,8 +68,10 @@ def table(S: int = 100):
     no reflection, under each variant. Rows: case x variant; columns: the terms and the total."""
     import pandas as pd
 
-    cases = {f"{'right' if a else 'wrong'} → {'right' if b else 'wrong'}, L = 2S": (a, b, True, 2 * S)
-             for a, b in [(True, True), (False, True), (True, False), (False, False)]}  # fmt: skip
+    cases = {
+        f"{'right' if a else 'wrong'} → {'right' if b else 'wrong'}, L = 2S": (a, b, True, 2 * S)
+        for a, b in [(True, True), (False, True), (True, False), (False, False)]
+    }
     cases["right → right, L = 2.5S"] = (True, True, True, int(2.5 * S))
     cases["right, no reflection, L = S"] = (True, True, False, S)
     rows = {}
@@ -84,8 +94,12 @@ def length_plot(S: int = 100, alpha: float = rewards.DEFAULT_ALPHA, ax=None):
     ax.axvline(2.5, ls=":", c="gray", lw=0.8)
     ax.text(2.02, 0.05, "T_target = 2S", fontsize=8)
     ax.text(2.52, 0.3, "T_max = 2.5S", fontsize=8)
-    ax.set(xlabel="L / S (whole reply / first pass)", ylabel=f"f_len (reward adds {alpha}·f_len)",
-           title="Eq. 7: the length factor", ylim=(-0.02, 1.05))  # fmt: skip
+    ax.set(
+        xlabel="L / S (whole reply / first pass)",
+        ylabel=f"f_len (reward adds {alpha}·f_len)",
+        title="Eq. 7: the length factor",
+        ylim=(-0.02, 1.05),
+    )
     ax.grid(alpha=0.3)
     return ax
 
@@ -96,9 +110,11 @@ def _html(first_correct, final_correct, reflection, L, S, variant) -> str:
     except ValueError as err:
         return f"<p class='srpo-playground-error'><b>Not a valid reply:</b> {err}</p>"
     rows = "".join(f"<tr><td>{k}</td><td>{terms[k]:+.3f}</td></tr>" for k in TERMS[:-1])
-    return (f"<table class='srpo-playground-table'><tr><th>term</th><th>value</th></tr>{rows}"
-            f"<tr><td><b>total</b></td><td class='srpo-total'><b>{terms['total']:.3f}</b></td></tr></table>"
-            f"<p>f_len = {terms['f_len']:.3f} at L/S = {L / S:.2f}</p>")  # fmt: skip
+    return (
+        f"<table class='srpo-playground-table'><tr><th>term</th><th>value</th></tr>{rows}"
+        f"<tr><td><b>total</b></td><td class='srpo-total'><b>{terms['total']:.3f}</b></td></tr></table>"
+        f"<p>f_len = {terms['f_len']:.3f} at L/S = {L / S:.2f}</p>"
+    )
 
 
 def widget(S: int = 100):
@@ -114,7 +130,7 @@ def widget(S: int = 100):
         "S": w.IntSlider(value=S, min=2, max=3 * S, description="S (first pass)"),
         "variant": w.Dropdown(
             options=[(v, k) for k, v in VARIANT_LABELS.items()], value="paper", description="reward"
-        ),  # fmt: skip
+        ),
     }
     for name, control in controls.items():
         control.add_class(f"srpo-{name}")

@@ -30,8 +30,9 @@ def _clock(seconds: float) -> str:
     return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60}:{rem % 60:02d}"
 
 
-def format_line(desc: str, n: int, total: int | None, elapsed: float, extras: dict | None = None,
-                done: int | None = None) -> str:  # fmt: skip
+def format_line(
+    desc: str, n: int, total: int | None, elapsed: float, extras: dict | None = None, done: int | None = None
+) -> str:
     """One progress line: count, percent, rate, elapsed, ETA and a few metrics. ``done``: the items counted
     in ``elapsed`` when fewer than ``n`` (a resumed run), for the rate and the ETA.
 
@@ -112,8 +113,15 @@ class Lines:
     first step and at the last; ``update(n, **metrics)`` sets the count. With ``quiet_s``, nothing is printed
     during the first ``quiet_s`` seconds (a loop that is over by then stays silent)."""
 
-    def __init__(self, desc: str, total: int | None, every: int | None = None, seconds: float = 30.0, stream=None,
-                 quiet_s: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        desc: str,
+        total: int | None,
+        every: int | None = None,
+        seconds: float = 30.0,
+        stream=None,
+        quiet_s: float = 0.0,
+    ):
         self.desc, self.total, self.seconds, self.quiet_s = desc, total, seconds, quiet_s
         self.every = every or max(1, (total or 100) // 20)
         self.stream = stream or sys.stdout
@@ -124,8 +132,12 @@ class Lines:
         now = time.time()
         if now - self.start < self.quiet_s:
             return
-        due = (n == self.total or n // self.every != self._last_n // self.every or now - self._last_t >= self.seconds
-               or self._last_n < 0)  # fmt: skip
+        due = (
+            n == self.total
+            or n // self.every != self._last_n // self.every
+            or now - self._last_t >= self.seconds
+            or self._last_n < 0
+        )
         if due and n != self._last_n:
             print(format_line(self.desc, n, self.total, now - self.start, metrics), file=self.stream, flush=True)
             self._last_n, self._last_t = n, now
@@ -166,13 +178,24 @@ def _callback_class():
             if self.start is None or not logs or "train_runtime" in logs:
                 return
             metrics = {k: float(logs[k]) for k in self.KEYS if isinstance(logs.get(k), (int, float))}
-            print(format_line(self.desc, state.global_step, state.max_steps, time.time() - self.start, metrics,
-                              done=state.global_step - self.first_step), flush=True)  # fmt: skip
+            print(
+                format_line(
+                    self.desc,
+                    state.global_step,
+                    state.max_steps,
+                    time.time() - self.start,
+                    metrics,
+                    done=state.global_step - self.first_step,
+                ),
+                flush=True,
+            )
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.start is not None:
-                print(f"{PREFIX} {self.desc} done: {state.global_step} steps in {_clock(time.time() - self.start)}",
-                      flush=True)  # fmt: skip
+                print(
+                    f"{PREFIX} {self.desc} done: {state.global_step} steps in {_clock(time.time() - self.start)}",
+                    flush=True,
+                )
 
     return TrainerProgress
 

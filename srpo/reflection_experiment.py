@@ -43,8 +43,13 @@ from srpo.stats import mean_interval
 
 PROFILE = "tiny-cpu"
 DEFAULT_RUN_DIR = Path("runs") / PROFILE / "reflection_experiment"
-PLAIN = Arm("grpo_outcome", "plain GRPO on the reflection format: format + final-answer accuracy (reward outcome)",
-            "sft", grpo="--reward outcome", paper_row="GRPO")  # fmt: skip
+PLAIN = Arm(
+    "grpo_outcome",
+    "plain GRPO on the reflection format: format + final-answer accuracy (reward outcome)",
+    "sft",
+    grpo="--reward outcome",
+    paper_row="GRPO",
+)
 ARM_ORDER = ("sft_only", "grpo_outcome", "srpo")
 
 # Sizes per scale. full: the tiny profile's recipes with the glance variant, bounded to ~25 min on 2 idle cores;
@@ -53,19 +58,34 @@ SCALES = {
     "full": {
         "data_curation": "--sft_pool_size 3000 --rl_train_size 4000",
         "reflection_generation": "",
-        "cold_start_sft": "--eval_samples 0", "sft_epochs": 3,
-        "grpo_max_steps": 200, "eval_n": 300, "eval_sampled_limit": 200, "eval_sampled_n": 2,
+        "cold_start_sft": "--eval_samples 0",
+        "sft_epochs": 3,
+        "grpo_max_steps": 200,
+        "eval_n": 300,
+        "eval_sampled_limit": 200,
+        "eval_sampled_n": 2,
     },
     "toy": {
         "data_curation": "--sft_pool_size 24 --rl_train_size 24",
         "reflection_generation": "--target_size 24 --attempt_source generator",
-        "cold_start_sft": "--eval_samples 0 --max_steps 4 --logging_steps 2 --save_steps 1000", "sft_epochs": 1,
-        "grpo_max_steps": 2, "eval_n": 6, "eval_sampled_limit": 4, "eval_sampled_n": 1,
+        "cold_start_sft": "--eval_samples 0 --max_steps 4 --logging_steps 2 --save_steps 1000",
+        "sft_epochs": 1,
+        "grpo_max_steps": 2,
+        "eval_n": 6,
+        "eval_sampled_limit": 4,
+        "eval_sampled_n": 1,
         "grpo_extra": "--num_generations 4 --per_device_train_batch_size 8 --max_completion_length 48",
     },
-}  # fmt: skip
-METRICS = ("greedy_first", "greedy_final", "sampled_first", "sampled_final", "sampled_fix", "sampled_break",
-           "budget_kept")  # fmt: skip
+}
+METRICS = (
+    "greedy_first",
+    "greedy_final",
+    "sampled_first",
+    "sampled_final",
+    "sampled_fix",
+    "sampled_break",
+    "budget_kept",
+)
 
 
 # ---------------------------------------------------------------------------------------------- statistics
@@ -103,9 +123,18 @@ def verdict(diff: dict) -> str:
 def ablation_args(scale: dict, seeds: list[int], workers: int):
     from srpo.configs.ablations import AblationArgs
 
-    return AblationArgs(arms=list(ARM_ORDER), seeds=list(seeds), grpo_max_steps=scale["grpo_max_steps"],
-                        reuse_main_srpo=False, sft_per_seed=False, workers=workers, arm_torch_threads=1, eval_n=scale["eval_n"],
-                        eval_sampled_limit=scale["eval_sampled_limit"], eval_sampled_n=scale["eval_sampled_n"])  # fmt: skip
+    return AblationArgs(
+        arms=list(ARM_ORDER),
+        seeds=list(seeds),
+        grpo_max_steps=scale["grpo_max_steps"],
+        reuse_main_srpo=False,
+        sft_per_seed=False,
+        workers=workers,
+        arm_torch_threads=1,
+        eval_n=scale["eval_n"],
+        eval_sampled_limit=scale["eval_sampled_limit"],
+        eval_sampled_n=scale["eval_sampled_n"],
+    )
 
 
 def arms_to_run(scale: dict) -> dict[str, Arm]:
@@ -121,9 +150,11 @@ def arms_to_run(scale: dict) -> dict[str, Arm]:
 def run_shared_stages(run_dir: Path, scale: dict, torch_threads: int | None = None) -> None:
     """Stages 01-03 on the glance variant, each skipped once finished (``torch_threads``: None = the recipes')."""
     threads = "" if torch_threads is None else f" --torch_threads {torch_threads}"
-    for stage, overrides in [("data_curation", "--synthetic_first_pass glance " + scale["data_curation"]),
-                             ("reflection_generation", scale["reflection_generation"]),
-                             ("cold_start_sft", f"{scale['cold_start_sft']} --num_train_epochs {scale['sft_epochs']}")]:  # fmt: skip
+    for stage, overrides in [
+        ("data_curation", "--synthetic_first_pass glance " + scale["data_curation"]),
+        ("reflection_generation", scale["reflection_generation"]),
+        ("cold_start_sft", f"{scale['cold_start_sft']} --num_train_epochs {scale['sft_epochs']}"),
+    ]:
         if paths.is_done(run_dir, stage):
             print(f"[reflection-experiment] {stage}: done before, skipped", flush=True)
             continue
@@ -140,8 +171,10 @@ def check_glance(run_dir: Path) -> None:
 
     first_pass = config.read_yaml_mapping(resolved).get("synthetic_first_pass", "full")
     if first_pass != "glance":
-        raise ValueError(f"{run_dir}: stage 01 made the {first_pass!r} task, not the glance variant; "
-                         "use another --run-dir or delete this one")  # fmt: skip
+        raise ValueError(
+            f"{run_dir}: stage 01 made the {first_pass!r} task, not the glance variant; "
+            "use another --run-dir or delete this one"
+        )
 
 
 def run_arms(run_dir: Path, scale: dict, seeds: list[int], workers: int) -> list[dict]:
@@ -158,8 +191,10 @@ def run_arms(run_dir: Path, scale: dict, seeds: list[int], workers: int) -> list
         done = []
         for future in futures:
             done.append(future.result())
-            print(f"[reflection-experiment] {done[-1]['arm']} seed {done[-1]['seed']}: "
-                  f"{done[-1]['seconds']:.0f}s", flush=True)  # fmt: skip
+            print(
+                f"[reflection-experiment] {done[-1]['arm']} seed {done[-1]['seed']}: {done[-1]['seconds']:.0f}s",
+                flush=True,
+            )
     return done
 
 
@@ -186,12 +221,17 @@ def arm_metrics(bench_dir: Path, arm: str) -> dict:
     greedy, sampled = load_mode(bench_dir, arm, "greedy"), load_mode(bench_dir, arm, "sampled")
     g, s = compute_metrics(greedy), compute_metrics(sampled)
     return {
-        "greedy_first": g["first_acc"], "greedy_final": g["final_acc"], "sampled_first": s["first_acc"],
-        "sampled_final": s["final_acc"], "sampled_fix": s["fix_rate"], "sampled_break": s["break_rate"],
+        "greedy_first": g["first_acc"],
+        "greedy_final": g["final_acc"],
+        "sampled_first": s["first_acc"],
+        "sampled_final": s["final_acc"],
+        "sampled_fix": s["fix_rate"],
+        "sampled_break": s["break_rate"],
         "budget_kept": statistics.fmean(kept_budget(r["response"]) for r in sampled) if sampled else None,
-        "greedy_fix": g["fix_rate"], "greedy_break": g["break_rate"],
+        "greedy_fix": g["fix_rate"],
+        "greedy_break": g["break_rate"],
         "counts": {k: s[k] for k in ("n", "n_first_wrong", "n_fixed", "n_first_right", "n_broken")},
-    }  # fmt: skip
+    }
 
 
 def collect(run_dir: Path, seeds: list[int]) -> dict:
@@ -207,10 +247,15 @@ def collect(run_dir: Path, seeds: list[int]) -> dict:
 
 def summarize(results: dict) -> dict:
     """Per arm and metric: mean and interval over seeds; per metric: the paired SRPO - plain GRPO difference."""
-    per_arm = {arm: {m: interval([r[m] for r in by_seed.values()]) for m in METRICS}
-               for arm, by_seed in results.items()}  # fmt: skip
-    paired = {m: paired_interval({s: r[m] for s, r in results["srpo"].items()},
-                                 {s: r[m] for s, r in results["grpo_outcome"].items()}) for m in METRICS}  # fmt: skip
+    per_arm = {
+        arm: {m: interval([r[m] for r in by_seed.values()]) for m in METRICS} for arm, by_seed in results.items()
+    }
+    paired = {
+        m: paired_interval(
+            {s: r[m] for s, r in results["srpo"].items()}, {s: r[m] for s, r in results["grpo_outcome"].items()}
+        )
+        for m in METRICS
+    }
     return {"per_arm": per_arm, "paired": paired, "claim": verdict(paired["sampled_fix"])}
 
 
@@ -226,50 +271,79 @@ def _cell(r: dict) -> str:
 
 CLAIM_SENTENCE = {
     "higher": "holds here: under SRPO's reward the reflection fixes more wrong first answers than under plain "
-              "GRPO, and the paired 95% interval over seeds excludes zero.",
+    "GRPO, and the paired 95% interval over seeds excludes zero.",
     "lower": "does not hold here: under SRPO's reward the reflection fixes FEWER wrong first answers than under "
-             "plain GRPO, and the paired 95% interval over seeds excludes zero.",
+    "plain GRPO, and the paired 95% interval over seeds excludes zero.",
     "unresolved": "is not settled here: the paired 95% interval of the fix-rate difference over seeds contains "
-                  "zero (or there are too few seeds for an interval).",
-}  # fmt: skip
+    "zero (or there are too few seeds for an interval).",
+}
 
 
 def render(summary: dict, results: dict, meta: dict) -> str:
-    labels = {"sft_only": "reflection SFT only (no RL)", "grpo_outcome": "plain GRPO (outcome reward)",
-              "srpo": "SRPO (reflection-aware reward)"}  # fmt: skip
-    heads = ["greedy first", "greedy final", "sampled first", "sampled final", "sampled fix", "sampled break",
-             "first pass kept the budget"]  # fmt: skip
+    labels = {
+        "sft_only": "reflection SFT only (no RL)",
+        "grpo_outcome": "plain GRPO (outcome reward)",
+        "srpo": "SRPO (reflection-aware reward)",
+    }
+    heads = [
+        "greedy first",
+        "greedy final",
+        "sampled first",
+        "sampled final",
+        "sampled fix",
+        "sampled break",
+        "first pass kept the budget",
+    ]
     lines = [
-        "# A task where reflection has room to help: SRPO vs plain GRPO (glance variant)", "",
+        "# A task where reflection has room to help: SRPO vs plain GRPO (glance variant)",
+        "",
         f"Seeds {meta['seeds']} (GRPO seeds; one shared SFT model of {meta['sft_epochs']} epochs), "
         f"{meta['grpo_max_steps']} GRPO steps per arm, "
         f"{meta['eval_n']} greedy and {meta['eval_sampled_limit']} x {meta['eval_sampled_n']} sampled (T = 1) "
         f"synthetic test problems. Wall {meta['wall_s']:.0f} s, CPU {meta['cpu_s']:.0f} s (this process and its "
-        f"children), torch threads per arm 1, {meta['workers']} arms at a time.", "",
+        f"children), torch threads per arm 1, {meta['workers']} arms at a time.",
+        "",
         "Mean over seeds in % with its 95% t-interval in brackets (`fix`: share of wrong first answers the final "
         "answer fixes; `break`: share of right first answers it breaks; last column: share of sampled replies "
-        "whose first think is exactly the glance budget).", "",
-        "| arm | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads),
-    ]  # fmt: skip
+        "whose first think is exactly the glance budget).",
+        "",
+        "| arm | " + " | ".join(heads) + " |",
+        "|---|" + "---|" * len(heads),
+    ]
     for arm in ARM_ORDER:
         lines.append(f"| {labels[arm]} | " + " | ".join(_cell(summary["per_arm"][arm][m]) for m in METRICS) + " |")
-    lines += ["", "Paired difference SRPO − plain GRPO (same SFT model, same seeds, same test problems), points:",
-              "", "| metric | mean [95% interval] | per seed |", "|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "Paired difference SRPO − plain GRPO (same SFT model, same seeds, same test problems), points:",
+        "",
+        "| metric | mean [95% interval] | per seed |",
+        "|---|---|---|",
+    ]
     for m, head in zip(METRICS, heads, strict=True):
         d = summary["paired"][m]
         per_seed = ", ".join(f"{s}: {100 * v:+.1f}" for s, v in d["diffs"].items())
         mean = "–" if d["mean"] is None else f"{100 * d['mean']:+.1f}"
         interval = "" if d["low"] is None else f" [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
         lines.append(f"| {head} | {mean}{interval} | {per_seed} |")
-    lines += ["", "Sampled fix and break counts per seed:", "",
-              "| arm | seed | fixed / wrong first | broken / right first |", "|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "Sampled fix and break counts per seed:",
+        "",
+        "| arm | seed | fixed / wrong first | broken / right first |",
+        "|---|---|---|---|",
+    ]
     for arm in ARM_ORDER:
         for seed, r in results[arm].items():
             c = r["counts"]
-            lines.append(f"| {arm} | {seed} | {c['n_fixed']} / {c['n_first_wrong']} | "
-                         f"{c['n_broken']} / {c['n_first_right']} |")  # fmt: skip
-    lines += ["", f"**The paper's central claim** (a reflection that fixes more wrong first answers under "
-                  f"reflection-aware RL than without) {CLAIM_SENTENCE[summary['claim']]}", ""]  # fmt: skip
+            lines.append(
+                f"| {arm} | {seed} | {c['n_fixed']} / {c['n_first_wrong']} | {c['n_broken']} / {c['n_first_right']} |"
+            )
+    lines += [
+        "",
+        f"**The paper's central claim** (a reflection that fixes more wrong first answers under "
+        f"reflection-aware RL than without) {CLAIM_SENTENCE[summary['claim']]}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -312,14 +386,24 @@ def run(
     start, cpu0 = time.time(), cpu_seconds()
     run_shared_stages(run_dir, scale, torch_threads)
     run_arms(run_dir, scale, seeds, workers)
-    meta = {"seeds": list(seeds), "scale": scale_name, "sft_epochs": scale["sft_epochs"],
-            "grpo_max_steps": scale["grpo_max_steps"],
-            "eval_n": scale["eval_n"], "eval_sampled_limit": scale["eval_sampled_limit"],
-            "eval_sampled_n": scale["eval_sampled_n"], "workers": workers,
-            "wall_s": time.time() - start, "cpu_s": cpu_seconds() - cpu0}  # fmt: skip
+    meta = {
+        "seeds": list(seeds),
+        "scale": scale_name,
+        "sft_epochs": scale["sft_epochs"],
+        "grpo_max_steps": scale["grpo_max_steps"],
+        "eval_n": scale["eval_n"],
+        "eval_sampled_limit": scale["eval_sampled_limit"],
+        "eval_sampled_n": scale["eval_sampled_n"],
+        "workers": workers,
+        "wall_s": time.time() - start,
+        "cpu_s": cpu_seconds() - cpu0,
+    }
     report = write_report(run_dir, seeds, meta)
-    print(f"[reflection-experiment] report: {run_dir / 'report.md'} (wall {meta['wall_s']:.0f}s, "
-          f"CPU {meta['cpu_s']:.0f}s)", flush=True)  # fmt: skip
+    print(
+        f"[reflection-experiment] report: {run_dir / 'report.md'} (wall {meta['wall_s']:.0f}s, "
+        f"CPU {meta['cpu_s']:.0f}s)",
+        flush=True,
+    )
     return report
 
 

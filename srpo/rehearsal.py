@@ -60,61 +60,108 @@ RULE: list[Change] = [
     # ---------------------------------------------------------------- what cannot run on CPU
     *CPU,
     *[Change(s, "dtype", "float32", "bf16 matmuls are slow on CPU") for s in TRAIN],
-    Change("data_curation", "use_released_data", True,
-           "no Hub access: the released SFT/RL sets (the recipe's shortest path), as local copies with the "
-           "cluster mix's shapes"),
+    Change(
+        "data_curation",
+        "use_released_data",
+        True,
+        "no Hub access: the released SFT/RL sets (the recipe's shortest path), as local copies with the "
+        "cluster mix's shapes",
+    ),
     Change("data_curation", "streaming", False, "local copies, not Hub streams"),
     Change("data_curation", "local_sources", "<local copies>", "written by srpo.rehearsal.write_local_copies"),
-    Change("cold_start_sft", "model_name_or_path", "tiny://hub",
-           "the checkpoint: the tiny Qwen2.5-VL stands in for Qwen/Qwen2.5-VL-*-Instruct, saved with the Hub "
-           "processor's defaults (no practical pixel cap), so every arm that starts from it must apply the "
-           "recipe's pixel budget itself"),
+    Change(
+        "cold_start_sft",
+        "model_name_or_path",
+        "tiny://hub",
+        "the checkpoint: the tiny Qwen2.5-VL stands in for Qwen/Qwen2.5-VL-*-Instruct, saved with the Hub "
+        "processor's defaults (no practical pixel cap), so every arm that starts from it must apply the "
+        "recipe's pixel budget itself",
+    ),
     Change("cold_start_sft", "gpus_per_node", _procs, "ranks on CPU", "scaled"),
     Change("grpo_rl", "gpus_per_node", _procs, "ranks on CPU", "scaled"),
-    Change("grpo_rl", "use_vllm", lambda v, p: bool(v) and vllm_available(),
-           "vLLM generation where vLLM is importable; else transformers generation"),
-    Change("grpo_rl", "vllm_server_nodes", lambda v, p: v if vllm_available() else 0,
-           "the server node needs vLLM; outside SLURM it runs on this machine (loopback) beside the trainer, whose "
-           "NCCL weight sync to it needs CUDA and is skipped (the server keeps the initial weights; colocate "
-           "mode syncs for real)"),
+    Change(
+        "grpo_rl",
+        "use_vllm",
+        lambda v, p: bool(v) and vllm_available(),
+        "vLLM generation where vLLM is importable; else transformers generation",
+    ),
+    Change(
+        "grpo_rl",
+        "vllm_server_nodes",
+        lambda v, p: v if vllm_available() else 0,
+        "the server node needs vLLM; outside SLURM it runs on this machine (loopback) beside the trainer, whose "
+        "NCCL weight sync to it needs CUDA and is skipped (the server keeps the initial weights; colocate "
+        "mode syncs for real)",
+    ),
     Change("grpo_rl", "vllm_enforce_eager", True, "no Inductor compile on CPU (~60 s per engine)"),
-    *[Change(s, "accelerate_config", lambda v, p: v if deepspeed_available() else DDP,
-             "the recipe's DeepSpeed config where DeepSpeed is importable; else plain DDP (the vLLM venv has no "
-             "DeepSpeed: there the rehearsal proves vLLM, the CPU venv's proves ZeRO)") for s in TRAIN],
+    *[
+        Change(
+            s,
+            "accelerate_config",
+            lambda v, p: v if deepspeed_available() else DDP,
+            "the recipe's DeepSpeed config where DeepSpeed is importable; else plain DDP (the vLLM venv has no "
+            "DeepSpeed: there the rehearsal proves vLLM, the CPU venv's proves ZeRO)",
+        )
+        for s in TRAIN
+    ],
     Change("benchmarks", "backend", lambda v, p: v if vllm_available() else "hf", "vLLM where importable"),
     Change("benchmarks", "enforce_eager", True, "no Inductor compile on CPU"),
     Change("reflection_generation", "attempt_enforce_eager", True, "no Inductor compile on CPU"),
-    Change("benchmarks", "models", ["base=tiny://hub", "sft=stage:cold_start_sft", "srpo=stage:grpo_rl"],
-           "the base checkpoint: the tiny model"),
+    Change(
+        "benchmarks",
+        "models",
+        ["base=tiny://hub", "sft=stage:cold_start_sft", "srpo=stage:grpo_rl"],
+        "the base checkpoint: the tiny model",
+    ),
     Change("benchmarks", "benchmarks", ["synthetic"], "no Hub access: the generated test set"),
-    Change("ablations", "mode", "run", "no SLURM here: the arms run in this job (slurm/pipeline.sh --rehearse "
-                                       "submits their job chains)"),
-    Change("ablations", "arms", ["sft_only", "grpo_no_sft", "srpo"],
-           "three arms: the SFT-only model with its own prompt, GRPO from the base checkpoint, and SRPO, which "
-           "reuses notebook 04's GRPO (reuse_main_srpo) and is only evaluated (the other arms differ only in "
-           "overrides that tests/test_ablations.py parses; the plain-CoT arm needs stage 02's two-pass targets, "
-           "which the released set does not have)"),
+    Change(
+        "ablations",
+        "mode",
+        "run",
+        "no SLURM here: the arms run in this job (slurm/pipeline.sh --rehearse submits their job chains)",
+    ),
+    Change(
+        "ablations",
+        "arms",
+        ["sft_only", "grpo_no_sft", "srpo"],
+        "three arms: the SFT-only model with its own prompt, GRPO from the base checkpoint, and SRPO, which "
+        "reuses notebook 04's GRPO (reuse_main_srpo) and is only evaluated (the other arms differ only in "
+        "overrides that tests/test_ablations.py parses; the plain-CoT arm needs stage 02's two-pass targets, "
+        "which the released set does not have)",
+    ),
     # ---------------------------------------------------------------- scale divided, ratios kept
     Change("cold_start_sft", "max_steps", 3, "three optimizer steps", "scaled"),
     Change("cold_start_sft", "dataloader_num_workers", 0, "no worker processes on 2 cores", "scaled"),
-    Change("grpo_rl", "per_device_train_batch_size", _per_device, "8 (7b) -> 2 per rank; accumulation and "
-           "steps_per_generation kept, so 8 optimizer updates per rollout as on the cluster", "scaled"),
+    Change(
+        "grpo_rl",
+        "per_device_train_batch_size",
+        _per_device,
+        "8 (7b) -> 2 per rank; accumulation and "
+        "steps_per_generation kept, so 8 optimizer updates per rollout as on the cluster",
+        "scaled",
+    ),
     Change("grpo_rl", "max_completion_length", _div(SCALE_TOKENS), "tokens / 128", "scaled"),
     Change("grpo_rl", "max_steps", lambda v, p: 8, "one rollout = 8 optimizer updates", "scaled"),
     Change("grpo_rl", "save_steps", 8, "a checkpoint at the end of the rollout", "scaled"),
-    Change("grpo_rl", "accuracy_filter_max_refills", 1, "one refill round at most (the mode, refill, is kept)",
-           "scaled"),
+    Change(
+        "grpo_rl", "accuracy_filter_max_refills", 1, "one refill round at most (the mode, refill, is kept)", "scaled"
+    ),
     Change("benchmarks", "max_new_tokens", _div(SCALE_TOKENS), "tokens / 128", "scaled"),
     Change("benchmarks", "data_parallel_size", 1, "one engine (tensor_parallel_size kept)", "scaled"),
-    Change("benchmarks", "max_model_len", lambda v, p: min(int(v), TINY_CONTEXT),
-           "the tiny model's 4,096 positions (vLLM refuses a longer context)", "scaled"),
+    Change(
+        "benchmarks",
+        "max_model_len",
+        lambda v, p: min(int(v), TINY_CONTEXT),
+        "the tiny model's 4,096 positions (vLLM refuses a longer context)",
+        "scaled",
+    ),
     Change("benchmarks", "synthetic_n", 8, "8 test problems", "scaled"),
     Change("ablations", "grpo_max_steps", 8, "one rollout per trained arm", "scaled"),
     Change("ablations", "eval_n", 8, "8 test problems per arm", "scaled"),
     Change("ablations", "eval_sampled_limit", 0, "greedy only", "scaled"),
     Change("ablations", "eval_sampled_n", 0, "greedy only", "scaled"),
     Change("ablations", "workers", 1, "one arm at a time on 2 cores", "scaled"),
-]  # fmt: skip
+]
 KEPT = [
     "prompts and their placement (srpo_rl / srpo_sft as system messages), the SFT layout (paper) and its prompt",
     "processor pixel caps (image_min_pixels 3,136, image_max_pixels 262,144) and images larger than them",
@@ -180,8 +227,10 @@ def describe(profile: str) -> str:
     lines.append("[rehearsal] kept as on the cluster:")
     lines += [f"  - {k}" for k in KEPT]
     if not vllm_available():
-        lines.append("[rehearsal] skipped: vLLM is not importable here, so GRPO generates with transformers, the "
-                     "32b vLLM server node is not started, and the benchmarks use the hf backend")  # fmt: skip
+        lines.append(
+            "[rehearsal] skipped: vLLM is not importable here, so GRPO generates with transformers, the "
+            "32b vLLM server node is not started, and the benchmarks use the hf backend"
+        )
     return "\n".join(lines)
 
 
@@ -226,19 +275,33 @@ def write_local_copies(folder, n_sft: int = N_SFT, n_rl: int = N_RL, seed: int =
         wrong, right = a * b + 1, a * b
         first = right if i % 3 == 0 else wrong
         note = "Checked: the product is right." if first == right else f"I miscounted: {a} x {b} is {right}."
-        target = (f"<think>The figure shows {a} rows of {b}: {a} x {b} = {first}.</think><answer>\\boxed{{{first}}}"
-                  f"</answer><reflection>{note}</reflection><answer>\\boxed{{{right}}}</answer>")  # fmt: skip
+        target = (
+            f"<think>The figure shows {a} rows of {b}: {a} x {b} = {first}.</think><answer>\\boxed{{{first}}}"
+            f"</answer><reflection>{note}</reflection><answer>\\boxed{{{right}}}</answer>"
+        )
         user = "<image>" * k + f"How many squares are there in {a} rows of {b}?"
-        rows.append({"messages": [{"role": "system", "content": "You are a reasoning expert."},
-                                  {"role": "user", "content": user}, {"role": "assistant", "content": target}],
-                     "images": images})  # fmt: skip
+        rows.append(
+            {
+                "messages": [
+                    {"role": "system", "content": "You are a reasoning expert."},
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": target},
+                ],
+                "images": images,
+            }
+        )
     sft.mkdir(parents=True, exist_ok=True)
     (sft / "sft_train_shuffle_updated.json").write_text(json.dumps(rows))
     lines = []
     for i in range(n_rl):
         k = image_counts(i)
-        parts = [{"type": "image", "image": "file:///mnt/bn/authors/" + _save(rl, f"images/r{i}_{j}.png", seed + 100 + i + j)}
-                 for j in range(k)]  # fmt: skip
+        parts = [
+            {
+                "type": "image",
+                "image": "file:///mnt/bn/authors/" + _save(rl, f"images/r{i}_{j}.png", seed + 100 + i + j),
+            }
+            for j in range(k)
+        ]
         x, y = i % 9 + 1, i % 4 + 2
         question = f"What is {x} + {y}?" if k == 0 else f"The figure has {x} red and {y} blue parts. How many parts?"
         message = [{"role": "user", "content": [*parts, {"type": "text", "text": question}]}]
@@ -270,8 +333,10 @@ def cpu_vllm_env(env) -> dict[str, str]:
     """vLLM on CPU: the KV cache size (GiB; on CPU it comes from here, not from the memory fraction) and no OpenMP
     thread binding (vLLM binds each worker of a TP > 1 engine to its own NUMA node, and refuses to start on a
     machine with one). A variable already set wins."""
-    return {"VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB),
-            "VLLM_CPU_OMP_THREADS_BIND": env.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")}  # fmt: skip
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": env.get("VLLM_CPU_KVCACHE_SPACE", KV_CACHE_GIB),
+        "VLLM_CPU_OMP_THREADS_BIND": env.get("VLLM_CPU_OMP_THREADS_BIND", "nobind"),
+    }
 
 
 def active() -> bool:
@@ -287,8 +352,10 @@ def skip_server_weight_sync() -> None:
     from trl.generation import vllm_client
 
     def init_communicator(self, device=0):
-        print("[rehearsal] vLLM server weight sync skipped: NCCL needs CUDA (the server keeps the initial weights)",
-              flush=True)  # fmt: skip
+        print(
+            "[rehearsal] vLLM server weight sync skipped: NCCL needs CUDA (the server keeps the initial weights)",
+            flush=True,
+        )
 
     vllm_client.VLLMClient.init_communicator = init_communicator
     vllm_client.VLLMClient.update_named_params = lambda self, metadata, params: [None for _ in params]

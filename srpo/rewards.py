@@ -88,9 +88,20 @@ def completion_text(completion) -> str:
     return "".join(p for p in parts if isinstance(p, str))
 
 
-def score_completion(completion, gold, *, count_tokens, variant: str = "paper", alpha: float = DEFAULT_ALPHA,
-                     options=None, answer_type=None, precision=None, effectiveness: bool = True,
-                     length: bool = True, completion_tokens: int | None = None) -> dict:  # fmt: skip
+def score_completion(
+    completion,
+    gold,
+    *,
+    count_tokens,
+    variant: str = "paper",
+    alpha: float = DEFAULT_ALPHA,
+    options=None,
+    answer_type=None,
+    precision=None,
+    effectiveness: bool = True,
+    length: bool = True,
+    completion_tokens: int | None = None,
+) -> dict:
     """Reward terms of one completion, their sum ``total`` and ``first_correct``/``final_correct``
     (None when there is no such answer), ``well_formed`` (the variant's strict structure), ``unchanged`` (the
     final answer block repeats the first) and ``reflection_tokens`` (0 without ``count_tokens``): the verdict the
@@ -141,8 +152,15 @@ def score_completion(completion, gold, *, count_tokens, variant: str = "paper", 
     unchanged = parsed.first_answer is not None and parsed.first_answer == parsed.final_answer
     has_counter = count_tokens is not None and parsed.reflection
     reflection_tokens = token_counter(count_tokens)(parsed.reflection) if has_counter else 0
-    return {**terms, "total": total, "first_correct": first_correct, "final_correct": final_correct,
-            "well_formed": well_formed, "unchanged": unchanged, "reflection_tokens": reflection_tokens}  # fmt: skip
+    return {
+        **terms,
+        "total": total,
+        "first_correct": first_correct,
+        "final_correct": final_correct,
+        "well_formed": well_formed,
+        "unchanged": unchanged,
+        "reflection_tokens": reflection_tokens,
+    }
 
 
 def _check(variant: str, alpha: float, effectiveness: bool) -> None:
@@ -256,8 +274,10 @@ class _BatchScorer:
         if len(lengths) != n:
             raise ValueError(f"completion_ids has {len(lengths)} rows for {n} completions")
         texts = [completion_text(c) for c in completions]
-        scores = [self._score_one(text, lengths[i], golds[i], *(columns[k][i] for k in columns))
-                  for i, text in enumerate(texts)]  # fmt: skip
+        scores = [
+            self._score_one(text, lengths[i], golds[i], *(columns[k][i] for k in columns))
+            for i, text in enumerate(texts)
+        ]
         self.latest = (texts, scores)
         return scores
 
@@ -271,8 +291,16 @@ class _BatchScorer:
         if hit is not None:
             self.cache.move_to_end(key)
             return hit
-        result = score_completion(text, gold, count_tokens=self.count_tokens, options=options, answer_type=answer_type,
-                                  precision=precision, completion_tokens=n_tokens, **self.settings)  # fmt: skip
+        result = score_completion(
+            text,
+            gold,
+            count_tokens=self.count_tokens,
+            options=options,
+            answer_type=answer_type,
+            precision=precision,
+            completion_tokens=n_tokens,
+            **self.settings,
+        )
         if key is not None:
             self.cache[key] = result
             if len(self.cache) > self.cache_size:
@@ -313,8 +341,9 @@ def latest_verdicts(reward_funcs, texts: list[str]) -> list[dict]:
     return verdicts
 
 
-def make_reward_funcs(count_tokens, variant: str = "paper", alpha: float = DEFAULT_ALPHA,
-                      effectiveness: bool = True, length: bool = True) -> list[RewardComponent]:  # fmt: skip
+def make_reward_funcs(
+    count_tokens, variant: str = "paper", alpha: float = DEFAULT_ALPHA, effectiveness: bool = True, length: bool = True
+) -> list[RewardComponent]:
     """TRL reward functions, one per term, sharing one cache (each completion is parsed and graded once).
 
     Reads the dataset column ``answer`` and, when present, ``options``, ``answer_type``, ``precision``.

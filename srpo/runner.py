@@ -41,8 +41,14 @@ def select_notebooks(stages: str = "01-06") -> list[Path]:
     return [p for p in available_notebooks() if int(p.name[:2]) in wanted]
 
 
-def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str = "01-06",
-                  overrides: dict | None = None, resume: bool = False, kernel: str = "python3") -> dict:  # fmt: skip
+def run_notebooks(
+    profile: str = "tiny-cpu",
+    run_name: str = "main",
+    stages: str = "01-06",
+    overrides: dict | None = None,
+    resume: bool = False,
+    kernel: str = "python3",
+) -> dict:
     """Run the selected notebooks in order; stop at the first failure (papermill raises)."""
     import papermill as pm
 
@@ -56,8 +62,10 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
     from srpo.speed import reference_seconds
 
     speed = reference_seconds()
-    print(f"[srpo] machine speed: the reference computation took {speed:.2f} s (srpo.speed; scale the times by it)",
-          flush=True)  # fmt: skip
+    print(
+        f"[srpo] machine speed: the reference computation took {speed:.2f} s (srpo.speed; scale the times by it)",
+        flush=True,
+    )
     selected = select_notebooks(stages)
     if not selected:
         raise FileNotFoundError(f"no notebooks match {stages!r} in {notebooks_dir()}")
@@ -74,10 +82,18 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
         running = executed.with_suffix(".running.ipynb")
         try:
             pm.execute_notebook(
-                str(nb), str(running), cwd=str(notebooks_dir()), kernel_name=kernel, log_output=True,
-                progress_bar=False, parameters={"profile": profile, "run_dir": str(run_dir),
-                                                "overrides": (overrides or {}).get(stage, "")},
-            )  # fmt: skip
+                str(nb),
+                str(running),
+                cwd=str(notebooks_dir()),
+                kernel_name=kernel,
+                log_output=True,
+                progress_bar=False,
+                parameters={
+                    "profile": profile,
+                    "run_dir": str(run_dir),
+                    "overrides": (overrides or {}).get(stage, ""),
+                },
+            )
         except BaseException:
             if running.exists():
                 running.replace(executed.with_suffix(".failed.ipynb"))
@@ -88,8 +104,14 @@ def run_notebooks(profile: str = "tiny-cpu", run_name: str = "main", stages: str
         timings[nb.stem] = round(time.time() - start, 1)
         write_html(executed)
         print(f"[srpo] {nb.stem}: done in {timings[nb.stem]:.0f}s", flush=True)
-    record = {"profile": profile, "run_dir": str(run_dir), "seconds": timings, "total_seconds": sum(timings.values()),
-              "reference_seconds": speed, "threads_note": "each stage prints its thread settings in its log"}  # fmt: skip
+    record = {
+        "profile": profile,
+        "run_dir": str(run_dir),
+        "seconds": timings,
+        "total_seconds": sum(timings.values()),
+        "reference_seconds": speed,
+        "threads_note": "each stage prints its thread settings in its log",
+    }
     timings_file.write_text(json.dumps(record, indent=1))
     return record
 

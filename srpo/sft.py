@@ -49,8 +49,9 @@ def load_sft_dataset(args, run_dir, stage_dir):
         )
     if args.max_samples > 0:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-    dataset, quarantined = training.screen_rows(dataset, stage_dir, what=f"SFT dataset {args.dataset!r}",
-                                                required_text=("prompt", "completion"))  # fmt: skip
+    dataset, quarantined = training.screen_rows(
+        dataset, stage_dir, what=f"SFT dataset {args.dataset!r}", required_text=("prompt", "completion")
+    )
     return dataset.select_columns(["prompt", "completion", "images"]), quarantined
 
 
@@ -64,8 +65,13 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     vision_before = _vision_snapshot(model)
 
     before = _check(model, processor, args, sft_args.seed, args.eval_base_prompt) if args.eval_samples else None
-    trainer = training.resumable(SFTTrainer)(model=model, args=sft_args, train_dataset=dataset, processing_class=processor,
-                         peft_config=get_peft_config(model_args))  # fmt: skip
+    trainer = training.resumable(SFTTrainer)(
+        model=model,
+        args=sft_args,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=get_peft_config(model_args),
+    )
     train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
     final = training.save_final(trainer, processor, stage_dir)
     history = training.log_history(trainer, stage_dir)
@@ -105,8 +111,9 @@ def _check(model, processor, args, seed, prompt):
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # generation in one rank of a sharded model would hang
         print("[srpo] held-out check skipped: it runs in single-process runs only (eval_samples > 0)", flush=True)
         return None
-    return training.held_out_check(model, processor, n=args.eval_samples, max_new_tokens=args.eval_max_new_tokens,
-                                   prompt=prompt, seed=seed)  # fmt: skip
+    return training.held_out_check(
+        model, processor, n=args.eval_samples, max_new_tokens=args.eval_max_new_tokens, prompt=prompt, seed=seed
+    )
 
 
 def _vision_snapshot(model) -> float:

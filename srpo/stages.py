@@ -41,22 +41,52 @@ def _import(path: str):
 STAGES: dict[str, Stage] = {
     s.key: s
     for s in [
-        Stage("data_curation", "01_data_curation", "srpo.data",
-              ("srpo.configs.data_curation:CurationArgs", RUN_ARGS, LAUNCH_ARGS), (), check="srpo.data:check_config"),
-        Stage("reflection_generation", "02_reflection_generation", "srpo.reflection",
-              ("srpo.configs.reflection_generation:ReflectionArgs", RUN_ARGS, LAUNCH_ARGS), ("data_curation",)),
-        Stage("cold_start_sft", "03_cold_start_sft", "srpo.sft",
-              ("srpo.configs.cold_start_sft:SFTArgs", "trl:SFTConfig", "trl:ModelConfig", RUN_ARGS, LAUNCH_ARGS),
-              ("reflection_generation",)),
-        Stage("grpo_rl", "04_grpo_rl", "srpo.grpo",
-              ("srpo.configs.grpo_rl:GRPOArgs", "trl:GRPOConfig", "trl:ModelConfig", RUN_ARGS, LAUNCH_ARGS),
-              ("data_curation", "cold_start_sft")),
-        Stage("benchmarks", "05_benchmarks", "srpo.bench",
-              ("srpo.configs.benchmarks:BenchArgs", RUN_ARGS, LAUNCH_ARGS), (), check="srpo.bench.stage:check_config"),
-        Stage("ablations", "06_ablations", "srpo.ablations",
-              ("srpo.configs.ablations:AblationArgs", RUN_ARGS, LAUNCH_ARGS), ()),
+        Stage(
+            "data_curation",
+            "01_data_curation",
+            "srpo.data",
+            ("srpo.configs.data_curation:CurationArgs", RUN_ARGS, LAUNCH_ARGS),
+            (),
+            check="srpo.data:check_config",
+        ),
+        Stage(
+            "reflection_generation",
+            "02_reflection_generation",
+            "srpo.reflection",
+            ("srpo.configs.reflection_generation:ReflectionArgs", RUN_ARGS, LAUNCH_ARGS),
+            ("data_curation",),
+        ),
+        Stage(
+            "cold_start_sft",
+            "03_cold_start_sft",
+            "srpo.sft",
+            ("srpo.configs.cold_start_sft:SFTArgs", "trl:SFTConfig", "trl:ModelConfig", RUN_ARGS, LAUNCH_ARGS),
+            ("reflection_generation",),
+        ),
+        Stage(
+            "grpo_rl",
+            "04_grpo_rl",
+            "srpo.grpo",
+            ("srpo.configs.grpo_rl:GRPOArgs", "trl:GRPOConfig", "trl:ModelConfig", RUN_ARGS, LAUNCH_ARGS),
+            ("data_curation", "cold_start_sft"),
+        ),
+        Stage(
+            "benchmarks",
+            "05_benchmarks",
+            "srpo.bench",
+            ("srpo.configs.benchmarks:BenchArgs", RUN_ARGS, LAUNCH_ARGS),
+            (),
+            check="srpo.bench.stage:check_config",
+        ),
+        Stage(
+            "ablations",
+            "06_ablations",
+            "srpo.ablations",
+            ("srpo.configs.ablations:AblationArgs", RUN_ARGS, LAUNCH_ARGS),
+            (),
+        ),
     ]
-}  # fmt: skip
+}
 
 NOTEBOOK_TO_STAGE = {s.notebook: s.key for s in STAGES.values()}
 

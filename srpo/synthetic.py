@@ -54,8 +54,18 @@ GLANCE_THINK = "At a glance."  # the whole first think of the glance variant: th
 ANSWER_TYPES = {"sum": "integer", "average": "float", "larger": "multiple_choice", "difference": "integer"}
 
 # Seven-segment layout: a top, b top-right, c bottom-right, d bottom, e bottom-left, f top-left, g middle.
-SEGMENTS = {0: "abcdef", 1: "bc", 2: "abged", 3: "abgcd", 4: "fgbc", 5: "afgcd", 6: "afgedc", 7: "abc",
-            8: "abcdefg", 9: "abcdfg"}  # fmt: skip
+SEGMENTS = {
+    0: "abcdef",
+    1: "bc",
+    2: "abged",
+    3: "abgcd",
+    4: "fgbc",
+    5: "afgcd",
+    6: "afgedc",
+    7: "abc",
+    8: "abcdefg",
+    9: "abcdfg",
+}
 # Digits one segment apart: the plausible misreads. 2 and 4 have none; any other digit stands in.
 NEIGHBOURS = {d: [e for e in range(10) if len(set(SEGMENTS[d]) ^ set(SEGMENTS[e])) == 1] for d in range(10)}
 
@@ -100,13 +110,26 @@ class Problem:
         meta = record["metadata"]
         meta = json.loads(meta) if isinstance(meta, str) else meta
         images = record.get("images") or [None]
-        return cls(record["id"], int(meta["left"]), int(meta["right"]), meta["qtype"], float(meta["difficulty"]),
-                   images[0], meta.get("ghosts") or {}, meta.get("first_pass", "full"))  # fmt: skip
+        return cls(
+            record["id"],
+            int(meta["left"]),
+            int(meta["right"]),
+            meta["qtype"],
+            float(meta["difficulty"]),
+            images[0],
+            meta.get("ghosts") or {},
+            meta.get("first_pass", "full"),
+        )
 
     def record(self) -> dict:
         options_text = "".join(f"\n({chr(65 + i)}) {o}" for i, o in enumerate(self.options))
-        meta = {"left": self.left, "right": self.right, "qtype": self.qtype, "difficulty": round(self.difficulty, 3),
-                "ghosts": self.ghosts}  # fmt: skip
+        meta = {
+            "left": self.left,
+            "right": self.right,
+            "qtype": self.qtype,
+            "difficulty": round(self.difficulty, 3),
+            "ghosts": self.ghosts,
+        }
         if self.first_pass != "full":  # the default task's records stay as they were
             meta["first_pass"] = self.first_pass
         return {
@@ -135,16 +158,44 @@ def result_of(qtype: str, left: int, right: int) -> str:
     raise ValueError(f"unknown question type {qtype!r}; choose from {QUESTION_TYPES}")
 
 
-def make_problems(n: int, seed: int, *, question_types=QUESTION_TYPES, max_difficulty: float = 1.0,
-                  width: int = 56, height: int = 28, id_prefix: str = "syn", first_pass: str = "full") -> list[Problem]:  # fmt: skip
+def make_problems(
+    n: int,
+    seed: int,
+    *,
+    question_types=QUESTION_TYPES,
+    max_difficulty: float = 1.0,
+    width: int = 56,
+    height: int = 28,
+    id_prefix: str = "syn",
+    first_pass: str = "full",
+) -> list[Problem]:
     """``n`` problems, deterministic for ``seed``; question types cycle so the mix is balanced."""
-    return list(itertools.islice(iter_problems(seed, question_types=question_types, max_difficulty=max_difficulty,
-                                               width=width, height=height, id_prefix=id_prefix,
-                                               first_pass=first_pass), n))  # fmt: skip
+    return list(
+        itertools.islice(
+            iter_problems(
+                seed,
+                question_types=question_types,
+                max_difficulty=max_difficulty,
+                width=width,
+                height=height,
+                id_prefix=id_prefix,
+                first_pass=first_pass,
+            ),
+            n,
+        )
+    )
 
 
-def iter_problems(seed: int, *, question_types=QUESTION_TYPES, max_difficulty: float = 1.0, width: int = 56,
-                  height: int = 28, id_prefix: str = "syn", first_pass: str = "full") -> Iterator[Problem]:  # fmt: skip
+def iter_problems(
+    seed: int,
+    *,
+    question_types=QUESTION_TYPES,
+    max_difficulty: float = 1.0,
+    width: int = 56,
+    height: int = 28,
+    id_prefix: str = "syn",
+    first_pass: str = "full",
+) -> Iterator[Problem]:
     """The endless stream that ``make_problems`` cuts: its first ``n`` items are ``make_problems(n, seed)``.
     ``first_pass`` changes only what the attempts and reflections look like, never the images or answers.
 
@@ -172,8 +223,10 @@ def first_pass_of(record: dict) -> str:
 
 def check_first_pass(first_pass: str) -> str:
     if first_pass not in FIRST_PASSES:
-        raise ValueError(f"unknown first pass {first_pass!r}; choose from {FIRST_PASSES} (glance: the variant "
-                         "where the first attempt answers without reading, and the reflection re-reads)")  # fmt: skip
+        raise ValueError(
+            f"unknown first pass {first_pass!r}; choose from {FIRST_PASSES} (glance: the variant "
+            "where the first attempt answers without reading, and the reflection re-reads)"
+        )
     return first_pass
 
 
@@ -181,13 +234,19 @@ def check_first_pass(first_pass: str) -> str:
 def _segment_boxes(x: int, y: int, w: int, h: int, t: int) -> dict:
     m = y + h // 2
     return {
-        "a": (x, y, x + w, y + t), "d": (x, y + h - t, x + w, y + h), "g": (x, m - t // 2, x + w, m - t // 2 + t),
-        "f": (x, y, x + t, m), "b": (x + w - t, y, x + w, m), "e": (x, m, x + t, y + h), "c": (x + w - t, m, x + w, y + h),
-    }  # fmt: skip
+        "a": (x, y, x + w, y + t),
+        "d": (x, y + h - t, x + w, y + h),
+        "g": (x, m - t // 2, x + w, m - t // 2 + t),
+        "f": (x, y, x + t, m),
+        "b": (x + w - t, y, x + w, m),
+        "e": (x, m, x + t, y + h),
+        "c": (x + w - t, m, x + w, y + h),
+    }
 
 
-def draw_digits(left: int, right: int, rng: random.Random, *, difficulty: float = 0.0,
-                width: int = 56, height: int = 28) -> tuple[Image.Image, dict]:  # fmt: skip
+def draw_digits(
+    left: int, right: int, rng: random.Random, *, difficulty: float = 0.0, width: int = 56, height: int = 28
+) -> tuple[Image.Image, dict]:
     """A ``width`` x ``height`` RGB image with ``left`` and ``right`` as seven-segment digits.
 
     The default 56x28 gives the tiny model exactly one merged vision token per digit (2x4 patches of
@@ -342,8 +401,9 @@ def glance_check(p: Problem, attempt_text: str) -> str:
     from srpo.grading import grade_answer
 
     given = (formats.parse_completion(attempt_text).first_answer or "").strip()
-    right = bool(given) and grade_answer(given, p.answer, options=p.options or None, answer_type=p.answer_type,
-                                         precision=p.precision)  # fmt: skip
+    right = bool(given) and grade_answer(
+        given, p.answer, options=p.options or None, answer_type=p.answer_type, precision=p.precision
+    )
     verdict = "So the first answer is right." if right else f"So the first answer {given or '(none)'} is wrong."
     return "Reading the image again: " + reasoning(p.qtype, p.left, p.right) + " " + verdict
 

@@ -30,8 +30,15 @@ from pathlib import Path
 from srpo import formats, synthetic
 from srpo.paths import cache_dir
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                  "<|image_pad|>", "<|video_pad|>"]  # fmt: skip
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
 CHAT_TEMPLATE_FILE = Path(__file__).parent / "templates" / "qwen2_5_vl_chat_template.jinja"
 BUILDER_VERSION = 2  # bump when the build changes in a way the spec does not capture
 HUB_BUILD = 1  # tiny://hub: bump when build_hub_standin changes
@@ -91,15 +98,24 @@ def build_tokenizer(spec: TinySpec):
         ]
     )
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=spec.vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)  # fmt: skip
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     corpus = [_strip_tags(t) for t in tokenizer_corpus(spec.seed)]
     tok.train_from_iterator(corpus, trainer=trainer)
     tok.add_tokens(list(formats.TAGS))  # NON-special added tokens: they survive skip_special_tokens=True
     hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="<|endoftext|>",
-        additional_special_tokens=SPECIAL_TOKENS[1:], model_max_length=4096, padding_side="left",
-    )  # fmt: skip
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+        model_max_length=4096,
+        padding_side="left",
+    )
     hf_tok.chat_template = CHAT_TEMPLATE_FILE.read_text()
     return hf_tok
 
@@ -139,23 +155,45 @@ def build_model(tokenizer, spec: TinySpec):
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text = dict(
-        vocab_size=len(tokenizer), hidden_size=spec.hidden, intermediate_size=2 * spec.hidden,
-        num_hidden_layers=spec.layers, num_attention_heads=spec.heads, num_key_value_heads=spec.kv_heads,
-        max_position_embeddings=4096, bos_token_id=None, eos_token_id=ids["<|im_end|>"],
-        pad_token_id=ids["<|endoftext|>"], tie_word_embeddings=True,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                         "mrope_section": mrope_section(spec.hidden // spec.heads)},
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden,
+        intermediate_size=2 * spec.hidden,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.kv_heads,
+        max_position_embeddings=4096,
+        bos_token_id=None,
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=True,
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "mrope_section": mrope_section(spec.hidden // spec.heads),
+        },
+    )
     vision = dict(
-        depth=spec.vision_depth, hidden_size=spec.vision_hidden, intermediate_size=2 * spec.vision_hidden,
-        num_heads=4, patch_size=14, temporal_patch_size=2, spatial_merge_size=2, window_size=112,
-        fullatt_block_indexes=[spec.vision_depth - 1], out_hidden_size=spec.hidden, in_channels=3,
-    )  # fmt: skip
+        depth=spec.vision_depth,
+        hidden_size=spec.vision_hidden,
+        intermediate_size=2 * spec.vision_hidden,
+        num_heads=4,
+        patch_size=14,
+        temporal_patch_size=2,
+        spatial_merge_size=2,
+        window_size=112,
+        fullatt_block_indexes=[spec.vision_depth - 1],
+        out_hidden_size=spec.hidden,
+        in_channels=3,
+    )
     config = Qwen2_5_VLConfig(
-        text_config=text, vision_config=vision, tie_word_embeddings=True,
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-    )  # fmt: skip
+        text_config=text,
+        vision_config=vision,
+        tie_word_embeddings=True,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
     torch.manual_seed(spec.seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]

@@ -39,16 +39,21 @@ def warmup_dataset(n: int, seed: int):
     from srpo import formats, synthetic
 
     problems = synthetic.make_problems(n, seed, id_prefix="warmup")
-    return Dataset.from_dict({
-        "images": [[p.image] for p in problems],
-        "prompt": [formats.build_messages(p.record()["question"], 1, "single_pass") for p in problems],
-        "completion": [[{"role": "assistant", "content": [{"type": "text", "text": synthetic.correct_attempt(p).text}]}]
-                       for p in problems],
-    })  # fmt: skip
+    return Dataset.from_dict(
+        {
+            "images": [[p.image] for p in problems],
+            "prompt": [formats.build_messages(p.record()["question"], 1, "single_pass") for p in problems],
+            "completion": [
+                [{"role": "assistant", "content": [{"type": "text", "text": synthetic.correct_attempt(p).text}]}]
+                for p in problems
+            ],
+        }
+    )
 
 
-def warm_up(base_dir: str | os.PathLike, out_dir: str | os.PathLike, *, seed: int = 0,
-            steps: int = WARMUP_STEPS) -> Path:  # fmt: skip
+def warm_up(
+    base_dir: str | os.PathLike, out_dir: str | os.PathLike, *, seed: int = 0, steps: int = WARMUP_STEPS
+) -> Path:
     """Train ``base_dir`` for ``steps`` single-pass SFT steps and save the result to ``out_dir``."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -60,13 +65,30 @@ def warm_up(base_dir: str | os.PathLike, out_dir: str | os.PathLike, *, seed: in
         if "visual" in name:  # tower and merger: see the module docstring
             param.requires_grad_(False)
     args = SFTConfig(
-        output_dir=str(Path(out_dir) / "_trainer"), max_steps=steps, per_device_train_batch_size=WARMUP_BATCH,
-        learning_rate=WARMUP_LR, lr_scheduler_type="cosine", warmup_steps=30, weight_decay=0.0, logging_steps=50,
-        save_strategy="no", report_to="none", use_cpu=True, bf16=False, max_length=256, seed=seed,
-        gradient_checkpointing=False, dataloader_num_workers=0, disable_tqdm=True,
-    )  # fmt: skip
-    trainer = SFTTrainer(model=model, args=args, processing_class=processor,
-                         train_dataset=warmup_dataset(WARMUP_PROBLEMS, WARMUP_SEED + seed))  # fmt: skip
+        output_dir=str(Path(out_dir) / "_trainer"),
+        max_steps=steps,
+        per_device_train_batch_size=WARMUP_BATCH,
+        learning_rate=WARMUP_LR,
+        lr_scheduler_type="cosine",
+        warmup_steps=30,
+        weight_decay=0.0,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        max_length=256,
+        seed=seed,
+        gradient_checkpointing=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        processing_class=processor,
+        train_dataset=warmup_dataset(WARMUP_PROBLEMS, WARMUP_SEED + seed),
+    )
     progress.install(trainer, "tiny_instruct_warmup")  # built inside a stage: progress lines, not raw log dicts
     trainer.train()
     trainer.save_model(out_dir)

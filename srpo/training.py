@@ -105,8 +105,10 @@ def screen_rows(dataset, stage_dir: Path, *, what: str, required_text: tuple[str
             f"[srpo] {what}: left out {len(bad)} of {len(dataset)} rows ({', '.join(reasons)}); see {path}", flush=True
         )
     if len(bad) == len(dataset):
-        raise ValueError(f"{what}: none of its {len(dataset)} rows is usable ({bad[0]['reason']}: {bad[0]['detail']}); "
-                         f"every row is listed in {path}")  # fmt: skip
+        raise ValueError(
+            f"{what}: none of its {len(dataset)} rows is usable ({bad[0]['reason']}: {bad[0]['detail']}); "
+            f"every row is listed in {path}"
+        )
     keep = sorted(set(range(len(dataset))) - {b["index"] for b in bad})
     return (dataset.select(keep) if bad else dataset), len(bad)
 
@@ -193,8 +195,10 @@ def resumable(trainer_cls: type) -> type:
 def weight_files(folder) -> list[Path]:
     """The full-model weight files of a checkpoint folder (one file or the shards of an index); [] if none."""
     folder = Path(folder)
-    for single, index in (("model.safetensors", "model.safetensors.index.json"),
-                          ("pytorch_model.bin", "pytorch_model.bin.index.json")):  # fmt: skip
+    for single, index in (
+        ("model.safetensors", "model.safetensors.index.json"),
+        ("pytorch_model.bin", "pytorch_model.bin.index.json"),
+    ):
         if (folder / single).is_file():
             return [folder / single]
         if (folder / index).is_file():

@@ -29,9 +29,17 @@ def examples_before_after(summary: dict, mode: str = "greedy"):
     held = summary.get("held_out") or {}
     before = {e["id"]: e for e in (held.get("before") or {}).get(f"{mode}_examples", [])}
     after = {e["id"]: e for e in (held.get("after") or {}).get(f"{mode}_examples", [])}
-    rows = [{"id": i, "before": before[i]["response"], "after": after[i]["response"],
-             "final right before": before[i]["final_correct"], "final right after": after[i]["final_correct"]}
-            for i in before if i in after]  # fmt: skip
+    rows = [
+        {
+            "id": i,
+            "before": before[i]["response"],
+            "after": after[i]["response"],
+            "final right before": before[i]["final_correct"],
+            "final right after": after[i]["final_correct"],
+        }
+        for i in before
+        if i in after
+    ]
     return pd.DataFrame(rows)
 
 
@@ -72,8 +80,10 @@ def grpo_curves(summary: dict, window: int = 5):
     for key in ("srpo/first_acc", "srpo/final_acc", "srpo/fix_rate", "srpo/break_rate", "srpo/unchanged"):
         axes[1].plot(*_smooth(curves.get(key, []), window), label=key.removeprefix("srpo/"))
     axes[1].set(title="rollouts: accuracy and reflection effect", xlabel="step", ylim=(-0.02, 1.02))
-    for key, label in (("frac_reward_zero_std", "groups with zero reward std"),
-                       ("srpo/filter_kept", "kept by the accuracy filter")):  # fmt: skip
+    for key, label in (
+        ("frac_reward_zero_std", "groups with zero reward std"),
+        ("srpo/filter_kept", "kept by the accuracy filter"),
+    ):
         axes[2].plot(*_smooth(curves.get(key, []), window), label=label)
     axes[2].set(title="where the learning signal is", xlabel="step", ylim=(-0.02, 1.02))
     for ax in axes:
@@ -111,22 +121,33 @@ def sft_samples(run_dir, n: int = 2):
         user = [m for m in sample["prompt"] if m["role"] == "user"][-1]
         question = " ".join(part["text"] for part in user["content"] if part.get("text"))
         completion = " ".join(part["text"] for part in sample["completion"][0]["content"] if part.get("text"))
-        rows.append({"question": question, "completion (the loss covers this only)": completion,
-                     "first attempt right": sample["first_correct"]})  # fmt: skip
+        rows.append(
+            {
+                "question": question,
+                "completion (the loss covers this only)": completion,
+                "first attempt right": sample["first_correct"],
+            }
+        )
     share = sum(dataset["first_correct"]) / max(1, len(dataset))
     print(f"{len(dataset)} SFT samples, {share:.0%} with a right first attempt")
     return pd.DataFrame(rows)
 
 
 DEMO_COMPLETIONS = {
-    "right, then right": ("<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer><reflection>The sum is right.</reflection>"
-                          "<think>3 + 4 = 7, checked.</think><answer>\\boxed{7}</answer>"),
-    "wrong, then fixed": ("<think>3 + 9 = 12.</think><answer>\\boxed{12}</answer><reflection>I misread 4 as 9.</reflection>"
-                          "<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer>"),
-    "right, then broken": ("<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer><reflection>I misread 4 as 9.</reflection>"
-                           "<think>3 + 9 = 12.</think><answer>\\boxed{12}</answer>"),
+    "right, then right": (
+        "<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer><reflection>The sum is right.</reflection>"
+        "<think>3 + 4 = 7, checked.</think><answer>\\boxed{7}</answer>"
+    ),
+    "wrong, then fixed": (
+        "<think>3 + 9 = 12.</think><answer>\\boxed{12}</answer><reflection>I misread 4 as 9.</reflection>"
+        "<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer>"
+    ),
+    "right, then broken": (
+        "<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer><reflection>I misread 4 as 9.</reflection>"
+        "<think>3 + 9 = 12.</think><answer>\\boxed{12}</answer>"
+    ),
     "one pass only": "<think>3 + 4 = 7.</think><answer>\\boxed{7}</answer>",
-}  # fmt: skip
+}
 
 
 def reward_demo(gold: str = "7"):
@@ -142,8 +163,9 @@ def reward_demo(gold: str = "7"):
     for name, text in DEMO_COMPLETIONS.items():
         for variant in ("paper", "released"):
             score = rewards.score_completion(text, gold, count_tokens=count_words, variant=variant)
-            rows[(name, variant)] = {k: round(score[k], 3) for k in ("format", "accuracy", "effectiveness",
-                                                                    "reflection", "length", "total")}  # fmt: skip
+            rows[(name, variant)] = {
+                k: round(score[k], 3) for k in ("format", "accuracy", "effectiveness", "reflection", "length", "total")
+            }
     return pd.DataFrame(rows).T
 
 
@@ -152,8 +174,9 @@ RUBBER_STAMP_UNCHANGED = 0.05  # greedy unchanged_rate must rise by more than th
 Z_METRICS = ("structure_rate", "first_acc", "final_acc")  # rates over all n held-out problems
 
 
-def held_out_changes(summary: dict, metrics=("structure_rate", "first_acc", "final_acc", "fix_rate", "break_rate",
-                                             "unchanged_rate")):  # fmt: skip
+def held_out_changes(
+    summary: dict, metrics=("structure_rate", "first_acc", "final_acc", "fix_rate", "break_rate", "unchanged_rate")
+):
     """Before -> after of each held-out metric (greedy and sampled), with the change in points and, for rates
     over all n problems, the two-proportion z and whether |z| >= ``Z_NOISE``. fix_rate and break_rate count
     only the wrong (right) first answers, so no z is given for them. Empty when the held-out check was off."""
@@ -169,9 +192,17 @@ def held_out_changes(summary: dict, metrics=("structure_rate", "first_acc", "fin
                 continue
             z = two_proportion_z(a[key], a["n"], b[key], b["n"]) if key in Z_METRICS else None
             verdict = "" if z is None else ("beyond the noise" if abs(z) >= Z_NOISE else "could be noise")
-            rows.append({"decoding": mode, "metric": key, "before": round(b[key], 3), "after": round(a[key], 3),
-                         "change (points)": round(100 * (a[key] - b[key]), 1),
-                         "z": None if z is None else round(z, 2), "verdict": verdict})  # fmt: skip
+            rows.append(
+                {
+                    "decoding": mode,
+                    "metric": key,
+                    "before": round(b[key], 3),
+                    "after": round(a[key], 3),
+                    "change (points)": round(100 * (a[key] - b[key]), 1),
+                    "z": None if z is None else round(z, 2),
+                    "verdict": verdict,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -186,17 +217,27 @@ def grpo_checks(summary: dict):
     if len(reward) >= 10:
         k = max(1, len(reward) // 5)
         first, last = sum(reward[:k]) / k, sum(reward[-k:]) / k
-        rows.append({"check": "reward rose", "numbers": f"first fifth {first:.3f}, last fifth {last:.3f}",
-                     "rule": "last fifth > first fifth", "holds": last > first})  # fmt: skip
+        rows.append(
+            {
+                "check": "reward rose",
+                "numbers": f"first fifth {first:.3f}, last fifth {last:.3f}",
+                "rule": "last fifth > first fifth",
+                "holds": last > first,
+            }
+        )
     held = summary.get("held_out") or {}
     b, a = (held.get("before") or {}).get("greedy"), (held.get("after") or {}).get("greedy")
     if a and b:
         rise = a["unchanged_rate"] - b["unchanged_rate"]
-        rows.append({"check": "reflection became a rubber stamp (greedy)",
-                     "numbers": f"unchanged {b['unchanged_rate']:.2f} → {a['unchanged_rate']:.2f} ({rise:+.2f}); "
-                                f"fix rate {b['fix_rate']:.2f} → {a['fix_rate']:.2f}",
-                     "rule": f"unchanged rises by > {RUBBER_STAMP_UNCHANGED} and fix rate falls",
-                     "holds": rise > RUBBER_STAMP_UNCHANGED and a["fix_rate"] < b["fix_rate"]})  # fmt: skip
+        rows.append(
+            {
+                "check": "reflection became a rubber stamp (greedy)",
+                "numbers": f"unchanged {b['unchanged_rate']:.2f} → {a['unchanged_rate']:.2f} ({rise:+.2f}); "
+                f"fix rate {b['fix_rate']:.2f} → {a['fix_rate']:.2f}",
+                "rule": f"unchanged rises by > {RUBBER_STAMP_UNCHANGED} and fix rate falls",
+                "holds": rise > RUBBER_STAMP_UNCHANGED and a["fix_rate"] < b["fix_rate"],
+            }
+        )
     return pd.DataFrame(rows, columns=["check", "numbers", "rule", "holds"]).set_index("check")
 
 
@@ -208,7 +249,13 @@ def sft_checks(summary: dict):
     after = ((summary.get("held_out") or {}).get("after") or {}).get("sampled")
     if not after:
         return pd.DataFrame()
-    return pd.DataFrame([{"check": "the reflection is a habit, not a check (sampled)",
-                          "numbers": f"break rate {after['break_rate']:.2f}, fix rate {after['fix_rate']:.2f}",
-                          "rule": "break rate >= fix rate", "holds": after["break_rate"] >= after["fix_rate"]}]
-                        ).set_index("check")  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                "check": "the reflection is a habit, not a check (sampled)",
+                "numbers": f"break rate {after['break_rate']:.2f}, fix rate {after['fix_rate']:.2f}",
+                "rule": "break rate >= fix rate",
+                "holds": after["break_rate"] >= after["fix_rate"],
+            }
+        ]
+    ).set_index("check")

@@ -112,8 +112,9 @@ class FakeOpenAIServer:
                 if reply.body is not None:
                     payload = reply.body
                 elif reply.status != 200:
-                    payload = json.dumps({"error": {"message": f"scripted {reply.status}", "type": "fake",
-                                                    "code": reply.status}}).encode()  # fmt: skip
+                    payload = json.dumps(
+                        {"error": {"message": f"scripted {reply.status}", "type": "fake", "code": reply.status}}
+                    ).encode()
                 else:
                     payload = json.dumps(completion(reply, model)).encode()
                 self.send_response(reply.status)
@@ -133,11 +134,20 @@ def completion(reply: Reply, model: str) -> dict:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content},
-                     "finish_reason": reply.finish_reason, "logprobs": None}],
-        "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                  "total_tokens": reply.prompt_tokens + reply.completion_tokens},
-    }  # fmt: skip
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.content},
+                "finish_reason": reply.finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
+    }
 
 
 def user_text(request: dict) -> str:

@@ -15,15 +15,34 @@ def write_arm(run_dir, arm, first, final, *, sampled_first=None, n=300, fix=0.3,
     """A finished arm: benchmarks (greedy + sampled) and, for trained arms, a GRPO summary."""
 
     def row(mode, f1, f2):
-        return {"model": arm, "label": "synthetic:test", "mode": mode, "scorer": "rule", "n": n, "first_acc": f1,
-                "final_acc": f2, "fix_rate": fix, "break_rate": brk, "unchanged_rate": unchanged, "structure_rate": 1.0}  # fmt: skip
+        return {
+            "model": arm,
+            "label": "synthetic:test",
+            "mode": mode,
+            "scorer": "rule",
+            "n": n,
+            "first_acc": f1,
+            "final_acc": f2,
+            "fix_rate": fix,
+            "break_rate": brk,
+            "unchanged_rate": unchanged,
+            "structure_rate": 1.0,
+        }
 
     sampled = sampled_first if sampled_first is not None else first - 0.1
-    paths.write_summary(run_dir, "benchmarks", {"results": [row("greedy", first, final),
-                                                            row("sampled", sampled, final - 0.05)]})  # fmt: skip
+    paths.write_summary(
+        run_dir, "benchmarks", {"results": [row("greedy", first, final), row("sampled", sampled, final - 0.05)]}
+    )
     if ARMS[arm].trains:
-        paths.write_summary(run_dir, "grpo_rl", {"steps": steps, "train_seconds": 60.0,
-                                                 "reward": {"variant": "released" if "released" in arm else "paper"}})  # fmt: skip
+        paths.write_summary(
+            run_dir,
+            "grpo_rl",
+            {
+                "steps": steps,
+                "train_seconds": 60.0,
+                "reward": {"variant": "released" if "released" in arm else "paper"},
+            },
+        )
 
 
 @pytest.fixture
@@ -183,8 +202,12 @@ def test_seeds_plan_one_sft_per_seed_shared_by_the_arms_that_start_from_it(tmp_p
         return {}
 
     monkeypatch.setattr(arm_run, "run_stage", fake_run_stage)
-    cfg = config.load("ablations", "tiny-cpu", main_run, "--seeds 0 1 2 --workers 1 --one_seed_arms no_effectiveness "
-                      "--arms base sft_only srpo no_effectiveness")  # fmt: skip
+    cfg = config.load(
+        "ablations",
+        "tiny-cpu",
+        main_run,
+        "--seeds 0 1 2 --workers 1 --one_seed_arms no_effectiveness --arms base sft_only srpo no_effectiveness",
+    )
     arm_run.run_arms(cfg)
 
     sft_runs = [(d, o) for s, d, o in calls if s == "cold_start_sft"]
@@ -212,9 +235,17 @@ def test_seeds_plan_one_sft_per_seed_shared_by_the_arms_that_start_from_it(tmp_p
 def test_paired_verdicts_use_the_seeds_both_arms_ran():
     def row(arm, by_seed):
         values = list(by_seed.values())
-        return {"arm": arm, "benchmark": "synthetic:test", "mode": "sampled", "seeds": len(values), "n": 400,
-                "final_acc": sum(values) / len(values), "final_acc_by_seed": by_seed,
-                "first_acc": sum(values) / len(values), "first_acc_by_seed": by_seed}  # fmt: skip
+        return {
+            "arm": arm,
+            "benchmark": "synthetic:test",
+            "mode": "sampled",
+            "seeds": len(values),
+            "n": 400,
+            "final_acc": sum(values) / len(values),
+            "final_acc_by_seed": by_seed,
+            "first_acc": sum(values) / len(values),
+            "first_acc_by_seed": by_seed,
+        }
 
     srpo = row("srpo", {0: 0.60, 1: 0.62, 2: 0.61})
     better = row("cot_sft_grpo", {0: 0.66, 1: 0.69, 2: 0.67})  # +6.3 points, the same sign on every seed

@@ -42,8 +42,17 @@ def test_hub_loader_asks_for_the_right_dataset_and_converts_every_row(name, spli
     assert calls == [(bench.hub_id, config, hub_split)]
     assert len(records) == 2
     for r in records:
-        assert set(r) == {"id", "source", "images", "question", "options", "answer", "answer_type", "precision",
-                          "metadata"}  # fmt: skip
+        assert set(r) == {
+            "id",
+            "source",
+            "images",
+            "question",
+            "options",
+            "answer",
+            "answer_type",
+            "precision",
+            "metadata",
+        }
         assert r["source"] == f"{name}:{split}" and r["images"] and all(i.mode == "RGB" for i in r["images"])
         assert all(k in r["metadata"] for k in bench.breakdowns)
 
@@ -66,8 +75,15 @@ def test_offline_hub_failure_names_dataset_and_split(monkeypatch):
 
 def test_specs_expand_to_the_paper_splits_and_bad_names_fail():
     labels = [f"{b.name}:{s}" for b, s in expand(["mathvista", "mathverse", "mathvision", "mmmu_pro", "synthetic"])]
-    assert labels == ["mathvista:testmini", "mathverse:testmini", "mathvision:test", "mathvision:testmini",
-                      "mmmu_pro:standard (10 options)", "mmmu_pro:vision", "synthetic:test"]  # fmt: skip
+    assert labels == [
+        "mathvista:testmini",
+        "mathverse:testmini",
+        "mathvision:test",
+        "mathvision:testmini",
+        "mmmu_pro:standard (10 options)",
+        "mmmu_pro:vision",
+        "synthetic:test",
+    ]
     assert resolve("mmmu_pro:standard10")[1] == "standard (10 options)"
     with pytest.raises(BenchmarkError, match="unknown benchmark 'mathvistaa'"):
         resolve("mathvistaa")
@@ -176,7 +192,11 @@ def test_first_and_final_answers_are_both_graded():
     row = mathvista_rows()[2]  # gold 12
     fixed = score_response("mathvista", row, five("\\boxed{11}", "\\boxed{12}"))
     assert (fixed["first_correct"], fixed["final_correct"], fixed["five_block"], fixed["unchanged"]) == (
-        False, True, True, False)  # fmt: skip
+        False,
+        True,
+        True,
+        False,
+    )
     broken = score_response("mathvista", row, five("\\boxed{12}", "\\boxed{13}"))
     assert (broken["first_correct"], broken["final_correct"]) == (True, False)
     no_tags = score_response("mathvista", row, "So the total is \\boxed{12}.")
@@ -198,13 +218,28 @@ def test_scoring_is_deterministic():
 
 # ---------------------------------------------------------------------------------------------- metrics
 def _rec(i, first, final, unchanged=None, parsed=True, groups=None):
-    return {"id": str(i), "first_correct": first, "final_correct": final, "parsed": parsed, "five_block": True,
-            "unchanged": unchanged, "num_tokens": 10, "gen_s": 0.5, "finish_reason": "stop", "groups": groups or {}}  # fmt: skip
+    return {
+        "id": str(i),
+        "first_correct": first,
+        "final_correct": final,
+        "parsed": parsed,
+        "five_block": True,
+        "unchanged": unchanged,
+        "num_tokens": 10,
+        "gen_s": 0.5,
+        "finish_reason": "stop",
+        "groups": groups or {},
+    }
 
 
 def test_fix_and_break_rates_condition_on_the_first_answer():
-    recs = [_rec(0, False, True, False), _rec(1, False, False, True), _rec(2, True, True, True),
-            _rec(3, True, False, False), _rec(4, None, False, parsed=False)]  # fmt: skip
+    recs = [
+        _rec(0, False, True, False),
+        _rec(1, False, False, True),
+        _rec(2, True, True, True),
+        _rec(3, True, False, False),
+        _rec(4, None, False, parsed=False),
+    ]
     m = compute_metrics(recs)
     assert (m["final_acc"], m["first_acc"], m["fix_rate"], m["break_rate"]) == (0.4, 0.4, 0.5, 0.5)
     assert (m["unchanged_rate"], m["parse_fail_rate"], m["n_first_answer"]) == (0.5, 0.2, 4)

@@ -23,8 +23,11 @@ class ScriptedBackend:
 
     def generate(self, requests, settings):
         self.asked += [r.id for r in requests]
-        return [Generation(r.id, s, self.script.get(r.id, RIGHT.format(gold=self.gold[r.id])), 12, "stop")
-                for r in requests for s in range(settings.n)]  # fmt: skip
+        return [
+            Generation(r.id, s, self.script.get(r.id, RIGHT.format(gold=self.gold[r.id])), 12, "stop")
+            for r in requests
+            for s in range(settings.n)
+        ]
 
 
 @pytest.fixture
@@ -44,8 +47,17 @@ def test_metrics_records_and_breakdowns_from_a_scripted_backend(items):
     assert result["scorer"] == "rule" and set(result["metrics_by_scorer"]) == {"rule"}
     assert set(result["breakdowns"]["rule"]) == {"qtype", "difficulty_band"}
     rec = result["records"][0]
-    assert {"id", "sample", "response", "first_answer", "final_answer", "first_correct", "final_correct",
-            "num_tokens", "groups"} <= set(rec)  # fmt: skip
+    assert {
+        "id",
+        "sample",
+        "response",
+        "first_answer",
+        "final_answer",
+        "first_correct",
+        "final_correct",
+        "num_tokens",
+        "groups",
+    } <= set(rec)
 
 
 def test_cache_resumes_an_interrupted_evaluation(items, tmp_path):
@@ -62,16 +74,29 @@ def test_cache_resumes_an_interrupted_evaluation(items, tmp_path):
     evaluate("m", "synthetic", settings=GREEDY, items=items, backend=third, cache_path=cache)
     assert third.asked == []
     other_prompt = ScriptedBackend(items)  # another prompt (or model, or temperature) misses the cache
-    evaluate("m", "synthetic", settings=GREEDY, items=items[:2], backend=other_prompt, cache_path=cache,
-             prompt="single_pass")  # fmt: skip
+    evaluate(
+        "m",
+        "synthetic",
+        settings=GREEDY,
+        items=items[:2],
+        backend=other_prompt,
+        cache_path=cache,
+        prompt="single_pass",
+    )
     assert len(other_prompt.asked) == 2
     assert all(json.loads(line)["key"] for line in cache.read_text().splitlines() if '"torn' not in line)
 
 
 def test_sampled_runs_cache_each_sample(items, tmp_path):
     sampled = GenerationSettings(max_new_tokens=8, temperature=1.0, n=3, batch_size=4)
-    result = evaluate("m", "synthetic", settings=sampled, items=items[:4], backend=ScriptedBackend(items),
-                      cache_path=tmp_path / "c.jsonl")  # fmt: skip
+    result = evaluate(
+        "m",
+        "synthetic",
+        settings=sampled,
+        items=items[:4],
+        backend=ScriptedBackend(items),
+        cache_path=tmp_path / "c.jsonl",
+    )
     assert [r["sample"] for r in result["records"][:3]] == [0, 1, 2] and result["metrics"]["n"] == 12
     assert result["metrics"]["n_prompts"] == 4
 
@@ -101,8 +126,9 @@ def test_llm_judge_is_reported_under_its_own_name(items):
     }
     with verdict_server() as server:
         judge = LLMJudge(judge_settings(server, "fake-judge"))
-        result = evaluate("m", "synthetic", settings=GREEDY, items=items[:4], backend=ScriptedBackend(items, script),
-                          judge=judge)  # fmt: skip
+        result = evaluate(
+            "m", "synthetic", settings=GREEDY, items=items[:4], backend=ScriptedBackend(items, script), judge=judge
+        )
     assert set(result["metrics_by_scorer"]) == {"rule", "judge:fake-judge"}
     assert result["metrics_by_scorer"]["judge:fake-judge"]["final_acc"] == 1.0  # the judge reads the free text
     assert result["metrics_by_scorer"]["rule"]["final_acc"] == 0.75  # two numbers: the rules read no answer
@@ -117,8 +143,9 @@ def test_failing_judge_calls_count_as_errors_and_are_retried_by_one_loop_only(it
 
     with FakeOpenAIServer(lambda request: Reply.error(500)) as server:
         judge = LLMJudge(judge_settings(server, "down", max_tries=3))
-        result = evaluate("m", "synthetic", settings=GREEDY, items=items[:1], backend=ScriptedBackend(items),
-                          judge=judge)  # fmt: skip
+        result = evaluate(
+            "m", "synthetic", settings=GREEDY, items=items[:1], backend=ScriptedBackend(items), judge=judge
+        )
         assert len(server.requests) == 3  # first and final answer are the same text: one verdict, three tries
     m = result["metrics_by_scorer"]["judge:down"]
     assert m["final_acc"] == 0.0 and m["n_judge_errors"] == 1 and result["metrics"]["final_acc"] == 1.0
@@ -139,8 +166,15 @@ def test_in_process_model_is_restored(tiny_model_path):
 
 
 def test_checkpoint_folder_with_the_hf_backend(tiny_model_path, tmp_path):
-    result = evaluate(tiny_model_path, "synthetic", settings=GREEDY, limit=2, cache_path=tmp_path / "c.jsonl",
-                      prompt="released_single", placement="user")  # fmt: skip
+    result = evaluate(
+        tiny_model_path,
+        "synthetic",
+        settings=GREEDY,
+        limit=2,
+        cache_path=tmp_path / "c.jsonl",
+        prompt="released_single",
+        placement="user",
+    )
     assert result["metrics"]["n"] == 2 and (tmp_path / "c.jsonl").exists()
 
 
@@ -148,9 +182,12 @@ def test_checkpoint_folder_with_the_hf_backend(tiny_model_path, tmp_path):
 def test_recipes_name_their_input_stages_and_bad_values_fail(tmp_path):
     cfg = config.load("benchmarks", "tiny-cpu", tmp_path)
     assert cfg.args.input_stages() == ["cold_start_sft", "grpo_rl"] and cfg.args.prompt_for("base") == "single_pass"
-    for overrides, message in [("--benchmarks mathvistaa", "unknown benchmark"), ("--prompt srpo", "unknown evaluation prompt"),
-                               ("--models base", "not NAME=VALUE"),
-                               ("--models base=a sft=stage:grpo srpo=b", "unknown stage")]:  # fmt: skip
+    for overrides, message in [
+        ("--benchmarks mathvistaa", "unknown benchmark"),
+        ("--prompt srpo", "unknown evaluation prompt"),
+        ("--models base", "not NAME=VALUE"),
+        ("--models base=a sft=stage:grpo srpo=b", "unknown stage"),
+    ]:
         with pytest.raises(config.ConfigError, match=message):
             config.load("benchmarks", "tiny-cpu", tmp_path, overrides=overrides)
 
@@ -169,17 +206,27 @@ def test_stage_writes_tables_records_figures_and_summary(tiny_model_path, tmp_pa
     for stage in ("cold_start_sft", "grpo_rl"):
         shutil.copytree(tiny_model_path, paths.stage_dir(tmp_path, stage) / "final")
         paths.write_summary(tmp_path, stage, {"fake": True})
-    overrides = ("--models base=tiny://random sft=stage:cold_start_sft srpo=stage:grpo_rl --synthetic_n 6 "
-                 "--max_new_tokens 8 --sampled_n 2 --sampled_limit 3")  # fmt: skip
+    overrides = (
+        "--models base=tiny://random sft=stage:cold_start_sft srpo=stage:grpo_rl --synthetic_n 6 "
+        "--max_new_tokens 8 --sampled_n 2 --sampled_limit 3"
+    )
     cfg = config.load("benchmarks", "tiny-cpu", tmp_path, overrides=overrides)
     summary = main(cfg)
     out = paths.stage_dir(tmp_path, "benchmarks")
     assert paths.is_done(tmp_path, "benchmarks")
-    assert {(r["model"], r["mode"]) for r in summary["results"]} == {(m, d) for m in ("base", "sft", "srpo")
-                                                                     for d in ("greedy", "sampled")}  # fmt: skip
+    assert {(r["model"], r["mode"]) for r in summary["results"]} == {
+        (m, d) for m in ("base", "sft", "srpo") for d in ("greedy", "sampled")
+    }
     assert all(r["scorer"] == "rule" for r in summary["results"] + summary["breakdowns"])
-    for name in ("results.csv", "results.json", "breakdowns.csv", "paper_comparison.csv", "figures/accuracy.png",
-                 "records/srpo/synthetic__test__sampled.jsonl", "cache/base.jsonl"):  # fmt: skip
+    for name in (
+        "results.csv",
+        "results.json",
+        "breakdowns.csv",
+        "paper_comparison.csv",
+        "figures/accuracy.png",
+        "records/srpo/synthetic__test__sampled.jsonl",
+        "cache/base.jsonl",
+    ):
         assert (out / name).exists(), name
     assert summary["paper_comparison"][2]["paper MathVista"] == 75.8  # srpo beside SRPO-7B
     assert len((out / "records/srpo/synthetic__test__sampled.jsonl").read_text().splitlines()) == 6

@@ -20,15 +20,35 @@ _spec.loader.exec_module(agreement)
 
 
 def mmmu_row(rid: str, options, answer: str) -> dict:
-    return {"id": rid, "question": "Which? <image 1>", "options": str(options), "explanation": "", "image_1": None,
-            "img_type": "['Tables']", "answer": answer, "topic_difficulty": "Easy", "subject": "Accounting"}  # fmt: skip
+    return {
+        "id": rid,
+        "question": "Which? <image 1>",
+        "options": str(options),
+        "explanation": "",
+        "image_1": None,
+        "img_type": "['Tables']",
+        "answer": answer,
+        "topic_difficulty": "Easy",
+        "subject": "Accounting",
+    }
 
 
 def test_a_nested_option_list_is_quarantined_and_the_split_runs():
-    rows = [mmmu_row("ok_1", ["1", "2", "3"], "B"), mmmu_row("bad_2", [["A", "B", "Not enough information"]], "B"),
-            mmmu_row("ok_3", ["x", "y"], "A")]  # fmt: skip
-    fake = Benchmark(name="fake", title="Fake", hub_id=None, splits={"test": (None, "test")}, default_splits=("test",),
-                     breakdowns=(), to_record=mmmu_pro.to_record, load_rows=lambda split, limit=None: rows)  # fmt: skip
+    rows = [
+        mmmu_row("ok_1", ["1", "2", "3"], "B"),
+        mmmu_row("bad_2", [["A", "B", "Not enough information"]], "B"),
+        mmmu_row("ok_3", ["x", "y"], "A"),
+    ]
+    fake = Benchmark(
+        name="fake",
+        title="Fake",
+        hub_id=None,
+        splits={"test": (None, "test")},
+        default_splits=("test",),
+        breakdowns=(),
+        to_record=mmmu_pro.to_record,
+        load_rows=lambda split, limit=None: rows,
+    )
     records = fake.records("test")
     assert [r["id"] for r in records] == ["ok_1", "ok_3"]
     assert len(records.quarantined) == 1 and "nested list" in records.quarantined[0]["reason"]
@@ -53,8 +73,19 @@ def write_external(folder: Path) -> None:
     ]
     with (folder / "mmmu_pro_vision_fake.jsonl").open("w") as f:
         for benchmark, row, response, correct in lines:
-            f.write(json.dumps({"benchmark": benchmark, "model": "fake", "id": row["id"], "row": row,
-                                "response": response, "official": {"correct": correct}}) + "\n")  # fmt: skip
+            f.write(
+                json.dumps(
+                    {
+                        "benchmark": benchmark,
+                        "model": "fake",
+                        "id": row["id"],
+                        "row": row,
+                        "response": response,
+                        "official": {"correct": correct},
+                    }
+                )
+                + "\n"
+            )
 
 
 def test_agreement_counts_confusion_no_answer_and_writes_disagreements(tmp_path, capsys):
@@ -117,12 +148,28 @@ def test_two_step_judge_extracts_with_the_project_client_and_compares_with_the_r
     from srpo.bench.scoring import score_record
     from srpo.reflection.client import ApiSettings
 
-    items = [{"id": "1", "question": "How many?", "answer": "3", "options": [], "answer_type": "integer",
-              "precision": None},
-             {"id": "2", "question": "Which?", "answer": "B", "options": ["red", "blue"],
-              "answer_type": "multiple_choice", "precision": None}]  # fmt: skip
-    replies = {"1": "Counting the cylinders and then the spheres, we end up with three of them, not four.",
-               "2": "The colour of the car is clearly blue, I would say."}  # fmt: skip
+    items = [
+        {
+            "id": "1",
+            "question": "How many?",
+            "answer": "3",
+            "options": [],
+            "answer_type": "integer",
+            "precision": None,
+        },
+        {
+            "id": "2",
+            "question": "Which?",
+            "answer": "B",
+            "options": ["red", "blue"],
+            "answer_type": "multiple_choice",
+            "precision": None,
+        },
+    ]
+    replies = {
+        "1": "Counting the cylinders and then the spheres, we end up with three of them, not four.",
+        "2": "The colour of the car is clearly blue, I would say.",
+    }
     records = [{**score_record(it, replies[it["id"]]), "id": it["id"], "response": replies[it["id"]]} for it in items]
     assert [r["final_correct"] for r in records] == [False, True]  # "three ... four": the rules read no number
 
@@ -130,8 +177,15 @@ def test_two_step_judge_extracts_with_the_project_client_and_compares_with_the_r
         text = user_text(request)
         return Reply.json({"extraction": "3" if "cylinders" in text else "blue"})
 
-    settings = ApiSettings(model="fake-judge", base_url="", api_key_env="", max_tries=2, backoff_s=0.01,
-                           price_input_per_mtok=2.0, price_output_per_mtok=8.0)  # fmt: skip
+    settings = ApiSettings(
+        model="fake-judge",
+        base_url="",
+        api_key_env="",
+        max_tries=2,
+        backoff_s=0.01,
+        price_input_per_mtok=2.0,
+        price_output_per_mtok=8.0,
+    )
     with FakeOpenAIServer(handler) as server:
         settings.base_url = server.base_url
         judge = ExtractThenCompare(settings)

@@ -13,8 +13,17 @@ from srpo.reflection.client import ApiSettings
 
 
 def item(source, answer, options=(), answer_type="multiple_choice", question="Which one?"):
-    return {"id": "7", "source": source, "question": question, "options": list(options), "answer": answer,
-            "answer_type": answer_type, "precision": None, "images": [], "metadata": {}}  # fmt: skip
+    return {
+        "id": "7",
+        "source": source,
+        "question": question,
+        "options": list(options),
+        "answer": answer,
+        "answer_type": answer_type,
+        "precision": None,
+        "images": [],
+        "metadata": {},
+    }
 
 
 def scored(it, reply):
@@ -22,8 +31,7 @@ def scored(it, reply):
 
 
 def settings(server, **kw):
-    return ApiSettings(model="fake-judge", base_url=server.base_url, api_key_env="", max_tries=2, backoff_s=0.01,
-                       **kw)  # fmt: skip
+    return ApiSettings(model="fake-judge", base_url=server.base_url, api_key_env="", max_tries=2, backoff_s=0.01, **kw)
 
 
 def test_mathverse_compares_the_extraction_with_an_llm_and_an_empty_extraction_is_wrong_without_a_call():
@@ -61,8 +69,10 @@ def test_the_stage_builds_the_judge_from_the_recipe_keys_resumes_it_and_reports_
     assert make_judge(BenchArgs(), tmp_path) is None  # off by default
     with pytest.raises(ValueError, match="judge_mode must be one of"):
         BenchArgs(judge_model="m", judge_mode="guess")
-    its = [item("mathvista:testmini", "B", ["yes", "no"], question="Is the bar higher than the line?"),
-           {**item("mathvista:testmini", "3", answer_type="integer"), "id": "8"}]  # fmt: skip
+    its = [
+        item("mathvista:testmini", "B", ["yes", "no"], question="Is the bar higher than the line?"),
+        {**item("mathvista:testmini", "3", answer_type="integer"), "id": "8"},
+    ]
     replies = ["The bar stands clearly below the red line in the chart.", "I count three of them, maybe four."]
 
     def handler(request):
@@ -70,8 +80,13 @@ def test_the_stage_builds_the_judge_from_the_recipe_keys_resumes_it_and_reports_
         return Reply.json({"extraction": "No" if "below" in text else "3"})
 
     with FakeOpenAIServer(handler) as server:
-        args = BenchArgs(judge_model="fake-judge", judge_base_url=server.base_url, judge_api_key_env="",
-                         judge_price_input_per_mtok=2.0, judge_price_output_per_mtok=8.0)  # fmt: skip
+        args = BenchArgs(
+            judge_model="fake-judge",
+            judge_base_url=server.base_url,
+            judge_api_key_env="",
+            judge_price_input_per_mtok=2.0,
+            judge_price_output_per_mtok=8.0,
+        )
         for _ in range(2):  # the second run is served by the store on disk
             judge = make_judge(args, tmp_path)
             records = [scored(it, reply) for it, reply in zip(its, replies, strict=True)]
@@ -81,9 +96,14 @@ def test_the_stage_builds_the_judge_from_the_recipe_keys_resumes_it_and_reports_
     assert judge.name == "judge2:fake-judge" and usage["estimated_cost_usd"] == round(2 * (100 * 2 + 20 * 8) / 1e6, 4)
     assert [r["judge2_final_correct"] for r in records] == [True, True]
     assert [r["final_correct"] for r in records] == [False, False]
-    rows = [{"model": "base", "label": "mathvista:testmini", "mode": "greedy", "scorer": s, "final_acc": a}
-            for s, a in (("rule", 0.0), (judge.name, 1.0))]  # fmt: skip
-    assert report.paper_comparison(rows, {})[0] == {"model": "base", "ours mathvista:testmini": 0.0,
-                                                    "judge2:fake-judge mathvista:testmini": 100.0,
-                                                    "paper row": None, **{f"paper {c}": None for c in
-                                                                          report.paper.BENCHMARK_COLUMNS}}  # fmt: skip
+    rows = [
+        {"model": "base", "label": "mathvista:testmini", "mode": "greedy", "scorer": s, "final_acc": a}
+        for s, a in (("rule", 0.0), (judge.name, 1.0))
+    ]
+    assert report.paper_comparison(rows, {})[0] == {
+        "model": "base",
+        "ours mathvista:testmini": 0.0,
+        "judge2:fake-judge mathvista:testmini": 100.0,
+        "paper row": None,
+        **{f"paper {c}": None for c in report.paper.BENCHMARK_COLUMNS},
+    }

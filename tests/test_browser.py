@@ -69,15 +69,32 @@ def jupyterlab(tmp_path):
     root.mkdir()
     _playground_notebook(root)
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(paths.project_root()), os.environ.get("PYTHONPATH", "")]),
-           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "SRPO_PROGRESS": ""}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(paths.project_root()), os.environ.get("PYTHONPATH", "")]),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "SRPO_PROGRESS": "",
+    }
     log = open(tmp_path / "jupyterlab.log", "w")  # noqa: SIM115 (closed by the fixture)
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--ServerApp.port_retries=0", "--allow-root", "--ServerApp.terminals_enabled=False",
-           "--LabApp.extension_manager=readonly"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--ServerApp.port_retries=0",
+        "--allow-root",
+        "--ServerApp.terminals_enabled=False",
+        "--LabApp.extension_manager=readonly",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -110,9 +127,19 @@ def browser(tmp_path):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1400,1000"):  # fmt: skip
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
@@ -153,12 +180,20 @@ def test_playground_answers_widgets_in_jupyterlab(jupyterlab, browser):
     SCREENSHOTS.mkdir(parents=True)
     start = time.time()
     browser.get(jupyterlab)
-    _wait(browser, lambda d: d.execute_script("return !!(window.jupyterapp && document.querySelector('.jp-Notebook'))"),
-          "JupyterLab to open the notebook")  # fmt: skip
-    _wait(browser, lambda d: d.execute_script(
-        "const w = window.jupyterapp.shell.currentWidget;"
-        "return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-        " && w.sessionContext.session.kernel.status === 'idle');"), "the kernel to start")  # fmt: skip
+    _wait(
+        browser,
+        lambda d: d.execute_script("return !!(window.jupyterapp && document.querySelector('.jp-Notebook'))"),
+        "JupyterLab to open the notebook",
+    )
+    _wait(
+        browser,
+        lambda d: d.execute_script(
+            "const w = window.jupyterapp.shell.currentWidget;"
+            "return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
+            " && w.sessionContext.session.kernel.status === 'idle');"
+        ),
+        "the kernel to start",
+    )
     browser.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".srpo-playground-out table"), "the playground widget")
     browser.execute_script("document.querySelector('mjx-container').scrollIntoView({block: 'start'});")

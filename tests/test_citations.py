@@ -46,10 +46,14 @@ def test_cites_only_what_the_repository_ships(path):
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if PRIVATE.search(line):
             problems.append(f"line {number}: private note or issue number: {PRIVATE.search(line).group(0)!r}")
-        problems += [f"line {number}: {name} is not in the repository"
-                     for name in NOTES_FILE.findall(line) if name not in SHIPPED_NOTES]  # fmt: skip
-        problems += [f"line {number}: {doc} does not exist"
-                     for doc in DOCS_FILE.findall(line) if not (ROOT / doc).is_file()]  # fmt: skip
+        problems += [
+            f"line {number}: {name} is not in the repository"
+            for name in NOTES_FILE.findall(line)
+            if name not in SHIPPED_NOTES
+        ]
+        problems += [
+            f"line {number}: {doc} does not exist" for doc in DOCS_FILE.findall(line) if not (ROOT / doc).is_file()
+        ]
     assert not problems, (
         f"{path.relative_to(ROOT)} cites what users do not have; cite the paper (§, Eq., Table, App.), the "
         "authors' release (repo and file) or docs/paper_vs_release.md instead:\n" + "\n".join(problems)

@@ -31,8 +31,12 @@ SLURM = ROOT / "slurm"
 # The sbatch scripts of the stages; pipeline.sh and ablation_arms.sh run on a login node and submit them.
 LOGIN_SCRIPTS = ("pipeline.sh", "ablation_arms.sh")
 STAGE_SCRIPTS = sorted(p for p in SLURM.glob("*.sh") if p.name not in ("run_notebook.sh", *LOGIN_SCRIPTS))
-JOB_32B = {"SLURM_JOB_ID": "4711", "SLURM_JOB_NODELIST": "gpu-a[01-03,07]", "SLURM_GPUS_ON_NODE": "8",
-           "SLURM_JOB_CPUS_PER_NODE": "96(x3),64"}  # fmt: skip
+JOB_32B = {
+    "SLURM_JOB_ID": "4711",
+    "SLURM_JOB_NODELIST": "gpu-a[01-03,07]",
+    "SLURM_GPUS_ON_NODE": "8",
+    "SLURM_JOB_CPUS_PER_NODE": "96(x3),64",
+}
 
 
 # ------------------------------------------------------------------------------------------- node lists
@@ -120,8 +124,9 @@ def test_launch_args_validation():
 
 
 def test_command_lines():
-    p = plan.plan_launch(LaunchArgs(launcher="accelerate", gpus_per_node=8, vllm_server_nodes=1),
-                         Allocation.from_env(JOB_32B), JOB_32B)  # fmt: skip
+    p = plan.plan_launch(
+        LaunchArgs(launcher="accelerate", gpus_per_node=8, vllm_server_nodes=1), Allocation.from_env(JOB_32B), JOB_32B
+    )
     cmd = plan.node_command(p, "/x/zero3.yaml", ["srpo.cluster.rank", "srpo.grpo", "--config", "c.yaml"])
     assert cmd[:4] == [sys.executable, "-m", "srpo.cluster.node", "--"]
     assert cmd[4].endswith("/accelerate") and cmd[5] == "launch"
@@ -154,9 +159,11 @@ def test_node_agent_and_rank_line():
 
 
 def grpo_32b_server_cfg(tmp_path):
-    overrides = ("--use_cpu true --launcher accelerate --accelerate_config recipes/accelerate/zero3.yaml "
-                 "--gpus_per_node 8 --vllm_server_nodes 1 --use_vllm true --vllm_mode server "
-                 "--vllm_tensor_parallel_size 2 --model_name_or_path stage:cold_start_sft")  # fmt: skip
+    overrides = (
+        "--use_cpu true --launcher accelerate --accelerate_config recipes/accelerate/zero3.yaml "
+        "--gpus_per_node 8 --vllm_server_nodes 1 --use_vllm true --vllm_mode server "
+        "--vllm_tensor_parallel_size 2 --model_name_or_path stage:cold_start_sft"
+    )
     return config.load("grpo_rl", "32b", tmp_path / "run", overrides)
 
 
@@ -202,8 +209,13 @@ def test_auto_launcher_is_one_plain_process_outside_slurm(tmp_path, monkeypatch)
     for key in ("SLURM_JOB_ID", "SLURM_JOBID", "SLURM_JOB_NODELIST", "SLURM_NODELIST"):
         monkeypatch.delenv(key, raising=False)
     cfg = config.load("grpo_rl", "tiny-cpu", tmp_path, "--launcher auto --gpus_per_node 1")
-    assert launch.stage_command(cfg, tmp_path / "c.yaml") == [sys.executable, "-m", "srpo.grpo", "--config",
-                                                               str(tmp_path / "c.yaml")]  # fmt: skip
+    assert launch.stage_command(cfg, tmp_path / "c.yaml") == [
+        sys.executable,
+        "-m",
+        "srpo.grpo",
+        "--config",
+        str(tmp_path / "c.yaml"),
+    ]
     monkeypatch.setenv("SLURM_JOB_ID", "12")
     monkeypatch.setenv("SLURM_JOB_NODELIST", "n[1-4]")
     inside = launch.stage_command(cfg, tmp_path / "c.yaml")
@@ -283,8 +295,12 @@ def test_supervisor_starts_server_trains_and_stops_server(tmp_path):
     serve = [sys.executable, "-m", "srpo.cluster.check", "serve", "--port", str(port)]
     marker = tmp_path / "trained"
     train = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('ok')"]
-    run_plan = {"server": serve, "train": train, "health_url": f"http://127.0.0.1:{port}/health/",
-                "plan": {"server_nodes": ["localhost"]}}  # fmt: skip
+    run_plan = {
+        "server": serve,
+        "train": train,
+        "health_url": f"http://127.0.0.1:{port}/health/",
+        "plan": {"server_nodes": ["localhost"]},
+    }
     assert supervise.run(run_plan, tmp_path / "logs" / "vllm_serve.log", timeout_s=60) == 0
     assert marker.read_text() == "ok"
     assert "health endpoint" in (tmp_path / "logs" / "vllm_serve.log").read_text()
@@ -334,8 +350,9 @@ def run_script(*args, env=None):
     full_env = {**os.environ, **(env or {})}
     for key in ("SRPO_PROFILE", "SRPO_RUN_NAME", "SRPO_RUN_DIR", "SRPO_OVERRIDES", "SLURM_JOB_ID"):
         full_env.pop(key, None)
-    return subprocess.run(["bash", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=full_env,
-                          timeout=300)  # fmt: skip
+    return subprocess.run(
+        ["bash", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=300
+    )
 
 
 @pytest.mark.parametrize("script", sorted(SLURM.glob("*.sh")), ids=lambda p: p.name)
@@ -353,9 +370,18 @@ def test_help_and_unknown_option(script):
 
 @pytest.mark.parametrize(
     ("script", "nodes", "gpus"),
-    [("sft_7b.sh", 1, 8), ("grpo_7b.sh", 1, 8), ("bench_7b.sh", 1, 8), ("sft_32b.sh", 4, 8), ("grpo_32b.sh", 4, 8),
-     ("bench_32b.sh", 1, 8), ("data.sh", 1, 0), ("reflect.sh", 1, 8), ("ablations.sh", 1, 8)],
-)  # fmt: skip
+    [
+        ("sft_7b.sh", 1, 8),
+        ("grpo_7b.sh", 1, 8),
+        ("bench_7b.sh", 1, 8),
+        ("sft_32b.sh", 4, 8),
+        ("grpo_32b.sh", 4, 8),
+        ("bench_32b.sh", 1, 8),
+        ("data.sh", 1, 0),
+        ("reflect.sh", 1, 8),
+        ("ablations.sh", 1, 8),
+    ],
+)
 def test_headers_are_sized_for_their_hardware(script, nodes, gpus):
     header = read_sbatch_header(SLURM / script)
     alloc = simulated_allocation(header)
@@ -365,8 +391,9 @@ def test_headers_are_sized_for_their_hardware(script, nodes, gpus):
 
 def test_sbatch_header_forms(tmp_path):
     script = tmp_path / "job.sh"
-    script.write_text("#!/bin/bash\n#SBATCH -N 2 --gres gpu:h100:4  # two nodes\n#SBATCH --exclusive\necho hi\n"
-                      "#SBATCH --nodes=9\n")  # fmt: skip
+    script.write_text(
+        "#!/bin/bash\n#SBATCH -N 2 --gres gpu:h100:4  # two nodes\n#SBATCH --exclusive\necho hi\n#SBATCH --nodes=9\n"
+    )
     header = read_sbatch_header(script)
     assert header == {"-N": "2", "--gres": "gpu:h100:4", "--exclusive": ""}  # sbatch stops at the first command
     alloc = simulated_allocation(header)
@@ -387,8 +414,16 @@ def test_dry_run_of_grpo_32b_prints_papermill_and_the_launch_plan(tmp_path):
 
 
 def test_pipeline_dry_run_chains_the_six_stages():
-    done = run_script(SLURM / "pipeline.sh", "--size", "32b", "--profile", "tiny-cpu", "--dry-run",
-                      "--override", "grpo_rl=--max_steps 2")  # fmt: skip
+    done = run_script(
+        SLURM / "pipeline.sh",
+        "--size",
+        "32b",
+        "--profile",
+        "tiny-cpu",
+        "--dry-run",
+        "--override",
+        "grpo_rl=--max_steps 2",
+    )
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 0 and len(lines) == 6
     scripts = [re.search(r"slurm/(\S+\.sh)", line).group(1) for line in lines]

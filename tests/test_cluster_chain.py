@@ -17,8 +17,13 @@ def dry_run(*args) -> list[list[str]]:
     """The sbatch commands slurm/pipeline.sh prints, each as its argument list."""
     env = {**os.environ, "SRPO_PYTHON": sys.executable}
     env.pop(rehearsal.ENV, None)
-    done = subprocess.run(["bash", str(project_root() / "slurm" / "pipeline.sh"), *args, "--dry-run"],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(project_root() / "slurm" / "pipeline.sh"), *args, "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     lines = [line.removeprefix("$ ") for line in done.stdout.splitlines()]
     return [shlex.split(line) for line in lines if line.startswith("sbatch")]
@@ -37,8 +42,13 @@ def test_pipeline_chain_dependencies_32b_rehearsal():
     cmds = dry_run("--size", "32b", "--rehearse")
     main, arms = cmds[:5], cmds[5:-1]
     aggregate = cmds[-1]
-    assert [c[c.index("--profile") - 1] for c in main] == ["slurm/data.sh", "slurm/reflect.sh", "slurm/sft_32b.sh",
-                                                           "slurm/grpo_32b.sh", "slurm/bench_32b.sh"]  # fmt: skip
+    assert [c[c.index("--profile") - 1] for c in main] == [
+        "slurm/data.sh",
+        "slurm/reflect.sh",
+        "slurm/sft_32b.sh",
+        "slurm/grpo_32b.sh",
+        "slurm/bench_32b.sh",
+    ]
     for i, cmd in enumerate(cmds):  # every dependent job is cancelled when what it waits for fails
         assert ("--kill-on-invalid-dep=yes" in cmd) == bool(waits_for(cmd)), cmd
         assert bool(waits_for(cmd)) == (i > 0), cmd

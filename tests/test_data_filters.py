@@ -14,8 +14,16 @@ from srpo.data.sources.base import open_image
 
 def rec(answer="7", image=None, question="What is the value of the tallest bar?", answer_type="integer", **kw):
     image = {"bytes": png(1), "path": None} if image is None else image
-    return {"id": kw.pop("id", "r1"), "question": question, "answer": answer, "answer_type": answer_type,
-            "options": kw.pop("options", []), "precision": kw.pop("precision", None), "images": [image], **kw}  # fmt: skip
+    return {
+        "id": kw.pop("id", "r1"),
+        "question": question,
+        "answer": answer,
+        "answer_type": answer_type,
+        "options": kw.pop("options", []),
+        "precision": kw.pop("precision", None),
+        "images": [image],
+        **kw,
+    }
 
 
 def reason(record, settings=None, dedup=None, root=None, stats=None):
@@ -130,5 +138,11 @@ def test_the_notebook_demo_catches_each_kind_of_bad_row():
 
     table = filter_demo()
     verdicts = table.groupby("verdict").size().to_dict()
-    assert verdicts == {"accepted": 5, "duplicate": 1, "image_unreadable": 1, "missing_answer": 1, "no_image": 1,
-                        "unverifiable_gold": 1}  # fmt: skip
+    assert verdicts == {
+        "accepted": 5,
+        "duplicate": 1,
+        "image_unreadable": 1,
+        "missing_answer": 1,
+        "no_image": 1,
+        "unverifiable_gold": 1,
+    }

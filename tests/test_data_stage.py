@@ -72,8 +72,11 @@ def test_same_seed_same_split_and_finished_splits_are_reused(tmp_path):
 def test_mix_of_local_copies_counts_every_rejection_and_shortfall(tmp_path):
     for name in ("scienceqa", "chartqa"):
         FIXTURES[name](tmp_path / name)
-    summary = run(tmp_path / "run", "--sft_pool_size 4 --rl_train_size 6 --rl_mix scienceqa:1 chartqa:1 synthetic:1 "
-                  f"--local_sources scienceqa={tmp_path / 'scienceqa'} chartqa={tmp_path / 'chartqa'}")  # fmt: skip
+    summary = run(
+        tmp_path / "run",
+        "--sft_pool_size 4 --rl_train_size 6 --rl_mix scienceqa:1 chartqa:1 synthetic:1 "
+        f"--local_sources scienceqa={tmp_path / 'scienceqa'} chartqa={tmp_path / 'chartqa'}",
+    )
     rl = summary["splits"]["rl_train"]
     assert rl["by_source"] == {"scienceqa": 1, "chartqa": 2, "synthetic": 2} and rl["records"] == 5
     sq = rl["sources"]["scienceqa"]  # quota 2, but one of its two rows is text-only
@@ -103,8 +106,9 @@ def test_load_split_names_what_is_missing(run_dir):
 def test_entry_point_runs_as_a_module(run_dir):
     cfg = config.load("data_curation", "tiny-cpu", run_dir, "--sft_pool_size 5 --rl_train_size 5")
     path = config.save_resolved(cfg)
-    result = subprocess.run([sys.executable, "-m", "srpo.data", "--config", str(path)], capture_output=True, text=True,
-                            timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "srpo.data", "--config", str(path)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert paths.read_summary(run_dir, "data_curation")["counts"] == {"sft_pool": 5, "rl_train": 5}
 

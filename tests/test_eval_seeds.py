@@ -23,8 +23,11 @@ class StreamBackend:
             raise KeyboardInterrupt("killed")
         self.calls += 1
         rng = random.Random(settings.seed)
-        return [Generation(r.id, s, RIGHT.format(gold=rng.randint(0, 99)), 12, "stop")
-                for r in requests for s in range(settings.n)]  # fmt: skip
+        return [
+            Generation(r.id, s, RIGHT.format(gold=rng.randint(0, 99)), 12, "stop")
+            for r in requests
+            for s in range(settings.n)
+        ]
 
 
 @pytest.fixture
@@ -53,11 +56,20 @@ def test_a_partly_cached_chunk_is_sampled_whole_again(items, tmp_path):
     """A chunk with some samples cached (e.g. a run with another chunk size) is regenerated as a whole, so the
     samples it adds are the ones an uninterrupted run would have made."""
     sampled = GenerationSettings(max_new_tokens=8, temperature=1.0, n=1, batch_size=4, seed=2)
-    whole = evaluate("m", "synthetic", settings=sampled, items=items[:8], chunk_size=8, backend=StreamBackend(),
-                     cache_path=tmp_path / "a.jsonl")  # fmt: skip
+    whole = evaluate(
+        "m",
+        "synthetic",
+        settings=sampled,
+        items=items[:8],
+        chunk_size=8,
+        backend=StreamBackend(),
+        cache_path=tmp_path / "a.jsonl",
+    )
     cache = tmp_path / "b.jsonl"
-    evaluate("m", "synthetic", settings=sampled, items=items[:3], chunk_size=8, backend=StreamBackend(),
-             cache_path=cache)  # fmt: skip
-    later = evaluate("m", "synthetic", settings=sampled, items=items[:8], chunk_size=8, backend=StreamBackend(),
-                     cache_path=cache)  # fmt: skip
+    evaluate(
+        "m", "synthetic", settings=sampled, items=items[:3], chunk_size=8, backend=StreamBackend(), cache_path=cache
+    )
+    later = evaluate(
+        "m", "synthetic", settings=sampled, items=items[:8], chunk_size=8, backend=StreamBackend(), cache_path=cache
+    )
     assert responses(later)[3:] == responses(whole)[3:]

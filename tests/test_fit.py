@@ -54,8 +54,13 @@ def test_the_32b_recipe_fits_and_its_server_gets_the_settings(tmp_path):
     cfg, plan = grpo_32b(tmp_path)
     estimates, problems = fit.stage_estimates(cfg, "32b", plan)
     assert problems == [] and all(e.fits for e in estimates)
-    serve = vllm_serve_command(plan, "m", cfg.trl.vllm_tensor_parallel_size, cfg.trl.vllm_max_model_length,
-                               cfg.trl.vllm_gpu_memory_utilization)  # fmt: skip
+    serve = vllm_serve_command(
+        plan,
+        "m",
+        cfg.trl.vllm_tensor_parallel_size,
+        cfg.trl.vllm_max_model_length,
+        cfg.trl.vllm_gpu_memory_utilization,
+    )
     assert (
         serve[serve.index("--tensor_parallel_size") + 1] == "2"
         and serve[serve.index("--data_parallel_size") + 1] == "4"
@@ -73,8 +78,9 @@ def test_a_training_rank_that_cannot_fit_names_the_setting(tmp_path):
 def test_sequence_budget_must_hold_the_image_tokens(tmp_path):
     """An SFT whose prompts' image tokens outgrow max_length dies at step 1 ("image features and image tokens
     do not match"): refused up front."""
-    cfg = config.load("cold_start_sft", "7b", tmp_path / "run", "--use_cpu true --max_length 1024 "
-                      "--image_max_pixels 1003520")  # fmt: skip
+    cfg = config.load(
+        "cold_start_sft", "7b", tmp_path / "run", "--use_cpu true --max_length 1024 --image_max_pixels 1003520"
+    )
     alloc = simulated_allocation(read_sbatch_header(project_root() / "slurm" / "sft_7b.sh"))
     _, problems = fit.stage_estimates(cfg, "7b", plan_launch(cfg.launch, alloc, {}))
     assert len(problems) == 1 and "max_length" in problems[0] and "1282" in problems[0]
@@ -83,16 +89,31 @@ def test_sequence_budget_must_hold_the_image_tokens(tmp_path):
 
 @pytest.mark.parametrize("size", ["7b", "32b"])
 def test_cli_plan_prints_per_gpu_memory(size):
-    done = subprocess.run([sys.executable, "-m", "srpo.cluster", "plan", "--size", size], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "srpo.cluster", "plan", "--size", size], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert "GRPO training rank" in done.stdout and "GiB per GPU" in done.stdout and "fit check passed" in done.stdout
 
 
 def test_cli_fit_refuses_with_exit_2():
-    done = subprocess.run([sys.executable, "-m", "srpo.cluster", "fit", "--stage", "04_grpo_rl", "--profile", "32b",
-                           "--overrides", "--vllm_tensor_parallel_size 1 --vllm_max_model_length 128000"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "srpo.cluster",
+            "fit",
+            "--stage",
+            "04_grpo_rl",
+            "--profile",
+            "32b",
+            "--overrides",
+            "--vllm_tensor_parallel_size 1 --vllm_max_model_length 128000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and "vllm_max_model_length" in done.stderr and "cannot fit" in done.stderr
 
 

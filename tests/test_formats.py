@@ -5,8 +5,9 @@ import pytest
 from srpo import formats
 from srpo.formats import parse_completion
 
-GOOD = ("<think>a</think><answer>\\boxed{1}</answer><reflection>r</reflection>"
-        "<think>b</think><answer>\\boxed{2}</answer>")  # fmt: skip
+GOOD = (
+    "<think>a</think><answer>\\boxed{1}</answer><reflection>r</reflection><think>b</think><answer>\\boxed{2}</answer>"
+)
 
 
 def test_five_blocks_parse():

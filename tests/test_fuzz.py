@@ -12,14 +12,70 @@ from srpo.formats import FIVE_BLOCKS, last_boxed, parse_completion
 from srpo.grading import extract_final_answer, find_answers, grade_answer
 from srpo.rewards import score_completion
 
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
-PIECES = ["<think>", "</think>", "<answer>", "</answer>", "<reflection>", "</reflection>", "<think", "answer>",
-          "\\boxed{", "\\boxed", "{", "}", "\\frac{", "\\sqrt", "^", "^{", "10", "9", "x", "=", "(", ")", "[", "]",
-          ",", "!", "A", "(B)", "Answer: ", "$", "\\text{", "%", "°", "−", " ", "\n", "é", "🙂", "\x00", "\u202e"]  # fmt: skip
+FUZZ = settings(
+    max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+PIECES = [
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "<reflection>",
+    "</reflection>",
+    "<think",
+    "answer>",
+    "\\boxed{",
+    "\\boxed",
+    "{",
+    "}",
+    "\\frac{",
+    "\\sqrt",
+    "^",
+    "^{",
+    "10",
+    "9",
+    "x",
+    "=",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "!",
+    "A",
+    "(B)",
+    "Answer: ",
+    "$",
+    "\\text{",
+    "%",
+    "°",
+    "−",
+    " ",
+    "\n",
+    "é",
+    "🙂",
+    "\x00",
+    "\u202e",
+]
 adversarial = st.one_of(st.text(max_size=200), st.lists(st.sampled_from(PIECES), max_size=60).map("".join))
-GOLDS = st.sampled_from(["4", "-3", "4.5", "A", "J", "8/11", "\\frac{1}{2}", "2\\sqrt{3}", "y = 2x + 1", "(2, 3)",
-                         "yes", "", "\\frac{", "x > 2"])  # fmt: skip
+GOLDS = st.sampled_from(
+    [
+        "4",
+        "-3",
+        "4.5",
+        "A",
+        "J",
+        "8/11",
+        "\\frac{1}{2}",
+        "2\\sqrt{3}",
+        "y = 2x + 1",
+        "(2, 3)",
+        "yes",
+        "",
+        "\\frac{",
+        "x > 2",
+    ]
+)
 TYPES = st.sampled_from([None, "multiple_choice", "integer", "float", "expression", "text"])
 OPTIONS = st.sampled_from([None, [], ["1", "2", "3"], "['$6', '$7']", ["A", "B", "C", "D", "E"]])
 
@@ -60,8 +116,7 @@ BOUNDS = {"paper": (-0.25, 1.6), "released": (0.0, 1.6), "grpo_baseline": (0.0, 
 @FUZZ
 @given(adversarial, GOLDS, st.sampled_from(list(BOUNDS)), TYPES, OPTIONS)
 def test_reward(completion, gold, variant, answer_type, options):
-    s = score_completion(completion, gold, count_tokens=len, variant=variant, answer_type=answer_type,
-                         options=options)  # fmt: skip
+    s = score_completion(completion, gold, count_tokens=len, variant=variant, answer_type=answer_type, options=options)
     low, high = BOUNDS[variant]
     assert low - 1e-9 <= s["total"] <= high + 1e-9
     assert s["total"] == pytest.approx(sum(s[k] for k in rewards.COMPONENTS))

@@ -19,8 +19,13 @@ CASES = [(bench, case) for bench, cases in yaml.safe_load(CASES_FILE.read_text()
 
 
 def grade(case: dict) -> bool:
-    return grade_answer(case["pred"], case["gold"], options=case.get("options"), answer_type=case.get("type"),
-                        precision=case.get("precision"))  # fmt: skip
+    return grade_answer(
+        case["pred"],
+        case["gold"],
+        options=case.get("options"),
+        answer_type=case.get("type"),
+        precision=case.get("precision"),
+    )
 
 
 def test_case_file_covers_the_four_benchmarks():
@@ -68,8 +73,21 @@ def test_grading_in_a_worker_process():
 
 
 @pytest.mark.timeout(60)  # a hang fails here instead of blocking the suite; not a speed target
-@pytest.mark.parametrize("pred", ["10^{10^{10}}", "9^{9^{9}}", "100000!", "(x+1)^{10000}", "2^{2^{2^{2^{2}}}}",
-                                  "\\int_0^1 x dx", "1" * 5000, "10**10**10", "\\frac{1}{0}", "0^0"])  # fmt: skip
+@pytest.mark.parametrize(
+    "pred",
+    [
+        "10^{10^{10}}",
+        "9^{9^{9}}",
+        "100000!",
+        "(x+1)^{10000}",
+        "2^{2^{2^{2^{2}}}}",
+        "\\int_0^1 x dx",
+        "1" * 5000,
+        "10**10**10",
+        "\\frac{1}{0}",
+        "0^0",
+    ],
+)
 def test_costly_predictions_return(pred):
     for answer_type in ("expression", "integer", "float", None):
         assert grade_answer(pred, "10", answer_type=answer_type) is False

@@ -13,8 +13,17 @@ SOLUTIONS = ["neither; their concentrations are the same", "Solution A", "Soluti
 
 
 def mathvista(options, answer, question="Question: Which one?\nChoices:\n(A) ..", answer_type="multiple_choice"):
-    return {"id": "1", "source": "mathvista:testmini", "question": question, "options": options, "answer": answer,
-            "answer_type": answer_type, "precision": None, "images": [], "metadata": {}}  # fmt: skip
+    return {
+        "id": "1",
+        "source": "mathvista:testmini",
+        "question": question,
+        "options": options,
+        "answer": answer,
+        "answer_type": answer_type,
+        "precision": None,
+        "images": [],
+        "metadata": {},
+    }
 
 
 def test_mathvista_letter_first_credits_the_label_when_letter_and_text_disagree():
@@ -25,8 +34,9 @@ def test_mathvista_letter_first_credits_the_label_when_letter_and_text_disagree(
     assert not grade_answer("(B) Solution B", "Solution A", options=SOLUTIONS)
     # MathVista records use it through the benchmark scorer; other benchmarks do not
     assert score_record(mathvista(SOLUTIONS, "B"), "Therefore, the correct answer is (B) Solution B.")["final_correct"]
-    assert not score_record({**mathvista(SOLUTIONS, "B"), "source": "mathvision:test"},
-                            "Therefore, the correct answer is (B) Solution B.")["final_correct"]  # fmt: skip
+    assert not score_record(
+        {**mathvista(SOLUTIONS, "B"), "source": "mathvision:test"}, "Therefore, the correct answer is (B) Solution B."
+    )["final_correct"]
 
 
 def test_letter_first_reads_labels_not_function_arguments_or_letters_past_the_options():
@@ -55,16 +65,31 @@ def test_nearest_option_maps_a_stated_answer_but_never_a_refusal_an_empty_reply_
         score_record(items, "B", mode="nearest")
 
 
-@pytest.mark.parametrize("text", ["Therefore, the answer cannot be determined.", "Sorry, I can't help with images.",
-                                  "I cannot definitively answer if Periwinkle is the maximum without more context.",
-                                  "Therefore, it is impossible to determine whether Aqua is greater than Red.",
-                                  "The text does not provide information on whether Orange Red is the roughest."])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Therefore, the answer cannot be determined.",
+        "Sorry, I can't help with images.",
+        "I cannot definitively answer if Periwinkle is the maximum without more context.",
+        "Therefore, it is impossible to determine whether Aqua is greater than Red.",
+        "The text does not provide information on whether Orange Red is the roughest.",
+    ],
+)
 def test_refusals_are_recognised(text):
     assert is_refusal(text)
 
 
-@pytest.mark.parametrize("text", ["The answer is 3.", "Dark Orchid is not the maximum.", "No.", "", None,
-                                  "The function is not continuous at each point."])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is 3.",
+        "Dark Orchid is not the maximum.",
+        "No.",
+        "",
+        None,
+        "The function is not continuous at each point.",
+    ],
+)
 def test_answers_are_not_refusals(text):
     assert not is_refusal(text)
 
@@ -73,14 +98,24 @@ def test_a_yes_no_question_restated_with_or_without_negation_is_answered():
     assert (
         restated_yes_no("Is Dark Orchid the maximum?", "Based on the image, Dark Orchid is not the maximum.") == "no"
     )
-    assert restated_yes_no("Does Web Purple have the maximum area under the curve?",
-                           "Web Purple does not have the maximum area under the curve.") == "no"  # fmt: skip
+    assert (
+        restated_yes_no(
+            "Does Web Purple have the maximum area under the curve?",
+            "Web Purple does not have the maximum area under the curve.",
+        )
+        == "no"
+    )
     assert (
         restated_yes_no("Is this function continuous at each point?", "The function is continuous at each point.")
         == "yes"
     )
-    assert restated_yes_no("Are there fewer metallic fighters than rubber objects?",
-                           "Based on the image, there are fewer metallic fighters than rubber objects.") == "yes"  # fmt: skip
+    assert (
+        restated_yes_no(
+            "Are there fewer metallic fighters than rubber objects?",
+            "Based on the image, there are fewer metallic fighters than rubber objects.",
+        )
+        == "yes"
+    )
 
 
 def test_a_restatement_is_read_only_when_unambiguous():
@@ -122,8 +157,10 @@ def test_a_reply_that_runs_on_into_a_made_up_question_is_read_up_to_it():
     """Released replies (idefics, claude 2-shot) invent the next exercise with its own "The answer is"."""
     from srpo.grading import find_answers
 
-    run_on = ("The answer is (A) 3.\n\nQuestion: As shown in the figure, find AB.\nChoices:\n(A) 3\n(B) 4\n\n"
-              "The answer is (B) 4.\n\nQuestion: As shown in")  # fmt: skip
+    run_on = (
+        "The answer is (A) 3.\n\nQuestion: As shown in the figure, find AB.\nChoices:\n(A) 3\n(B) 4\n\n"
+        "The answer is (B) 4.\n\nQuestion: As shown in"
+    )
     assert find_answers(run_on).final.text == "(A) 3"
     assert find_answers("Question: What is 2+2?\nWe add them.\nThe answer is 4.").final.text == "4"  # an echo first
     assert find_answers("<answer>The answer is 3.\nQuestion: next?\nThe answer is 5.</answer>").final.text == "5"

@@ -18,6 +18,7 @@ from srpo.reflection.attempts import grade_attempt
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "cases" / "grading_public_reports.json"
 
+# why the formatter is off here: each case keeps the one-key-per-line layout of the shared JSON it mirrors
 # fmt: off
 CASES = [
  {
@@ -334,8 +335,9 @@ def check(case: dict) -> None:
         assert answer not in case["expected_not"] and answer_type not in case["expected_not"], got
     elif isinstance(case["expected"], dict) and "answer_not" in case["expected"]:
         assert got["answer"] != case["expected"]["answer_not"], got
-        assert {k: v for k, v in got.items() if k != "answer"} == {k: v for k, v in case["expected"].items()
-                                                                   if k != "answer_not"}  # fmt: skip
+        assert {k: v for k, v in got.items() if k != "answer"} == {
+            k: v for k, v in case["expected"].items() if k != "answer_not"
+        }
     else:
         assert got == case["expected"], (case["id"], got)
 
@@ -357,8 +359,10 @@ def test_shared_case_file(case):
 
 # ------------------------------------------------------------------------------ every entry point that grades
 def five(first: str, final: str) -> str:
-    return (f"<think>a b</think><answer>{first}</answer><reflection>check</reflection>"
-            f"<think>c d</think><answer>{final}</answer>")  # fmt: skip
+    return (
+        f"<think>a b</think><answer>{first}</answer><reflection>check</reflection>"
+        f"<think>c d</think><answer>{final}</answer>"
+    )
 
 
 GRADE_CASES = [c for c in CASES if c["function"] == "srpo.grading.grade_answer"]
@@ -366,8 +370,16 @@ GRADE_CASES = [c for c in CASES if c["function"] == "srpo.grading.grade_answer"]
 
 @pytest.mark.parametrize("case", GRADE_CASES, ids=[c["id"] for c in GRADE_CASES])
 def test_grade_cases_hold_through_reward_benchmark_and_stage_02(case):
-    pred, record = case["prediction"], {"id": case["id"], "answer": case["gold"], "options": case["options"] or [],
-                                        "answer_type": case["answer_type"], "precision": case["precision"]}  # fmt: skip
+    pred, record = (
+        case["prediction"],
+        {
+            "id": case["id"],
+            "answer": case["gold"],
+            "options": case["options"] or [],
+            "answer_type": case["answer_type"],
+            "precision": case["precision"],
+        },
+    )
     kind = {k: record[k] for k in ("options", "answer_type", "precision")}
     reward = rewards.score_completion(five(pred, pred), case["gold"], count_tokens=words, **kind)
     assert reward["first_correct"] is reward["final_correct"] is case["expected"]
@@ -378,29 +390,32 @@ def test_grade_cases_hold_through_reward_benchmark_and_stage_02(case):
 
 
 # ------------------------------------------------------------------------------ more cases of each kind
-@pytest.mark.parametrize("pred,gold,answer_type,expected", [
-    # relative, not absolute, tolerance for tiny magnitudes
-    ("6.63 \\times 10^{-34}", "6.626 \\times 10^{-34}", None, False),
-    ("1.6e-19", "1.6 \\times 10^{-19}", None, True),
-    ("3.2 \\times 10^{-19}", "1.6 \\times 10^{-19}", "float", False),
-    ("2^{-99}", "\\frac{1}{2^{99}}", "expression", True),
-    ("0.000001", "0.000002", None, False),
-    # the same line, relation or value in two forms
-    ("x + y = 1", "y = 1 - x", "expression", True),
-    ("2y = 4x + 2", "y = 2x + 1", "expression", True),
-    ("y = 2x - 1", "y = 2x + 1", "expression", False),
-    ("x = 5", "5", "expression", True),
-    # unicode radical and plain-text pi
-    ("\\frac{\\sqrt{2}}{2}", "√{2}/2", "expression", True),
-    ("√2", "\\sqrt{2}", None, True),
-    ("3√{3}", "\\sqrt{27}", "expression", True),
-    ("2pi", "2\\pi", "expression", True),
-    ("pi r^2", "\\pi r^2", "expression", True),
-    ("pi/3", "\\frac{\\pi}{2}", "expression", False),
-    # math-verify's verdicts, not a fast evaluator's
-    ("\\sqrt{x^2}", "x", "expression", False),
-    ("\\ln(x^2)", "2\\ln x", "expression", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "pred,gold,answer_type,expected",
+    [
+        # relative, not absolute, tolerance for tiny magnitudes
+        ("6.63 \\times 10^{-34}", "6.626 \\times 10^{-34}", None, False),
+        ("1.6e-19", "1.6 \\times 10^{-19}", None, True),
+        ("3.2 \\times 10^{-19}", "1.6 \\times 10^{-19}", "float", False),
+        ("2^{-99}", "\\frac{1}{2^{99}}", "expression", True),
+        ("0.000001", "0.000002", None, False),
+        # the same line, relation or value in two forms
+        ("x + y = 1", "y = 1 - x", "expression", True),
+        ("2y = 4x + 2", "y = 2x + 1", "expression", True),
+        ("y = 2x - 1", "y = 2x + 1", "expression", False),
+        ("x = 5", "5", "expression", True),
+        # unicode radical and plain-text pi
+        ("\\frac{\\sqrt{2}}{2}", "√{2}/2", "expression", True),
+        ("√2", "\\sqrt{2}", None, True),
+        ("3√{3}", "\\sqrt{27}", "expression", True),
+        ("2pi", "2\\pi", "expression", True),
+        ("pi r^2", "\\pi r^2", "expression", True),
+        ("pi/3", "\\frac{\\pi}{2}", "expression", False),
+        # math-verify's verdicts, not a fast evaluator's
+        ("\\sqrt{x^2}", "x", "expression", False),
+        ("\\ln(x^2)", "2\\ln x", "expression", False),
+    ],
+)
 def test_value_kinds(pred, gold, answer_type, expected):
     assert grade_answer(pred, gold, answer_type=answer_type) is expected
 
@@ -408,16 +423,19 @@ def test_value_kinds(pred, gold, answer_type, expected):
 TEN = [str(x / 2) for x in range(1, 11)]
 
 
-@pytest.mark.parametrize("pred,gold,expected", [
-    ("Answer: I don't know", "I", False),  # the pronoun I
-    ("Answer: I think it is 2", "I", False),
-    ("Answer: A lot of work gives 2", "A", False),
-    ("Answer: I", "I", True),
-    ("The answer is (I).", "I", True),
-    ("Answer: $C$", "C", True),  # a letter wrapped in $
-    ("Answer: $C", "C", True),
-    ("Answer: $\\boxed{C}$", "C", True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "pred,gold,expected",
+    [
+        ("Answer: I don't know", "I", False),  # the pronoun I
+        ("Answer: I think it is 2", "I", False),
+        ("Answer: A lot of work gives 2", "A", False),
+        ("Answer: I", "I", True),
+        ("The answer is (I).", "I", True),
+        ("Answer: $C$", "C", True),  # a letter wrapped in $
+        ("Answer: $C", "C", True),
+        ("Answer: $\\boxed{C}$", "C", True),
+    ],
+)
 def test_letter_kinds(pred, gold, expected):
     assert grade_answer(pred, gold, options=TEN, answer_type="multiple_choice") is expected
 
@@ -429,24 +447,29 @@ def test_options_that_are_letters_are_never_read_as_the_gold():
     assert not grade_answer("C", "A", options=options, answer_type="multiple_choice")
 
 
-@pytest.mark.parametrize("reply,gold,expected", [
-    ("The sum is $\\boxed{x + 1}$, so the ratio is 2.\nAnswer: C", "C", True),  # final Answer beats a box
-    ("Answer: C\nWait, that is wrong: \\boxed{D}", "D", True),  # ... and a later box beats an Answer
-    ("**Answer:** The answer is 2.5 metres.", "E", True),  # sentence after a bold label: option value
-    ("**Final Answer:** (B) 1", "B", True),
-    ("**Answer:** 3 and 4 both fit", "E", False),  # two numbers: no answer is read from the sentence
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "reply,gold,expected",
+    [
+        ("The sum is $\\boxed{x + 1}$, so the ratio is 2.\nAnswer: C", "C", True),  # final Answer beats a box
+        ("Answer: C\nWait, that is wrong: \\boxed{D}", "D", True),  # ... and a later box beats an Answer
+        ("**Answer:** The answer is 2.5 metres.", "E", True),  # sentence after a bold label: option value
+        ("**Final Answer:** (B) 1", "B", True),
+        ("**Answer:** 3 and 4 both fit", "E", False),  # two numbers: no answer is read from the sentence
+    ],
+)
 def test_untagged_replies(reply, gold, expected):
     record = {"id": "x", "answer": gold, "options": TEN, "answer_type": "multiple_choice", "precision": None}
     assert score_record(record, reply)["final_correct"] is expected
 
 
-@pytest.mark.parametrize("block", ["I think the answer is B", "Answer: B", "\\boxed{B}", "B", "(B) 1",
-                                   "The final answer is $\\boxed{B}$."])  # fmt: skip
+@pytest.mark.parametrize(
+    "block", ["I think the answer is B", "Answer: B", "\\boxed{B}", "B", "(B) 1", "The final answer is $\\boxed{B}$."]
+)
 def test_reward_and_benchmark_read_every_block_alike(block):
     record = {"id": "x", "answer": "B", "options": TEN, "answer_type": "multiple_choice", "precision": None}
-    reward = rewards.score_completion(five(block, block), "B", count_tokens=words, options=TEN,
-                                      answer_type="multiple_choice")  # fmt: skip
+    reward = rewards.score_completion(
+        five(block, block), "B", count_tokens=words, options=TEN, answer_type="multiple_choice"
+    )
     scored = score_record(record, five(block, block))
     assert reward["first_correct"] is scored["first_correct"] is True
     assert reward["final_correct"] is scored["final_correct"] is True
@@ -461,8 +484,15 @@ def test_end_of_turn_marker_keeps_the_format_reward(marker):
     assert rewards.score_completion(stray, "4", count_tokens=words)["format"] == 0.0
 
 
-@pytest.mark.parametrize("gold,expected", [("0,1", ("0,1", "expression")), ("1, 2, 3", ("1, 2, 3", "expression")),
-                                           ("1,000", ("1000", "integer")), ("-12,345", ("-12345", "integer"))])  # fmt: skip
+@pytest.mark.parametrize(
+    "gold,expected",
+    [
+        ("0,1", ("0,1", "expression")),
+        ("1, 2, 3", ("1, 2, 3", "expression")),
+        ("1,000", ("1000", "integer")),
+        ("-12,345", ("-12345", "integer")),
+    ],
+)
 def test_digit_tuples_are_not_fused_by_the_adapters(gold, expected):
     assert typed_answer(gold, [])[:2] == expected
     (rec,) = get_source("math").to_records({"problem": "p", "solution": f"So $\\boxed{{{gold}}}$."})
@@ -470,15 +500,18 @@ def test_digit_tuples_are_not_fused_by_the_adapters(gold, expected):
     filters.check_gold(rec)  # the data filter accepts the gold: it grades equal to itself
 
 
-@pytest.mark.parametrize("reply,gold,options,expected", [
-    ("Therefore, the length of AB is 3.0.", "C", ["1", "2", "3", "6"], True),  # a value in a sentence
-    ("So the answer is C (Adult spider population would decrease).", "C", ["a", "b", "c d", "e f"], True),
-    ("所以，∠A的度数为27°，选项为(C)。", "C", ["36°", "44°", "27°", "54°"], True),
-    ("The answer is (D) 120°.", "D", ["98°", "100°", "104°", "108°"], False),  # the letter contradicts its value
-    ("The answer is (A),(B),(C).", "A", ["A", "B", "C", "D"], False),  # several letters name no one option
-    ("Without a diagram I cannot answer.", "A", ["A", "B", "C", "D"], False),  # the article "a" is no option
-    ("So the answer is (A) \\sqrt{2}-1", "A", ["$\\sqrt{2}-1$", "$\\sqrt{3}-1$"], True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "reply,gold,options,expected",
+    [
+        ("Therefore, the length of AB is 3.0.", "C", ["1", "2", "3", "6"], True),  # a value in a sentence
+        ("So the answer is C (Adult spider population would decrease).", "C", ["a", "b", "c d", "e f"], True),
+        ("所以，∠A的度数为27°，选项为(C)。", "C", ["36°", "44°", "27°", "54°"], True),
+        ("The answer is (D) 120°.", "D", ["98°", "100°", "104°", "108°"], False),  # the letter contradicts its value
+        ("The answer is (A),(B),(C).", "A", ["A", "B", "C", "D"], False),  # several letters name no one option
+        ("Without a diagram I cannot answer.", "A", ["A", "B", "C", "D"], False),  # the article "a" is no option
+        ("So the answer is (A) \\sqrt{2}-1", "A", ["$\\sqrt{2}-1$", "$\\sqrt{3}-1$"], True),
+    ],
+)
 def test_options_read_from_prose(reply, gold, options, expected):
     record = {"id": "x", "answer": gold, "options": options, "answer_type": "multiple_choice", "precision": None}
     assert score_record(record, reply)["final_correct"] is expected

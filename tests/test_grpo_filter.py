@@ -9,8 +9,14 @@ from srpo.grpo_trainer import SRPOGRPOTrainer, completion_accuracy, groups_to_ke
 
 
 def grade(first, final, **extra):
-    return {"first_correct": first, "final_correct": final, "well_formed": True, "unchanged": first == final,
-            "reflection_tokens": 4, **extra}  # fmt: skip
+    return {
+        "first_correct": first,
+        "final_correct": final,
+        "well_formed": True,
+        "unchanged": first == final,
+        "reflection_tokens": 4,
+        **extra,
+    }
 
 
 def test_completion_accuracy_metrics():
@@ -43,18 +49,25 @@ def test_groups_to_keep_boundaries_and_errors():
 def fake_trainer(loss_type, grades, group=4, processes=1, index=0):
     """The attributes _apply_filter uses, without building a model."""
     trainer = SimpleNamespace(
-        num_generations=group, loss_type=loss_type, _accuracy_filter=(0.1, 0.9), _filter_metric="mean",
-        _grades=grades, _metrics={"train": {"srpo/filter_kept": []}},
+        num_generations=group,
+        loss_type=loss_type,
+        _accuracy_filter=(0.1, 0.9),
+        _filter_metric="mean",
+        _grades=grades,
+        _metrics={"train": {"srpo/filter_kept": []}},
         accelerator=SimpleNamespace(process_index=index, num_processes=processes, gather=lambda t: t),
-    )  # fmt: skip
+    )
     trainer._apply_filter = SRPOGRPOTrainer._apply_filter.__get__(trainer)
     trainer._keep = SRPOGRPOTrainer._keep.__get__(trainer)
     return trainer
 
 
 def batch(n, length=3):
-    return {"advantages": torch.arange(1.0, n + 1), "completion_mask": torch.ones(n, length),
-            "num_items_in_batch": torch.tensor(float(n * length))}  # fmt: skip
+    return {
+        "advantages": torch.arange(1.0, n + 1),
+        "completion_mask": torch.ones(n, length),
+        "num_items_in_batch": torch.tensor(float(n * length)),
+    }
 
 
 def test_filter_drops_solved_and_unsolved_groups_and_reweights():

@@ -20,10 +20,18 @@ def mixed_dataset(n_prompts: int):
     rows = []
     for i in range(n_prompts):
         size = sizes[i % len(sizes)]
-        images = [] if size is None else [PILImage.new("RGB", s, (i * 40 % 255, 90, 20)) for s in
-                                           (size if isinstance(size, list) else [size])]  # fmt: skip
-        rows.append({"prompt": formats.build_messages(f"What is {i} + 1?", len(images), "srpo_rl", "system"),
-                     "images": images, "answer": str(i + 1)})  # fmt: skip
+        images = (
+            []
+            if size is None
+            else [PILImage.new("RGB", s, (i * 40 % 255, 90, 20)) for s in (size if isinstance(size, list) else [size])]
+        )
+        rows.append(
+            {
+                "prompt": formats.build_messages(f"What is {i} + 1?", len(images), "srpo_rl", "system"),
+                "images": images,
+                "answer": str(i + 1),
+            }
+        )
     return Dataset.from_list(rows).cast_column("images", List(Image()))
 
 
@@ -38,17 +46,39 @@ def tiny_trainer(tmp_path, dataset, grade, batch=4, group=4, filter_mode="mask",
     path = resolve_model("tiny://random")
     processor = training.load_processor(path, 3136, 262_144)  # the cluster recipes' pixel budget
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
-    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=batch,
-                      num_generations=group, max_completion_length=8, learning_rate=1e-2, report_to=[],
-                      logging_steps=1, save_strategy="no", seed=0, shuffle_dataset=False, beta=0.0,
-                      lr_scheduler_type="constant", **config)  # fmt: skip
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        bf16=False,
+        per_device_train_batch_size=batch,
+        num_generations=group,
+        max_completion_length=8,
+        learning_rate=1e-2,
+        report_to=[],
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        shuffle_dataset=False,
+        beta=0.0,
+        lr_scheduler_type="constant",
+        **config,
+    )
 
     def reward(completions, **kwargs):  # varies within a group, so advantages are not all zero
         return [float(len(str(c)) % 3) for c in completions]
 
-    return SRPOGRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
-                           processing_class=processor, grade=grade, accuracy_filter=(0.1, 0.9),
-                           filter_metric="mean", filter_mode=filter_mode, max_refills=max_refills)  # fmt: skip
+    return SRPOGRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        grade=grade,
+        accuracy_filter=(0.1, 0.9),
+        filter_metric="mean",
+        filter_mode=filter_mode,
+        max_refills=max_refills,
+    )
 
 
 def test_a_batch_mixing_text_only_and_image_rows_trains(tmp_path):
@@ -127,8 +157,16 @@ def test_micro_batches_of_text_only_rows_next_to_image_ones(tmp_path):
         right = bool(next(counter) % 2)
         return {"first_correct": right, "final_correct": right}
 
-    trainer = tiny_trainer(tmp_path, mixed_dataset(6), half_right, batch=2, group=2, max_steps=3,
-                           gradient_accumulation_steps=2, steps_per_generation=6)  # fmt: skip
+    trainer = tiny_trainer(
+        tmp_path,
+        mixed_dataset(6),
+        half_right,
+        batch=2,
+        group=2,
+        max_steps=3,
+        gradient_accumulation_steps=2,
+        steps_per_generation=6,
+    )
     trainer.train()  # TRL 1.16 alone: ValueError: torch.cat(): expected a non-empty list of Tensors
     assert trainer.state.global_step == 3
 
@@ -142,8 +180,12 @@ def loss_inputs(trainer) -> list[dict]:
 
     def compute_loss(model, inputs, *args, **kwargs):
         texts = trainer.processing_class.batch_decode(inputs["prompt_ids"], skip_special_tokens=True)
-        seen.append([{"question": int(re.search(r"What is (\d+) \+ 1", t).group(1)),
-                      "tokens": int(m.sum())} for t, m in zip(texts, inputs["completion_mask"], strict=True)])  # fmt: skip
+        seen.append(
+            [
+                {"question": int(re.search(r"What is (\d+) \+ 1", t).group(1)), "tokens": int(m.sum())}
+                for t, m in zip(texts, inputs["completion_mask"], strict=True)
+            ]
+        )
         return original(model, inputs, *args, **kwargs)
 
     trainer.compute_loss = compute_loss
@@ -166,8 +208,17 @@ def test_refill_replaces_filtered_groups_with_kept_groups_of_new_prompts(tmp_pat
     prompts' kept groups (text-only, image and two-image rows alike), so the update trains on a full batch.
     Masking (the old behaviour) would leave the solved group's rows in the batch with no loss tokens."""
     grade = by_question(lambda q, n: True if q % 2 == 0 else bool(n % 2))  # even questions: always right
-    trainer = tiny_trainer(tmp_path, mixed_dataset(12), grade, batch=8, group=2, max_steps=2,
-                           gradient_accumulation_steps=2, steps_per_generation=2, filter_mode="refill")  # fmt: skip
+    trainer = tiny_trainer(
+        tmp_path,
+        mixed_dataset(12),
+        grade,
+        batch=8,
+        group=2,
+        max_steps=2,
+        gradient_accumulation_steps=2,
+        steps_per_generation=2,
+        filter_mode="refill",
+    )
     seen = loss_inputs(trainer)
     trainer.train()
     rows = [r for batch in seen for r in batch]
@@ -180,8 +231,17 @@ def test_refill_replaces_filtered_groups_with_kept_groups_of_new_prompts(tmp_pat
 
 def test_refill_gives_up_after_max_refills_and_masks_the_rest(tmp_path):
     grade = by_question(lambda q, n: True)  # every group solved: nothing to refill with
-    trainer = tiny_trainer(tmp_path, mixed_dataset(8), grade, batch=4, group=2, max_steps=1,
-                           gradient_accumulation_steps=1, filter_mode="refill", max_refills=1)  # fmt: skip
+    trainer = tiny_trainer(
+        tmp_path,
+        mixed_dataset(8),
+        grade,
+        batch=4,
+        group=2,
+        max_steps=1,
+        gradient_accumulation_steps=1,
+        filter_mode="refill",
+        max_refills=1,
+    )
     seen = loss_inputs(trainer)
     trainer.train()
     assert len(seen[0]) == 4 and all(r["tokens"] == 0 for r in seen[0])

@@ -63,16 +63,48 @@ def test_static_table_has_every_variant():
 SUMMARY = {
     "curves": {"reward": [[i, 0.5 + 0.01 * i] for i in range(20)]},
     "held_out": {
-        "before": {"greedy": {"n": 400, "structure_rate": 0.9, "first_acc": 0.5, "final_acc": 0.55, "fix_rate": 0.3,
-                              "break_rate": 0.1, "unchanged_rate": 0.6},
-                   "sampled": {"n": 400, "structure_rate": 0.8, "first_acc": 0.4, "final_acc": 0.42, "fix_rate": 0.2,
-                               "break_rate": 0.2, "unchanged_rate": 0.5}},
-        "after": {"greedy": {"n": 400, "structure_rate": 1.0, "first_acc": 0.6, "final_acc": 0.61, "fix_rate": 0.1,
-                             "break_rate": 0.05, "unchanged_rate": 0.8},
-                  "sampled": {"n": 400, "structure_rate": 0.9, "first_acc": 0.41, "final_acc": 0.43, "fix_rate": 0.2,
-                              "break_rate": 0.2, "unchanged_rate": 0.5}},
+        "before": {
+            "greedy": {
+                "n": 400,
+                "structure_rate": 0.9,
+                "first_acc": 0.5,
+                "final_acc": 0.55,
+                "fix_rate": 0.3,
+                "break_rate": 0.1,
+                "unchanged_rate": 0.6,
+            },
+            "sampled": {
+                "n": 400,
+                "structure_rate": 0.8,
+                "first_acc": 0.4,
+                "final_acc": 0.42,
+                "fix_rate": 0.2,
+                "break_rate": 0.2,
+                "unchanged_rate": 0.5,
+            },
+        },
+        "after": {
+            "greedy": {
+                "n": 400,
+                "structure_rate": 1.0,
+                "first_acc": 0.6,
+                "final_acc": 0.61,
+                "fix_rate": 0.1,
+                "break_rate": 0.05,
+                "unchanged_rate": 0.8,
+            },
+            "sampled": {
+                "n": 400,
+                "structure_rate": 0.9,
+                "first_acc": 0.41,
+                "final_acc": 0.43,
+                "fix_rate": 0.2,
+                "break_rate": 0.2,
+                "unchanged_rate": 0.5,
+            },
+        },
     },
-}  # fmt: skip
+}
 
 
 def test_grpo_checks_apply_the_stated_rules():

@@ -57,9 +57,47 @@ def test_thin_notebook_rules(nb_path):
     assert json.loads(nb_path.read_text())["metadata"]["kernelspec"]["name"] == "python3"
 
 
+def _ruff() -> str:
+    return shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).parent / "ruff")
+
+
 def test_ruff_is_clean():
-    ruff = shutil.which("ruff") or str(__import__("pathlib").Path(sys.executable).parent / "ruff")
-    result = subprocess.run([ruff, "check", "srpo", "tests", "notebooks"], capture_output=True, text=True)
+    result = subprocess.run(
+        [_ruff(), "check", "srpo", "tests", "scripts", "notebooks"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_owns_the_layout():
+    """`ruff format` decides the layout; a `# fmt: skip` must say on its line why that line is kept by hand."""
+    result = subprocess.run([_ruff(), "format", "--check", "srpo", "tests", "scripts"], capture_output=True, text=True)
+    assert result.returncode == 0, "run `make format`:\n" + result.stdout + result.stderr
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    bare = [
+        f"{path.relative_to(root)}:{i}"
+        for folder in ("srpo", "tests", "scripts")
+        for path in sorted((root / folder).rglob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if line.rstrip().endswith("# fmt: skip") and "why:" not in line
+    ]
+    assert not bare, f"`# fmt: skip` without a `why:` on the line: {bare}"
+
+
+def test_shell_scripts_pass_shellcheck():
+    """Every shell script of the project, as CI's shellcheck sees it (Debian's shellcheck 0.9)."""
+    import os
+    from pathlib import Path
+
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        if os.environ.get("SRPO_REQUIRE_SHELLCHECK"):
+            pytest.fail(
+                "shellcheck is required here (SRPO_REQUIRE_SHELLCHECK) but not installed: apt-get install shellcheck"
+            )
+        pytest.skip("shellcheck not installed (apt-get install shellcheck; .ci/run installs it)")
+    root = Path(__file__).resolve().parents[1]
+    scripts = sorted(str(p) for p in [*root.glob("slurm/*.sh"), *root.glob("scripts/*.sh"), root / ".ci" / "run"])
+    result = subprocess.run([shellcheck, "--severity=warning", *scripts], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -90,8 +128,9 @@ def test_executed_notebook_is_written_as_html_beside_it(tmp_path):
 
     from srpo.runner import write_html
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 04\n$$f_{len} = 1$$"),
-                                         nbformat.v4.new_code_cell("1 + 1")])  # fmt: skip
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# 04\n$$f_{len} = 1$$"), nbformat.v4.new_code_cell("1 + 1")]
+    )
     nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
     executed = tmp_path / "04_grpo_rl.ipynb"
     nbformat.write(nb, executed)

@@ -129,9 +129,13 @@ def test_grpo_vllm_engines_get_the_trainers_budget(monkeypatch):
     with trl_colocate_engine(colocate, args):
         engine = vllm_generation.LLM(model="m", max_model_len=1024)
     assert seen == [
-        {"model": "m", "max_model_len": 1024, "enforce_eager": True,
-         "mm_processor_kwargs": {"min_pixels": 3136, "max_pixels": 262_144}}
-    ]  # fmt: skip
+        {
+            "model": "m",
+            "max_model_len": 1024,
+            "enforce_eager": True,
+            "mm_processor_kwargs": {"min_pixels": 3136, "max_pixels": 262_144},
+        }
+    ]
     # TRL sends the trainer's ids, images expanded; vLLM gets one image token per image and expands it itself
     image = {"prompt_token_ids": [1, 3, 5, 5, 5, 4, 2, 3, 5, 5, 4], "multi_modal_data": {"image": [0, 0]}}
     text_only = {"prompt_token_ids": [1, 5, 5]}

@@ -68,9 +68,16 @@ def test_trainer_prints_progress_lines_not_raw_dicts(tmp_path):
             return {"loss": ((self.w(x).squeeze(-1) - labels) ** 2).mean()}
 
     data = [{"x": torch.randn(2), "labels": torch.tensor(1.0)} for _ in range(12)]
-    args = TrainingArguments(output_dir=str(tmp_path / "grpo_rl" / "checkpoints"), max_steps=6, logging_steps=2,
-                             per_device_train_batch_size=2, disable_tqdm=True, report_to=[], use_cpu=True,
-                             save_strategy="no")  # fmt: skip
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "grpo_rl" / "checkpoints"),
+        max_steps=6,
+        logging_steps=2,
+        per_device_train_batch_size=2,
+        disable_tqdm=True,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+    )
     trainer = Trainer(model=Tiny(), args=args, train_dataset=data)
     progress.install(trainer, "grpo_rl")
     buffer, saved = io.StringIO(), sys.stdout
@@ -102,8 +109,12 @@ def test_sft_stage_shows_progress_lines_and_no_raw_dicts(tmp_path, capsys, tiny_
         cfg, _ = prepare_stage(stage, "tiny-cpu", run_dir, overrides)
         main(cfg)
     capsys.readouterr()
-    run_stage("cold_start_sft", "tiny-cpu", run_dir, "--model_name_or_path tiny://random --max_steps 6 --logging_steps 2 "
-              "--eval_samples 0 --save_steps 1000")  # fmt: skip
+    run_stage(
+        "cold_start_sft",
+        "tiny-cpu",
+        run_dir,
+        "--model_name_or_path tiny://random --max_steps 6 --logging_steps 2 --eval_samples 0 --save_steps 1000",
+    )
     shown = capsys.readouterr().out
     log = (run_dir / "cold_start_sft" / "logs" / "stage.log").read_text()
     for text in (shown, log):
@@ -120,14 +131,18 @@ def test_in_a_live_kernel_progress_lines_become_a_bar_and_a_plot(tmp_path):
     import nbformat
     from nbclient import NotebookClient
 
-    stage = ("from srpo import progress\\n"
-             "print('starting', flush=True)\\n"
-             "for i in range(0, 21, 5):\\n"
-             "    print(progress.format_line('grpo_rl', i, 20, i * 0.5 + 0.01, {'loss': 1 / (i + 1), 'reward': i / 20}),"
-             " flush=True)\\n")  # fmt: skip
-    cell = ("import sys\nfrom pathlib import Path\nfrom srpo import launch\n"
-            f"rc, _, _ = launch.stream_subprocess([sys.executable, '-c', \"{stage}\"], Path(r'{tmp_path}') / 'log')\n"
-            "assert rc == 0")  # fmt: skip
+    stage = (
+        "from srpo import progress\\n"
+        "print('starting', flush=True)\\n"
+        "for i in range(0, 21, 5):\\n"
+        "    print(progress.format_line('grpo_rl', i, 20, i * 0.5 + 0.01, {'loss': 1 / (i + 1), 'reward': i / 20}),"
+        " flush=True)\\n"
+    )
+    cell = (
+        "import sys\nfrom pathlib import Path\nfrom srpo import launch\n"
+        f"rc, _, _ = launch.stream_subprocess([sys.executable, '-c', \"{stage}\"], Path(r'{tmp_path}') / 'log')\n"
+        "assert rc == 0"
+    )
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
     env_before = os.environ.get(progress.ENV)
     os.environ[progress.ENV] = "bars"  # the kernel inherits it: as in JupyterLab, not papermill

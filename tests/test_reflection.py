@@ -15,8 +15,12 @@ PROBLEMS = synthetic.make_problems(40, seed=5)
 
 def attempt_of(problem, attempt, source="generator"):
     record = problem.record()
-    return {"id": f"{problem.id}#x", "problem_id": problem.id, "attempt_source": source,
-            **grade_attempt(record, attempt.text)}  # fmt: skip
+    return {
+        "id": f"{problem.id}#x",
+        "problem_id": problem.id,
+        "attempt_source": source,
+        **grade_attempt(record, attempt.text),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- template teacher
@@ -97,8 +101,16 @@ def test_teacher_messages_carry_image_attempt_and_truth():
 # ---------------------------------------------------------------------------------------------- selection
 def candidates(n_problems=100, per_problem=2, p_correct=0.25, seed=0):
     rng = random.Random(seed)
-    return [{"id": f"q{i:03d}#p{k}", "problem_id": f"q{i:03d}", "attempt_source": "policy",
-             "correct": rng.random() < p_correct} for i in range(n_problems) for k in range(per_problem)]  # fmt: skip
+    return [
+        {
+            "id": f"q{i:03d}#p{k}",
+            "problem_id": f"q{i:03d}",
+            "attempt_source": "policy",
+            "correct": rng.random() < p_correct,
+        }
+        for i in range(n_problems)
+        for k in range(per_problem)
+    ]
 
 
 def test_selection_hits_size_and_ratio_deterministically():
@@ -117,8 +129,10 @@ def test_selection_reports_a_shortfall_and_mixed_fills_it_from_unused_problems()
     n_correct = sum(r["correct"] for r in rows)
     picked, report = selection.select(rows, 50, 0.3, seed=0)
     assert report["correct"] == n_correct and report["shortfall"]["correct"] == 15 - n_correct
-    fill = [{"id": f"{r['problem_id']}#gc", "problem_id": r["problem_id"], "attempt_source": "generator",
-             "correct": True} for r in rows]  # fmt: skip
+    fill = [
+        {"id": f"{r['problem_id']}#gc", "problem_id": r["problem_id"], "attempt_source": "generator", "correct": True}
+        for r in rows
+    ]
     picked, report = selection.select(rows, 50, 0.3, seed=0, fill=fill)
     assert report["correct"] == 15 and report["by_attempt_source"]["generator"]["correct"] == 15 - n_correct
     assert report["selected"] == 50 and len({r["problem_id"] for r in picked}) == 50
@@ -163,8 +177,12 @@ def test_sft_answers_boxed_or_raw_as_app_b4():
 def test_sft_rows_follow_the_configured_answer_format(tmp_path):
     args = config.load("reflection_generation", "tiny-cpu", tmp_path, "--sft_answer_format raw").args
     p = PROBLEMS[2]
-    row = sft_set.sft_row(p.record(), attempt_of(p, synthetic.correct_attempt(p)),
-                          {"reflection": "Fine.", "revised_reasoning": "ok"}, args)  # fmt: skip
+    row = sft_set.sft_row(
+        p.record(),
+        attempt_of(p, synthetic.correct_attempt(p)),
+        {"reflection": "Fine.", "revised_reasoning": "ok"},
+        args,
+    )
     assert "\\boxed" not in row["completion"][0]["content"][0]["text"]
 
 

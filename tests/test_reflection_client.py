@@ -49,7 +49,7 @@ SCRIPTS = {
         "rejected",
         "contains_tags",
         3,
-    ),  # fmt: skip
+    ),
     "bad_request": (lambda n: Reply.error(400), "rejected", "bad_request", 1),
     "truncated": (
         lambda n: Reply.text('{"reflection": "I misread', finish_reason="length"),
@@ -75,8 +75,16 @@ class ScriptedTeacher:
 
 
 def settings(server, **kw):
-    base = dict(model="teacher-test", base_url=server.base_url, api_key_env="SRPO_TEST_API_KEY", concurrency=4,
-                timeout_s=5.0, max_tries=3, backoff_s=0.01, backoff_max_s=0.05)  # fmt: skip
+    base = dict(
+        model="teacher-test",
+        base_url=server.base_url,
+        api_key_env="SRPO_TEST_API_KEY",
+        concurrency=4,
+        timeout_s=5.0,
+        max_tries=3,
+        backoff_s=0.01,
+        backoff_max_s=0.05,
+    )
     return ApiSettings(**{**base, **kw})
 
 
@@ -119,14 +127,29 @@ def test_every_sample_ends_accepted_or_rejected_with_its_reason(tmp_path):
 
 def test_concurrency_is_bounded_and_used(tmp_path):
     with FakeOpenAIServer(lambda request: ok(delay_s=0.15)) as server:
-        run_requests(ChatClient(settings(server, concurrency=3)), [f"s{i}" for i in range(12)], messages,
-                     validator, JsonlStore(tmp_path / "t.jsonl"))  # fmt: skip
+        run_requests(
+            ChatClient(settings(server, concurrency=3)),
+            [f"s{i}" for i in range(12)],
+            messages,
+            validator,
+            JsonlStore(tmp_path / "t.jsonl"),
+        )
     assert server.max_in_flight == 3, f"at most 3 requests in flight, and all 3 used; saw {server.max_in_flight}"
 
 
 def test_usage_and_cost_are_counted_over_retries(tmp_path):
-    scripts = {"a": (lambda n: Reply.text("no json", prompt_tokens=1000, completion_tokens=100) if n == 1 else
-                     ok(prompt_tokens=1000, completion_tokens=100), "accepted", None, 2)}  # fmt: skip
+    scripts = {
+        "a": (
+            lambda n: (
+                Reply.text("no json", prompt_tokens=1000, completion_tokens=100)
+                if n == 1
+                else ok(prompt_tokens=1000, completion_tokens=100)
+            ),
+            "accepted",
+            None,
+            2,
+        )
+    }
     store = JsonlStore(tmp_path / "t.jsonl")
     with FakeOpenAIServer(ScriptedTeacher(scripts)) as server:
         s = settings(server, price_input_per_mtok=1.0, price_output_per_mtok=4.0)

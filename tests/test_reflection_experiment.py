@@ -9,11 +9,10 @@ import re
 
 import pytest
 
-from srpo.stats import t95
-
 from srpo import formats, rewards, synthetic
 from srpo import reflection_experiment as rx
 from srpo.reflection import attempts, teacher
+from srpo.stats import t95
 
 READING = re.compile(r"The left number is (\d) and the right number is (\d)\.")
 
@@ -69,8 +68,10 @@ def test_the_outcome_reward_looks_only_at_the_final_answer_of_five_blocks():
             f"</reflection><think>redo</think><answer>\\boxed{{{final}}}</answer>"
         )
 
-    score = {k: rewards.score_completion(reply(*k), "5", count_tokens=len, variant="outcome")["total"]
-             for k in [("5", "5"), ("4", "5"), ("5", "4"), ("4", "4")]}  # fmt: skip
+    score = {
+        k: rewards.score_completion(reply(*k), "5", count_tokens=len, variant="outcome")["total"]
+        for k in [("5", "5"), ("4", "5"), ("5", "4"), ("4", "4")]
+    }
     assert score == {("5", "5"): 1.5, ("4", "5"): 1.5, ("5", "4"): 0.5, ("4", "4"): 0.5}
     single = "<think>x</think><answer>\\boxed{5}</answer>"
     assert rewards.score_completion(single, "5", count_tokens=len, variant="outcome")["format"] == 0.0

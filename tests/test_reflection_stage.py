@@ -27,11 +27,23 @@ def prepare_pool(run_dir, n):
 
 
 def api_overrides(url, **extra):
-    flags = {"attempt_source": "generator", "teacher": "openai", "teacher_base_url": url, "teacher_model": "teacher-m",
-             "teacher_api_key_env": "SRPO_TEST_API_KEY", "judge_base_url": url, "judge_model": "judge-m",
-             "judge_api_key_env": "SRPO_TEST_API_KEY", "api_backoff_s": 0.01, "api_backoff_max_s": 0.05,
-             "api_max_tries": 3, "api_timeout_s": 5, "teacher_price_input_per_mtok": 1.1,
-             "teacher_price_output_per_mtok": 4.4, **extra}  # fmt: skip
+    flags = {
+        "attempt_source": "generator",
+        "teacher": "openai",
+        "teacher_base_url": url,
+        "teacher_model": "teacher-m",
+        "teacher_api_key_env": "SRPO_TEST_API_KEY",
+        "judge_base_url": url,
+        "judge_model": "judge-m",
+        "judge_api_key_env": "SRPO_TEST_API_KEY",
+        "api_backoff_s": 0.01,
+        "api_backoff_max_s": 0.05,
+        "api_max_tries": 3,
+        "api_timeout_s": 5,
+        "teacher_price_input_per_mtok": 1.1,
+        "teacher_price_output_per_mtok": 4.4,
+        **extra,
+    }
     return " ".join(f"--{k} {v}" for k, v in flags.items())
 
 
@@ -100,8 +112,13 @@ def test_stage_with_judge_and_teacher_over_http(run_dir, monkeypatch):
 
 def start_stage(config_path, env_key=True):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "SRPO_TEST_API_KEY": SECRET}
-    return subprocess.Popen([sys.executable, "-m", "srpo.reflection", "--config", str(config_path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "srpo.reflection", "--config", str(config_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def kill_when(proc, path, min_lines, timeout_s=120):
@@ -134,8 +151,9 @@ def test_killed_teacher_run_resumes_with_exact_ids(run_dir):
     prepare_pool(run_dir, 30)
     handler = Teacher(delay_s=0.3, errors=False)  # every request succeeds, so request counts are exact
     with FakeOpenAIServer(handler) as server:
-        _, path = resolved_config(run_dir, api_overrides(server.base_url, target_size=20, api_concurrency=2,
-                                                         layout="two_pass"))  # fmt: skip
+        _, path = resolved_config(
+            run_dir, api_overrides(server.base_url, target_size=20, api_concurrency=2, layout="two_pass")
+        )
         teacher_file = run_dir / STAGE / "teacher.jsonl"
         at_kill = kill_when(start_stage(path), teacher_file, min_lines=4)
         assert 4 <= at_kill < 20 and not paths.is_done(run_dir, STAGE)
@@ -163,8 +181,10 @@ def test_killed_teacher_run_resumes_with_exact_ids(run_dir):
 def test_killed_attempt_generation_resumes_with_exact_ids(run_dir, tiny_model_path):
     prepare_pool(run_dir, 24)
     # tiny://random writes no usable attempt; the generator (mixed) fills the set so the stage can finish
-    overrides = ("--policy_model tiny://random --attempt_source mixed --attempt_chunk_size 2 --attempt_batch_size 2 "
-                 "--attempt_max_new_tokens 16 --target_size 10")  # fmt: skip
+    overrides = (
+        "--policy_model tiny://random --attempt_source mixed --attempt_chunk_size 2 --attempt_batch_size 2 "
+        "--attempt_max_new_tokens 16 --target_size 10"
+    )
     _, path = resolved_config(run_dir, overrides)
     attempts_file = run_dir / STAGE / "attempts.jsonl"
     at_kill = kill_when(start_stage(path), attempts_file, min_lines=4)
@@ -182,14 +202,28 @@ def test_killed_attempt_generation_resumes_with_exact_ids(run_dir, tiny_model_pa
 
 def test_released_sft_data_is_used_as_is(run_dir):
     """Stage 01 with use_released_data fills sft_pool with the authors' SFT set: stage 02 keeps their targets."""
-    target = ("<think>Two bars: 3 and 4.</think><answer>\\boxed{8}</answer><reflection>I added wrong: 3 + 4 is 7."
-              "</reflection><answer>\\boxed{7}</answer>")  # fmt: skip
+    target = (
+        "<think>Two bars: 3 and 4.</think><answer>\\boxed{8}</answer><reflection>I added wrong: 3 + 4 is 7."
+        "</reflection><answer>\\boxed{7}</answer>"
+    )
     records = []
     for i, problem in enumerate(synthetic.make_problems(3, seed=1)):
-        meta = {"released_target": target, "released_system": "You are a reasoning expert.",
-                "released_first_answer": "8" if i else "7"}  # fmt: skip
-        records.append({**problem.record(), "source": "srpo_sft_released", "answer": "7", "answer_type": "integer",
-                        "options": [], "precision": None, "metadata": json.dumps(meta)})  # fmt: skip
+        meta = {
+            "released_target": target,
+            "released_system": "You are a reasoning expert.",
+            "released_first_answer": "8" if i else "7",
+        }
+        records.append(
+            {
+                **problem.record(),
+                "source": "srpo_sft_released",
+                "answer": "7",
+                "answer_type": "integer",
+                "options": [],
+                "precision": None,
+                "metadata": json.dumps(meta),
+            }
+        )
     to_dataset(records).save_to_disk(str(run_dir / "data_curation" / "sft_pool"))
     paths.write_summary(run_dir, "data_curation", {"sft_pool": 3})
     cfg, _ = resolved_config(run_dir, "")

@@ -74,8 +74,14 @@ def test_rehearsal_runs_all_six_stages(profile, tmp_path):
 
     env = {**os.environ, "SRPO_HOME": str(home), "SRPO_CACHE": str(cache_dir())}  # the built tiny models
     env.pop(rehearsal.ENV, None)
-    done = subprocess.run([sys.executable, "-m", "srpo", "run", "--profile", profile, "--rehearse"], cwd=home,
-                          env=env, capture_output=True, text=True, timeout=1500)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "srpo", "run", "--profile", profile, "--rehearse"],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     run = home / "runs" / profile / "rehearsal"
     for stage in ("data_curation", "reflection_generation", "cold_start_sft", "grpo_rl", "benchmarks", "ablations"):
@@ -93,8 +99,13 @@ def test_pipeline_rehearse_exports_the_rule_to_every_job():
     runs/<size>/rehearsal, and the ablation arms start from the tiny stand-in, not the Hub checkpoint."""
     env = {**os.environ, "SRPO_PYTHON": sys.executable}
     env.pop(rehearsal.ENV, None)
-    done = subprocess.run(["bash", str(project_root() / "slurm" / "pipeline.sh"), "--size", "32b", "--rehearse",
-                           "--dry-run"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(project_root() / "slurm" / "pipeline.sh"), "--size", "32b", "--rehearse", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     exported = next(line for line in done.stdout.splitlines() if line.startswith("export SRPO_REHEARSAL="))
     rule = json.loads(exported.split("=", 1)[1].strip("'"))

@@ -334,17 +334,33 @@ def test_training_sets_quarantine_corrupt_images_and_empty_gold_before_training(
     from srpo.sft import load_sft_dataset
 
     good, corrupt = {"bytes": _png(), "path": None}, {"bytes": b"\x89PNG\r\n\x1a\n not an image", "path": None}
-    folder = _training_set(tmp_path / "sft_set", {"id": ["a", "b", "c"], "prompt": ["q"] * 3,
-                                                  "completion": ["x", "y", " "], "images": [[good], [corrupt], [good]]})  # fmt: skip
+    folder = _training_set(
+        tmp_path / "sft_set",
+        {
+            "id": ["a", "b", "c"],
+            "prompt": ["q"] * 3,
+            "completion": ["x", "y", " "],
+            "images": [[good], [corrupt], [good]],
+        },
+    )
     args = SimpleNamespace(dataset=folder, max_samples=-1)
     dataset, quarantined = load_sft_dataset(args, tmp_path, tmp_path / "sft")
     assert len(dataset) == 1 and quarantined == 2 and dataset[0]["completion"] == "x"
     rows = jsonl.read_jsonl(tmp_path / "sft" / "quarantine.jsonl")
     assert [(r["index"], r["reason"]) for r in rows] == [(1, "image_unreadable"), (2, "missing_completion")]
 
-    folder = _training_set(tmp_path / "rl", {"id": ["p", "q"], "question": ["1+1?", "2+2?"], "answer": ["2", ""],
-                                             "options": ["", ""], "answer_type": ["integer"] * 2,
-                                             "precision": ["", ""], "images": [[good], [good]]})  # fmt: skip
+    folder = _training_set(
+        tmp_path / "rl",
+        {
+            "id": ["p", "q"],
+            "question": ["1+1?", "2+2?"],
+            "answer": ["2", ""],
+            "options": ["", ""],
+            "answer_type": ["integer"] * 2,
+            "precision": ["", ""],
+            "images": [[good], [good]],
+        },
+    )
     args = SimpleNamespace(dataset=folder, max_prompts=-1, prompt="srpo_rl", prompt_placement="system")
     dataset, quarantined = load_prompts(args, tmp_path, tmp_path / "grpo")
     assert list(dataset["id"]) == ["p"] and quarantined == 1
@@ -385,8 +401,14 @@ def test_a_benchmark_row_missing_a_field_or_its_gold_is_named(tmp_path):
     def bench(rows):
         return dataclasses.replace(get_benchmark("mathvista"), load_rows=lambda split, limit=None: rows)
 
-    row = {"pid": "7", "question": "How many?", "question_type": "free_form", "answer_type": "integer",
-           "answer": "3", "decoded_image": None}  # fmt: skip
+    row = {
+        "pid": "7",
+        "question": "How many?",
+        "question_type": "free_form",
+        "answer_type": "integer",
+        "answer": "3",
+        "decoded_image": None,
+    }
     assert bench([row]).records("testmini")[0]["answer"] == "3"
     records = bench([row, {k: v for k, v in row.items() if k != "pid"}, {**row, "answer": " "}]).records("testmini")
     assert [r["id"] for r in records] == ["7"]  # the split goes on

@@ -16,8 +16,10 @@ def count_z(text: str) -> int:
 
 def five(a1="4", a2="4", think1="z" * 10, refl="z" * 4, think2="z" * 6) -> str:
     """Five blocks with S = 10 and L = 20 = 2S, so f_len = 1."""
-    return (f"<think>{think1}</think>\n<answer>\\boxed{{{a1}}}</answer>\n<reflection>{refl}</reflection>\n"
-            f"<think>{think2}</think>\n<answer>\\boxed{{{a2}}}</answer>")  # fmt: skip
+    return (
+        f"<think>{think1}</think>\n<answer>\\boxed{{{a1}}}</answer>\n<reflection>{refl}</reflection>\n"
+        f"<think>{think2}</think>\n<answer>\\boxed{{{a2}}}</answer>"
+    )
 
 
 def score(completion, variant="paper", **kw):
@@ -131,8 +133,10 @@ def test_grading_fields_reach_the_grader():
 
 def test_conversational_completions():
     text = five()
-    for completion in ([{"role": "assistant", "content": text}],
-                       [{"role": "assistant", "content": [{"type": "text", "text": text}]}]):  # fmt: skip
+    for completion in (
+        [{"role": "assistant", "content": text}],
+        [{"role": "assistant", "content": [{"type": "text", "text": text}]}],
+    ):
         assert score(completion)["total"] == pytest.approx(1.6)
 
 
@@ -156,8 +160,15 @@ def test_reward_funcs_names_and_totals():
 def test_reward_funcs_read_columns_and_completion_ids():
     funcs = make_reward_funcs(count_z)
     convo = [[{"role": "assistant", "content": five("B", "A")}]]
-    out = call_all(funcs, convo, answer=["A"], options=[["p", "q"]], answer_type=["multiple_choice"],
-                   precision=[None], completion_ids=[[0] * 25])  # fmt: skip
+    out = call_all(
+        funcs,
+        convo,
+        answer=["A"],
+        options=[["p", "q"]],
+        answer_type=["multiple_choice"],
+        precision=[None],
+        completion_ids=[[0] * 25],
+    )
     assert out["accuracy"] == [0.0] and out["effectiveness"] == [0.5]
     assert out["length"] == [pytest.approx(0.1 * math.exp(-1))]  # L = 25 tokens from completion_ids
 

@@ -26,11 +26,22 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "scripts" / "start_local_slurm.sh"
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
-            "PREEMPTED"}  # fmt: skip
+TERMINAL = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "PREEMPTED",
+}
 # GRPO on the tiny profile, shrunk to a smoke run: random tiny model (so only stage 01 is needed), two steps.
-GRPO_SMOKE = ("--model_name_or_path tiny://random --max_steps 2 --max_prompts 32 --num_generations 4 "
-              "--per_device_train_batch_size 4 --max_completion_length 16 --eval_samples 0 --save_steps 1")  # fmt: skip
+GRPO_SMOKE = (
+    "--model_name_or_path tiny://random --max_steps 2 --max_prompts 32 --num_generations 4 "
+    "--per_device_train_batch_size 4 --max_completion_length 16 --eval_samples 0 --save_steps 1"
+)
 
 
 def why_no_slurm() -> str | None:
@@ -69,8 +80,14 @@ def slurm_cluster():
 def sbatch(*args, env: dict | None = None) -> int:
     """Submit from the repository root (as users do); returns the job id. The time limit stays above the
     scripts' signal lead (--signal=B:USR1@900), or the job would be told to stop at once."""
-    done = subprocess.run(["sbatch", "--parsable", "--time=00:30:00", *map(str, args)], cwd=ROOT,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        ["sbatch", "--parsable", "--time=00:30:00", *map(str, args)],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return int(done.stdout.strip().split(";")[0])
 
@@ -162,9 +179,21 @@ def test_hostlists_match_scontrol(slurm_cluster):
 def test_server_split_three_training_nodes_reach_the_server_node(slurm_cluster, tmp_path):
     notebook = check_notebook(tmp_path / "cluster_check.ipynb")
     log, run_dir = tmp_path / "job.out", tmp_path / "run"
-    job_id = sbatch("--nodes=4", "--ntasks-per-node=1", "--gres=gpu:8", "--exclusive", f"--output={log}",
-                    "slurm/run_notebook.sh", notebook, "tiny-cpu", "slurm/run_notebook.sh", "--run-dir", run_dir,
-                    "--overrides", "--vllm_server_nodes 1")  # fmt: skip
+    job_id = sbatch(
+        "--nodes=4",
+        "--ntasks-per-node=1",
+        "--gres=gpu:8",
+        "--exclusive",
+        f"--output={log}",
+        "slurm/run_notebook.sh",
+        notebook,
+        "tiny-cpu",
+        "slurm/run_notebook.sh",
+        "--run-dir",
+        run_dir,
+        "--overrides",
+        "--vllm_server_nodes 1",
+    )
     # a stop signal seconds after the start means --time is shorter than --signal's lead: ignored, no requeue
     deadline = time.time() + 120
     while not (log.exists() and "[srpo] notebook" in log.read_text()):
@@ -177,8 +206,11 @@ def test_server_split_three_training_nodes_reach_the_server_node(slurm_cluster, 
     summary = json.loads((run_dir / "cluster_check" / "summary.json").read_text())
     assert summary["plan"]["train_nodes"] == ["n1", "n2", "n3"] and summary["plan"]["server_nodes"] == ["n4"]
     assert summary["world_size"] == 3 and summary["all_reduce"] == 3.0 and summary["server_reachable"] is True
-    assert ranks((run_dir / "cluster_check" / "logs" / "check.log").read_text()) == [(0, 3, "n1"), (1, 3, "n2"),
-                                                                                     (2, 3, "n3")]  # fmt: skip
+    assert ranks((run_dir / "cluster_check" / "logs" / "check.log").read_text()) == [
+        (0, 3, "n1"),
+        (1, 3, "n2"),
+        (2, 3, "n3"),
+    ]
     assert "health endpoint on n4" in (run_dir / "cluster_check" / "logs" / "vllm_serve.log").read_text()
     assert (run_dir / "notebooks" / "cluster_check.ipynb").exists()
 
@@ -190,10 +222,22 @@ def test_time_limit_signal_checkpoints_requeues_and_resumes(slurm_cluster, tmp_p
     notebook = check_notebook(tmp_path / "cluster_check.ipynb", steps=steps, step_seconds=0.5)
     # SRPO_MIN_RUNTIME_S=0: here the signal comes seconds after the start, which the script would ignore
     log, run_dir = tmp_path / "job.out", tmp_path / "run"
-    job_id = sbatch("--nodes=4", "--ntasks-per-node=1", "--gres=gpu:8", "--exclusive", f"--output={log}",
-                    "--requeue", "--open-mode=append", "slurm/run_notebook.sh", notebook, "tiny-cpu",
-                    "slurm/run_notebook.sh", "--run-dir", run_dir,
-                    env={"SRPO_MIN_RUNTIME_S": "0"})  # fmt: skip
+    job_id = sbatch(
+        "--nodes=4",
+        "--ntasks-per-node=1",
+        "--gres=gpu:8",
+        "--exclusive",
+        f"--output={log}",
+        "--requeue",
+        "--open-mode=append",
+        "slurm/run_notebook.sh",
+        notebook,
+        "tiny-cpu",
+        "slurm/run_notebook.sh",
+        "--run-dir",
+        run_dir,
+        env={"SRPO_MIN_RUNTIME_S": "0"},
+    )
     state = run_dir / "cluster_check" / "step.txt"
     deadline = time.time() + 240
     while not (state.exists() and state.read_text().strip() and int(state.read_text()) >= 2):
@@ -229,8 +273,17 @@ def test_grpo_32b_tiny_profile_end_to_end(slurm_cluster, tmp_path):
     run_dir = tmp_path / "run"
     data_log, grpo_log = tmp_path / "data.out", tmp_path / "grpo.out"
     data = sbatch(f"--output={data_log}", "slurm/data.sh", "--profile", "tiny-cpu", "--run-dir", run_dir)
-    grpo = sbatch(f"--output={grpo_log}", f"--dependency=afterok:{data}", "slurm/grpo_32b.sh", "--profile",
-                  "tiny-cpu", "--run-dir", run_dir, "--overrides", GRPO_SMOKE)  # fmt: skip
+    grpo = sbatch(
+        f"--output={grpo_log}",
+        f"--dependency=afterok:{data}",
+        "slurm/grpo_32b.sh",
+        "--profile",
+        "tiny-cpu",
+        "--run-dir",
+        run_dir,
+        "--overrides",
+        GRPO_SMOKE,
+    )
     assert wait(data, data_log, timeout=300)["JobState"] == "COMPLETED", data_log.read_text()[-3000:]
     info = wait(grpo, grpo_log, timeout=420)
     assert info["JobState"] == "COMPLETED", grpo_log.read_text()[-3000:]
@@ -258,9 +311,24 @@ def test_pipeline_32b_rehearsal_chain_cancels_what_a_failed_stage_feeds(slurm_cl
     env.pop("SRPO_REHEARSAL", None)
     main, arms = {}, []
     try:
-        done = subprocess.run(["bash", "slurm/pipeline.sh", "--size", "32b", "--rehearse", "--run-name", name,
-                               "--override", "reflection_generation=--layout no_such_layout"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [
+                "bash",
+                "slurm/pipeline.sh",
+                "--size",
+                "32b",
+                "--rehearse",
+                "--run-name",
+                name,
+                "--override",
+                "reflection_generation=--layout no_such_layout",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         main = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"^0(\d) \w+: job (\d+)", done.stdout, re.M)}
         arms = [int(j) for j in re.findall(r"-> job (\d+)", done.stdout)]

@@ -22,8 +22,10 @@ from srpo.launch import prepare_stage, run_stage
 pytestmark = pytest.mark.slow
 
 SFT_FAST = "--model_name_or_path tiny://random --max_steps 60 --learning_rate 5e-3 --eval_samples 0 --logging_steps 5 --save_steps 1000"
-GRPO_FAST = ("--max_steps 3 --num_generations 4 --per_device_train_batch_size 8 --max_completion_length 40 "
-             "--learning_rate 1e-3 --logging_steps 1 --eval_samples 0 --accuracy_filter false --save_steps 1000")  # fmt: skip
+GRPO_FAST = (
+    "--max_steps 3 --num_generations 4 --per_device_train_batch_size 8 --max_completion_length 40 "
+    "--learning_rate 1e-3 --logging_steps 1 --eval_samples 0 --accuracy_filter false --save_steps 1000"
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +83,12 @@ def test_grpo_entry_point_logs_every_component_and_updates(small_run):
 def start_entry_point(stage, module, run_dir, overrides):
     _, resolved = prepare_stage(stage, "tiny-cpu", run_dir, overrides)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", module, "--config", str(resolved)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", module, "--config", str(resolved)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_for(predicate, proc, timeout=240):
@@ -136,8 +142,10 @@ def test_grpo_killed_run_resumes_to_the_uninterrupted_weights(small_run):
     log: every logged step once, no line torn by the kill."""
     if not paths.is_done(small_run, "cold_start_sft"):
         run_stage("cold_start_sft", "tiny-cpu", small_run, SFT_FAST, echo=False)
-    overrides = (GRPO_FAST.replace("--max_steps 3", "--max_steps 6").replace("--save_steps 1000", "--save_steps 2")
-                 + " --completions_every 1")  # fmt: skip
+    overrides = (
+        GRPO_FAST.replace("--max_steps 3", "--max_steps 6").replace("--save_steps 1000", "--save_steps 2")
+        + " --completions_every 1"
+    )
     kill_after_checkpoint("grpo_rl", "srpo.grpo", small_run, overrides, 2)
     resumed = run_stage("grpo_rl", "tiny-cpu", small_run, overrides, echo=False)
     assert int(resumed["resumed_from"].rsplit("-", 1)[1]) >= 2 and resumed["steps"] == 6
@@ -176,9 +184,11 @@ def kill_tree(pid: int) -> None:
     wait_for(lambda: not any(_processes().get(p, (0, "Z"))[1] != "Z" for p in tree), None, timeout=60)
 
 
-ZERO3 = ("--model_name_or_path tiny://random --max_steps 8 --learning_rate 5e-3 --eval_samples 0 --logging_steps 1 "
-         "--save_steps 4 --per_device_train_batch_size 8 --launcher accelerate "
-         "--accelerate_config recipes/accelerate/zero3.yaml --gpus_per_node 2")  # fmt: skip
+ZERO3 = (
+    "--model_name_or_path tiny://random --max_steps 8 --learning_rate 5e-3 --eval_samples 0 --logging_steps 1 "
+    "--save_steps 4 --per_device_train_batch_size 8 --launcher accelerate "
+    "--accelerate_config recipes/accelerate/zero3.yaml --gpus_per_node 2"
+)
 
 
 def test_sft_zero3_killed_run_resumes_to_the_uninterrupted_weights(small_run, monkeypatch):
@@ -191,8 +201,13 @@ def test_sft_zero3_killed_run_resumes_to_the_uninterrupted_weights(small_run, mo
         monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(paths.cache_dir() / "torch_extensions"))
     ckpts = paths.stage_dir(small_run, "cold_start_sft") / "checkpoints"
     cfg, resolved = prepare_stage("cold_start_sft", "tiny-cpu", small_run, ZERO3)
-    proc = subprocess.Popen(stage_command(cfg, resolved), env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                            cwd=paths.project_root(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        stage_command(cfg, resolved),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=paths.project_root(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: (ckpts / "checkpoint-4" / "trainer_state.json").exists(), proc, timeout=400)
     finally:

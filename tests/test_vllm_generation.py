@@ -50,12 +50,14 @@ def image_token_count(ids: list[int], path: str) -> int:
 
 def test_vllm_backend_gives_the_hf_backends_prompt_ids_and_greedy_text(hub_path):
     problems = synthetic.make_problems(4, seed=3)
-    requests = [GenerationRequest(p.id, formats.build_messages(p.question, 1, "single_pass"), [p.image])
-                for p in problems]  # fmt: skip
+    requests = [
+        GenerationRequest(p.id, formats.build_messages(p.question, 1, "single_pass"), [p.image]) for p in problems
+    ]
     settings = GenerationSettings(max_new_tokens=48, temperature=0.0, **TINY_BUDGET)
     hf = make_backend("hf", hub_path, dtype="float32").generate(requests, settings)
-    vllm = make_backend("vllm", hub_path, max_model_len=1024, max_images_per_prompt=1, enforce_eager=True,
-                        dtype="float32").generate(requests, settings)  # fmt: skip
+    vllm = make_backend(
+        "vllm", hub_path, max_model_len=1024, max_images_per_prompt=1, enforce_eager=True, dtype="float32"
+    ).generate(requests, settings)
     assert [g.id for g in vllm] == [g.id for g in hf] == [p.id for p in problems]
     for h, v in zip(hf, vllm, strict=True):
         assert image_token_count(v.prompt_ids, hub_path) == 2  # the budget, not the checkpoint's 6
@@ -65,11 +67,16 @@ def test_vllm_backend_gives_the_hf_backends_prompt_ids_and_greedy_text(hub_path)
 
 
 def test_stage_02_policy_attempts_through_vllm(curated):
-    overrides = ("--attempt_backend vllm --attempt_source mixed --max_problems 16 --target_size 8 "
-                 "--attempt_chunk_size 16 --attempt_max_model_len 1024")  # fmt: skip
+    overrides = (
+        "--attempt_backend vllm --attempt_source mixed --max_problems 16 --target_size 8 "
+        "--attempt_chunk_size 16 --attempt_max_model_len 1024"
+    )
     summary = run_stage("reflection_generation", "tiny-cpu", curated, overrides, echo=False)
-    rows = [json.loads(line) for line in (paths.stage_dir(curated, "reflection_generation") / "attempts.jsonl")
-            .read_text().splitlines() if line.strip()]  # fmt: skip
+    rows = [
+        json.loads(line)
+        for line in (paths.stage_dir(curated, "reflection_generation") / "attempts.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     policy = [r for r in rows if r.get("attempt_source") == "policy"]
     assert len(policy) == 16 and all(r["text"] and r["num_tokens"] > 0 for r in policy)
     # graded like any attempt; the warmed-up model answers in the format and is right about 2/3 of the time
@@ -103,7 +110,8 @@ def test_stage_05_benchmarks_through_vllm_apply_one_budget_to_every_model(tmp_pa
 
     item = get_benchmark("synthetic").records("test", limit=1)[0]
     proc = AutoProcessor.from_pretrained(resolve_model("tiny://instruct"))
-    text = proc.apply_chat_template(messages_for(item["question"], 1, "single_pass", "system"),
-                                    add_generation_prompt=True, tokenize=False)  # fmt: skip
+    text = proc.apply_chat_template(
+        messages_for(item["question"], 1, "single_pass", "system"), add_generation_prompt=True, tokenize=False
+    )
     ids = proc(text=[text], images=item["images"], **TINY_BUDGET)["input_ids"][0]
     assert prompt_tokens["vllm", "hub"][0] == len(ids)

@@ -40,9 +40,11 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 LOGP_DIFF = "sampling/sampling_logp_difference/mean"  # TRL: |vLLM logprob - trainer logprob| per token
 # The "+GRPO" baseline arm from a Hub checkpoint, a few small steps.
-HUB_ARM = ("--model_name_or_path tiny://hub --prompt single_pass --reward grpo_baseline --accuracy_filter false "
-           "--max_steps 2 --num_generations 4 --per_device_train_batch_size 8 --max_completion_length 48 "
-           "--logging_steps 1 --eval_samples 0 --save_steps 1000 --vllm_max_model_length 1024")  # fmt: skip
+HUB_ARM = (
+    "--model_name_or_path tiny://hub --prompt single_pass --reward grpo_baseline --accuracy_filter false "
+    "--max_steps 2 --num_generations 4 --per_device_train_batch_size 8 --max_completion_length 48 "
+    "--logging_steps 1 --eval_samples 0 --save_steps 1000 --vllm_max_model_length 1024"
+)
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +98,16 @@ def vllm_server(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cfg = config.load("grpo_rl", "tiny-cpu", tmp_path / "plan",
-                      f"--use_vllm true --vllm_mode server {HUB_ARM}")  # fmt: skip
-    plan = LaunchPlan(train_nodes=("127.0.0.1",), procs_per_node=1, master_addr="127.0.0.1", master_port=0,
-                      server_nodes=("127.0.0.1",), server_port=port, in_slurm=False)  # fmt: skip
+    cfg = config.load("grpo_rl", "tiny-cpu", tmp_path / "plan", f"--use_vllm true --vllm_mode server {HUB_ARM}")
+    plan = LaunchPlan(
+        train_nodes=("127.0.0.1",),
+        procs_per_node=1,
+        master_addr="127.0.0.1",
+        master_port=0,
+        server_nodes=("127.0.0.1",),
+        server_port=port,
+        in_slurm=False,
+    )
     cmd = vllm_server_for(cfg, plan) + ["--dtype", "float32"]  # the trainer's dtype: step 1 compares exactly
     assert "--enforce_eager" in cmd and any(a.startswith("--mm-processor-kwargs=") for a in cmd)
     log = open(tmp_path / "vllm_serve.log", "w")  # noqa: SIM115 (closed below)
@@ -135,8 +143,9 @@ def test_grpo_server_mode_against_trl_vllm_serve(curated, vllm_server, monkeypat
     from srpo.grpo import main
 
     monkeypatch.setattr(vllm_client.VLLMClient, "init_communicator", lambda self, device=0: None)
-    monkeypatch.setattr(vllm_client.VLLMClient, "update_named_params",
-                        lambda self, metadata, params: [None for _ in params])  # fmt: skip
+    monkeypatch.setattr(
+        vllm_client.VLLMClient, "update_named_params", lambda self, metadata, params: [None for _ in params]
+    )
     monkeypatch.setattr(vllm_client.VLLMClient, "close_communicator", lambda self: None)
     run_dir = curated.parent / "server_run"
     paths.stage_dir(run_dir, "data_curation").parent.mkdir(parents=True, exist_ok=True)

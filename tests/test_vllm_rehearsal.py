@@ -58,8 +58,13 @@ def test_rehearsal_generates_with_the_recipes_vllm_mode(profile, tmp_path, monke
     else:
         assert max(diffs) < 0.05, diffs  # colocate: weights loaded into the engines before the rollout
 
-    run_stage("benchmarks", profile, run, "--models srpo=stage:grpo_rl --model_prompts srpo=srpo_rl "
-              "--paper_models srpo=-", echo=False)  # fmt: skip
+    run_stage(
+        "benchmarks",
+        profile,
+        run,
+        "--models srpo=stage:grpo_rl --model_prompts srpo=srpo_rl --paper_models srpo=-",
+        echo=False,
+    )
     bench = config.read_yaml_mapping(paths.stage_dir(run, "benchmarks") / "config.yaml")
     assert bench["backend"] == "vllm" and bench["enforce_eager"] is True
     assert bench["tensor_parallel_size"] == config.recipe_value(profile, "benchmarks", "tensor_parallel_size")

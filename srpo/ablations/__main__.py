@@ -31,11 +31,25 @@ def main(cfg) -> dict:
     collect.save_results(results, rows, out)
     figure = plot_arms(rows, out)
     bench = paths.read_summary(run_dir, "benchmarks") if paths.is_done(run_dir, "benchmarks") else None
-    path = report.write_report(out, profile=cfg.run.profile, rows=rows, results=results, bench_summary=bench,
-                               figure=figure, notes=notes.arm_notes(rows))  # fmt: skip
-    summary = {"mode": args.mode, "arms": sorted({r["arm"] for r in results}), "seeds": sorted({r["seed"] for r in results}),
-               "table": report.arm_table(rows), "released_reward_check": report.released_reward_check(rows),
-               "notes": notes.arm_notes(rows), "report": str(path), "seconds": round(time.time() - start, 1)}  # fmt: skip
+    path = report.write_report(
+        out,
+        profile=cfg.run.profile,
+        rows=rows,
+        results=results,
+        bench_summary=bench,
+        figure=figure,
+        notes=notes.arm_notes(rows),
+    )
+    summary = {
+        "mode": args.mode,
+        "arms": sorted({r["arm"] for r in results}),
+        "seeds": sorted({r["seed"] for r in results}),
+        "table": report.arm_table(rows),
+        "released_reward_check": report.released_reward_check(rows),
+        "notes": notes.arm_notes(rows),
+        "report": str(path),
+        "seconds": round(time.time() - start, 1),
+    }
     paths.write_summary(run_dir, STAGE, summary)
     return summary
 
@@ -53,8 +67,9 @@ def plot_arms(rows: list[dict], out) -> str | None:
     by = {(r["arm"], r["mode"]): r for r in rows if r["benchmark"] == "synthetic:test"}
     arms = [t["arm"] for t in table]
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(arms)), 3.6))
-    for i, (mode, metric, style) in enumerate([("greedy", "final_acc", "C0"), ("sampled", "final_acc", "C1"),
-                                               ("sampled", "first_acc", "C2")]):  # fmt: skip
+    for i, (mode, metric, style) in enumerate(
+        [("greedy", "final_acc", "C0"), ("sampled", "final_acc", "C1"), ("sampled", "first_acc", "C2")]
+    ):
         values = [100 * (by.get((a, mode), {}).get(metric) or 0) for a in arms]
         ax.bar([x + 0.27 * (i - 1) for x in range(len(arms))], values, 0.27, color=style, label=f"{mode} {metric}")
     ax.set_xticks(range(len(arms)), arms, rotation=30, ha="right")
@@ -73,8 +88,9 @@ def cli(argv=None) -> None:
         from srpo.ablations.submit import cli as submit_cli
 
         return submit_cli(argv[1:])
-    cfg, _ = srpo_config.parse_entry_point(STAGE, argv, prog="python -m srpo.ablations",
-                                           description="Stage 06: ablations and the paper-vs-ours report")  # fmt: skip
+    cfg, _ = srpo_config.parse_entry_point(
+        STAGE, argv, prog="python -m srpo.ablations", description="Stage 06: ablations and the paper-vs-ours report"
+    )
     main(cfg)
 
 

@@ -31,26 +31,61 @@ ARMS: dict[str, Arm] = {
     a.name: a
     for a in [
         Arm("base", "the base model, untrained", "base", prompt="single_pass", paper_row="base"),
-        Arm("sft_only", "reflection SFT only (notebook 03's model)", "sft", prompt="trained",
-            paper_row="SFT only"),  # evaluated with the system prompt of its SFT data, not the RL one
-        Arm("grpo_no_sft", "plain GRPO from the base: single pass, format + accuracy reward", "base",
-            grpo=SINGLE_PASS, prompt="single_pass", paper_row="GRPO"),
-        Arm("srpo_no_sft", "the SRPO reward from the base, without the reflection cold start", "base",
-            grpo="", paper_row="without reflection SFT"),
-        Arm("srpo", "SRPO: reflection SFT, then GRPO with the paper's reward (Eq. 4-8)", "sft", grpo="",
-            paper_row="SRPO"),
-        Arm("srpo_released", "SRPO with the released code's reward (TT 0.75, FT 1.0, TF 0.25, FF 0)", "sft",
-            grpo="--reward released", paper_row=None, tags=("released",)),
-        Arm("no_effectiveness", "SRPO without I_eff", "sft", grpo="--reward_effectiveness false",
-            paper_row="without I_eff"),
-        Arm("no_length", "SRPO without the length term", "sft", grpo="--reward_length false",
-            paper_row="without f_len"),
+        Arm(
+            "sft_only", "reflection SFT only (notebook 03's model)", "sft", prompt="trained", paper_row="SFT only"
+        ),  # evaluated with the system prompt of its SFT data, not the RL one
+        Arm(
+            "grpo_no_sft",
+            "plain GRPO from the base: single pass, format + accuracy reward",
+            "base",
+            grpo=SINGLE_PASS,
+            prompt="single_pass",
+            paper_row="GRPO",
+        ),
+        Arm(
+            "srpo_no_sft",
+            "the SRPO reward from the base, without the reflection cold start",
+            "base",
+            grpo="",
+            paper_row="without reflection SFT",
+        ),
+        Arm(
+            "srpo",
+            "SRPO: reflection SFT, then GRPO with the paper's reward (Eq. 4-8)",
+            "sft",
+            grpo="",
+            paper_row="SRPO",
+        ),
+        Arm(
+            "srpo_released",
+            "SRPO with the released code's reward (TT 0.75, FT 1.0, TF 0.25, FF 0)",
+            "sft",
+            grpo="--reward released",
+            paper_row=None,
+            tags=("released",),
+        ),
+        Arm(
+            "no_effectiveness",
+            "SRPO without I_eff",
+            "sft",
+            grpo="--reward_effectiveness false",
+            paper_row="without I_eff",
+        ),
+        Arm(
+            "no_length", "SRPO without the length term", "sft", grpo="--reward_length false", paper_row="without f_len"
+        ),
         Arm("alpha_0.05", "SRPO with alpha = 0.05 (Table 6)", "sft", grpo="--reward_alpha 0.05"),
         Arm("alpha_0.3", "SRPO with alpha = 0.3 (Table 6)", "sft", grpo="--reward_alpha 0.3"),
-        Arm("cot_sft_grpo", "plain-CoT SFT (no reflection) then plain GRPO", "cot_sft", grpo=SINGLE_PASS,
-            prompt="single_pass", sft_layout="two_pass"),  # the CoT view keeps the second round's reasoning
+        Arm(
+            "cot_sft_grpo",
+            "plain-CoT SFT (no reflection) then plain GRPO",
+            "cot_sft",
+            grpo=SINGLE_PASS,
+            prompt="single_pass",
+            sft_layout="two_pass",
+        ),  # the CoT view keeps the second round's reasoning
     ]
-}  # fmt: skip
+}
 
 
 def run_layout(run_dir, profile: str) -> str:
@@ -79,8 +114,13 @@ def needs_own_sft_set(arm: Arm, run_dir, profile: str) -> bool:
 
 # stage-02 files an arm's own stage 02 reads from the main run: the pool (stage 01) and the first attempts and
 # judge verdicts (resumable stores, same settings), so the arm's SFT set has the same problems and attempts
-SHARED_STAGE02 = ("data_curation", "reflection_generation/attempts.jsonl", "reflection_generation/attempts.meta.json",
-                  "reflection_generation/judge.jsonl", "reflection_generation/judge.meta.json")  # fmt: skip
+SHARED_STAGE02 = (
+    "data_curation",
+    "reflection_generation/attempts.jsonl",
+    "reflection_generation/attempts.meta.json",
+    "reflection_generation/judge.jsonl",
+    "reflection_generation/judge.meta.json",
+)
 
 
 def link_shared_stage02(main_run, arm_run) -> None:
@@ -108,6 +148,15 @@ def arms_table():
     """The arms as a table: what each changes, where it starts, and the paper row it stands beside."""
     import pandas as pd
 
-    return pd.DataFrame([{"arm": a.name, "what it is": a.description, "starts from": a.start,
-                          "GRPO overrides": "evaluation only" if a.grpo is None else (a.grpo or "(the SRPO recipe)"),
-                          "paper row": a.paper_row or "–"} for a in ARMS.values()]).set_index("arm")  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                "arm": a.name,
+                "what it is": a.description,
+                "starts from": a.start,
+                "GRPO overrides": "evaluation only" if a.grpo is None else (a.grpo or "(the SRPO recipe)"),
+                "paper row": a.paper_row or "–",
+            }
+            for a in ARMS.values()
+        ]
+    ).set_index("arm")

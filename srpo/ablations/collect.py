@@ -49,7 +49,8 @@ def arm_results(arm: str, seed: int, run_dir: Path) -> dict:
         if row["model"] != arm:
             continue
         out["benchmarks"].setdefault(row["label"], {})[row["mode"]] = {
-            **{k: row.get(k) for k in (*METRICS, "n", "scorer")}}  # fmt: skip
+            **{k: row.get(k) for k in (*METRICS, "n", "scorer")}
+        }
     if paths.is_done(run_dir, "grpo_rl"):
         grpo = paths.read_summary(run_dir, "grpo_rl")
         out["grpo"] = {"steps": grpo["steps"], "seconds": grpo.get("train_seconds"), "reward": grpo["reward"]}
@@ -66,8 +67,15 @@ def aggregate(results: list[dict]) -> list[dict]:
                 groups.setdefault((res["arm"], label, mode), []).append((res, metrics))
     rows = []
     for (arm, label, mode), items in groups.items():
-        row = {"arm": arm, "benchmark": label, "mode": mode, "seeds": len(items), "n": items[0][1].get("n"),
-               "scorer": items[0][1].get("scorer"), "grpo_steps": items[0][0].get("grpo", {}).get("steps")}  # fmt: skip
+        row = {
+            "arm": arm,
+            "benchmark": label,
+            "mode": mode,
+            "seeds": len(items),
+            "n": items[0][1].get("n"),
+            "scorer": items[0][1].get("scorer"),
+            "grpo_steps": items[0][0].get("grpo", {}).get("steps"),
+        }
         row["seed_list"] = sorted(res["seed"] for res, _ in items)
         for metric in METRICS:
             by_seed = {res["seed"]: m[metric] for res, m in items if m.get(metric) is not None}

@@ -69,20 +69,26 @@ def arm_notes(rows: list[dict], label: str = "synthetic:test") -> list[str]:
         if not a or not b:
             continue
         fixed = " (" + ref + " has one run: held fixed)" if b["seeds"] == 1 and a["seeds"] > 1 else ""
-        notes.append(f"**{arm} vs {ref}** ({what}){fixed}: final answer {_fmt(a['final_acc'])} vs "
-                     f"{_fmt(b['final_acc'])}, {verdict(comparison(a, b, 'final_acc'))}; first answer "
-                     f"{_fmt(a['first_acc'])} vs {_fmt(b['first_acc'])}, {verdict(comparison(a, b, 'first_acc'))}."
-                     f"{_net(a, b)}{_reflection_effect(a, b)}")  # fmt: skip
+        notes.append(
+            f"**{arm} vs {ref}** ({what}){fixed}: final answer {_fmt(a['final_acc'])} vs "
+            f"{_fmt(b['final_acc'])}, {verdict(comparison(a, b, 'final_acc'))}; first answer "
+            f"{_fmt(a['first_acc'])} vs {_fmt(b['first_acc'])}, {verdict(comparison(a, b, 'first_acc'))}."
+            f"{_net(a, b)}{_reflection_effect(a, b)}"
+        )
     if ("srpo_no_sft", "greedy") in by and (by[("srpo_no_sft", "greedy")].get("structure_rate") or 0) < 0.05:
-        notes.append("**srpo_no_sft** almost never writes the five blocks: a policy that was never shown the format "
-                     "gets no format, reflection or length reward, so the SRPO reward reduces to first-answer "
-                     "accuracy. A 7B instruct model follows the RL prompt's instructions; a tiny model cannot, so "
-                     "this arm says more about the tiny model than about the paper's Table 3 row.")  # fmt: skip
+        notes.append(
+            "**srpo_no_sft** almost never writes the five blocks: a policy that was never shown the format "
+            "gets no format, reflection or length reward, so the SRPO reward reduces to first-answer "
+            "accuracy. A 7B instruct model follows the RL prompt's instructions; a tiny model cannot, so "
+            "this arm says more about the tiny model than about the paper's Table 3 row."
+        )
     seeds = sorted({r["seeds"] for r in rows})
-    notes.append(f"Seeds per arm: {', '.join(map(str, seeds))}. A seed is a whole training run; the data (stages "
-                 "01-02) and the evaluation's sampling seed are shared. Three seeds give wide intervals: a "
-                 "difference 'not shown' may still be real, and the intervals say nothing about a 7B model. Add "
-                 "seeds (`--seeds 0 1 2 3 4`) to narrow them.")  # fmt: skip
+    notes.append(
+        f"Seeds per arm: {', '.join(map(str, seeds))}. A seed is a whole training run; the data (stages "
+        "01-02) and the evaluation's sampling seed are shared. Three seeds give wide intervals: a "
+        "difference 'not shown' may still be real, and the intervals say nothing about a 7B model. Add "
+        "seeds (`--seeds 0 1 2 3 4`) to narrow them."
+    )
     return notes
 
 
@@ -90,8 +96,10 @@ def _net(a: dict, b: dict) -> str:
     """The reflection's net effect, final minus first answer accuracy, for both arms."""
     if min(a.get("structure_rate") or 0, b.get("structure_rate") or 0) < 0.5:
         return ""
-    return (f" Net effect of the reflection (final minus first): {100 * (a['final_acc'] - a['first_acc']):+.1f} vs "
-            f"{100 * (b['final_acc'] - b['first_acc']):+.1f} points.")  # fmt: skip
+    return (
+        f" Net effect of the reflection (final minus first): {100 * (a['final_acc'] - a['first_acc']):+.1f} vs "
+        f"{100 * (b['final_acc'] - b['first_acc']):+.1f} points."
+    )
 
 
 def _reflection_effect(a: dict, b: dict) -> str:

@@ -50,9 +50,20 @@ def train_sft_seed(run_dir, profile: str, seed: int, args) -> dict:
     start = time.time()
     if not paths.is_done(target, "cold_start_sft"):
         sft_set = paths.stage_dir(run_dir, "reflection_generation") / "sft"
-        run_stage("cold_start_sft", profile, target, _overrides(
-            model_name_or_path=sft_base_model(run_dir, profile), dataset=sft_set, seed=seed, eval_samples=0,
-            torch_threads=args.arm_torch_threads, launcher="local"), echo=False)  # fmt: skip
+        run_stage(
+            "cold_start_sft",
+            profile,
+            target,
+            _overrides(
+                model_name_or_path=sft_base_model(run_dir, profile),
+                dataset=sft_set,
+                seed=seed,
+                eval_samples=0,
+                torch_threads=args.arm_torch_threads,
+                launcher="local",
+            ),
+            echo=False,
+        )
     return {"arm": "sft", "seed": seed, "run_dir": str(target), "seconds": round(time.time() - start, 1)}
 
 
@@ -91,12 +102,29 @@ def train_cot_sft(run_dir, profile: str, seed: int, args) -> Path:
         sft_run = target
         if not paths.is_done(target, "reflection_generation"):
             link_shared_stage02(run_dir, target)
-            run_stage("reflection_generation", profile, target, _overrides(
-                **sft_set_overrides(ARMS["cot_sft_grpo"]), torch_threads=args.arm_torch_threads), echo=False)  # fmt: skip
+            run_stage(
+                "reflection_generation",
+                profile,
+                target,
+                _overrides(**sft_set_overrides(ARMS["cot_sft_grpo"]), torch_threads=args.arm_torch_threads),
+                echo=False,
+            )
     if not paths.is_done(target, "cold_start_sft"):
-        run_stage("cold_start_sft", profile, target, _overrides(
-            dataset=cot_dataset(sft_run), num_train_epochs=args.cot_sft_epochs, eval_samples=0,
-            eval_prompt="single_pass", torch_threads=args.arm_torch_threads, launcher="local", seed=seed), echo=False)  # fmt: skip
+        run_stage(
+            "cold_start_sft",
+            profile,
+            target,
+            _overrides(
+                dataset=cot_dataset(sft_run),
+                num_train_epochs=args.cot_sft_epochs,
+                eval_samples=0,
+                eval_prompt="single_pass",
+                torch_threads=args.arm_torch_threads,
+                launcher="local",
+                seed=seed,
+            ),
+            echo=False,
+        )
     return target
 
 
@@ -108,10 +136,22 @@ def run_arm(arm: Arm, run_dir, profile: str, seed: int, args) -> dict:
     if arm.trains:
         model = _train(arm, run_dir, target, profile, seed, model, args)
     if not paths.is_done(target, "benchmarks"):
-        run_stage("benchmarks", profile, target, _overrides(
-            models=f"{arm.name}={model}", model_prompts=f"{arm.name}={arm.prompt}", paper_models=f"{arm.name}=-",
-            synthetic_n=args.eval_n, sampled_limit=args.eval_sampled_limit, sampled_n=args.eval_sampled_n,
-            seed=args.seed, torch_threads=args.arm_torch_threads), echo=False)  # fmt: skip
+        run_stage(
+            "benchmarks",
+            profile,
+            target,
+            _overrides(
+                models=f"{arm.name}={model}",
+                model_prompts=f"{arm.name}={arm.prompt}",
+                paper_models=f"{arm.name}=-",
+                synthetic_n=args.eval_n,
+                sampled_limit=args.eval_sampled_limit,
+                sampled_n=args.eval_sampled_n,
+                seed=args.seed,
+                torch_threads=args.arm_torch_threads,
+            ),
+            echo=False,
+        )
     return {"arm": arm.name, "seed": seed, "run_dir": str(target), "seconds": round(time.time() - start, 1)}
 
 
@@ -125,9 +165,23 @@ def _train(arm: Arm, run_dir, target: Path, profile: str, seed: int, model: str,
         return str(paths.final_dir(run_dir, "grpo_rl"))
     if not paths.is_done(target, "grpo_rl"):
         rl = paths.stage_dir(run_dir, "data_curation") / "rl_train"
-        run_stage("grpo_rl", profile, target, _overrides(
-            model_name_or_path=model, dataset=str(rl), max_steps=args.grpo_max_steps, seed=seed, eval_samples=0,
-            torch_threads=args.arm_torch_threads, launcher="local") + " " + arm.grpo, echo=False)  # fmt: skip
+        run_stage(
+            "grpo_rl",
+            profile,
+            target,
+            _overrides(
+                model_name_or_path=model,
+                dataset=str(rl),
+                max_steps=args.grpo_max_steps,
+                seed=seed,
+                eval_samples=0,
+                torch_threads=args.arm_torch_threads,
+                launcher="local",
+            )
+            + " "
+            + arm.grpo,
+            echo=False,
+        )
     return str(paths.final_dir(target, "grpo_rl"))
 
 
@@ -173,8 +227,13 @@ def run_arms(cfg) -> list[dict]:
     arms = select_arms(args.arms)
     select_arms(args.one_seed_arms or ["base"])  # unknown names: the same error as for ``arms``
     jobs = [(arm, seed) for arm in arms for seed in arm_seeds(arm, args)]
-    sft_seeds = sorted({s for arm, s in jobs if arm.start == "sft" and sft_model(run_dir, s, args) != sft_model(
-        run_dir, run_sft_seed(run_dir), args)})  # fmt: skip
+    sft_seeds = sorted(
+        {
+            s
+            for arm, s in jobs
+            if arm.start == "sft" and sft_model(run_dir, s, args) != sft_model(run_dir, run_sft_seed(run_dir), args)
+        }
+    )
     jobs.sort(key=lambda job: -relative_cost(job[0]))  # longest first: the workers finish together
     done = []
     lines = progress.Lines("ablation_arms", len(sft_seeds) + len(jobs), every=1)
@@ -188,8 +247,10 @@ def run_arms(cfg) -> list[dict]:
     from trl import TrlParser  # noqa: F401  why: trl's lazy import is not thread-safe; resolve it before the workers
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        for phase in ([pool.submit(train_sft_seed, run_dir, profile, s, args) for s in sft_seeds],
-                      [pool.submit(run_arm, arm, run_dir, profile, seed, args) for arm, seed in jobs]):  # fmt: skip
+        for phase in (
+            [pool.submit(train_sft_seed, run_dir, profile, s, args) for s in sft_seeds],
+            [pool.submit(run_arm, arm, run_dir, profile, seed, args) for arm, seed in jobs],
+        ):
             for future in as_completed(phase):
                 finished(future.result())  # a job that fails stops the stage, with its log path in the message
     return [r for r in done if r["arm"] != "sft"]

@@ -43,12 +43,17 @@ def reuses_main_grpo(arm: Arm, seed: int, profile: str) -> bool:
     def value(stage, key):
         return str(recipe_value(profile, stage, key)).lower()
 
-    return (arm.name == "srpo" and value("ablations", "reuse_main_srpo") == "true"
-            and value("grpo_rl", "seed") == str(seed) and value("grpo_rl", "reward") == "paper")  # fmt: skip
+    return (
+        arm.name == "srpo"
+        and value("ablations", "reuse_main_srpo") == "true"
+        and value("grpo_rl", "seed") == str(seed)
+        and value("grpo_rl", "reward") == "paper"
+    )
 
 
-def arm_jobs(arm: Arm, seed: int, profile: str, run_name: str, cot_set: str | None,
-             reuse_main: bool = True) -> list[dict]:  # fmt: skip
+def arm_jobs(
+    arm: Arm, seed: int, profile: str, run_name: str, cot_set: str | None, reuse_main: bool = True
+) -> list[dict]:
     """The job chain of one arm: [{"name", "script", "run_name", "overrides"}], each depending on the previous.
     A job with ``after_main_grpo`` waits for the main run's GRPO job too; ``link_grpo_from`` links the main run's
     GRPO stage into the arm's run (the reused SRPO arm)."""
@@ -56,30 +61,64 @@ def arm_jobs(arm: Arm, seed: int, profile: str, run_name: str, cot_set: str | No
     arm_run = f"{run_name}-ablation-{arm.name}-s{seed}"
     if reuse_main and reuses_main_grpo(arm, seed, profile):
         # the main run's GRPO stage, linked as the arm's own (its summary is the arm's GRPO budget), then evaluated
-        return [{"name": "bench", "script": _script("bench", profile), "run_name": arm_run, "after_main_grpo": True,
-                 "link_grpo_from": str(main),
-                 "overrides": f"--models {arm.name}=stage:grpo_rl --model_prompts {arm.name}={arm.prompt} "
-                              f"--paper_models {arm.name}=-"}]  # fmt: skip
+        return [
+            {
+                "name": "bench",
+                "script": _script("bench", profile),
+                "run_name": arm_run,
+                "after_main_grpo": True,
+                "link_grpo_from": str(main),
+                "overrides": f"--models {arm.name}=stage:grpo_rl --model_prompts {arm.name}={arm.prompt} "
+                f"--paper_models {arm.name}=-",
+            }
+        ]
     base = sft_base_model(main, profile)
-    model = {"base": base, "sft": str(paths.final_dir(main, "cold_start_sft")),
-             "cot_sft": str(paths.final_dir(paths.default_run_dir(profile, arm_run), "cold_start_sft"))}[arm.start]  # fmt: skip
+    model = {
+        "base": base,
+        "sft": str(paths.final_dir(main, "cold_start_sft")),
+        "cot_sft": str(paths.final_dir(paths.default_run_dir(profile, arm_run), "cold_start_sft")),
+    }[arm.start]
     jobs = []
     if needs_own_sft_set(arm, main, profile):  # e.g. the plain-CoT view needs two_pass; 7b/32b make paper
-        jobs.append({"name": "reflect", "script": "slurm/reflect.sh", "run_name": arm_run,
-                     "overrides": " ".join(f"--{k} {v}" for k, v in sft_set_overrides(arm).items()),
-                     "link_from": str(main)})  # fmt: skip
+        jobs.append(
+            {
+                "name": "reflect",
+                "script": "slurm/reflect.sh",
+                "run_name": arm_run,
+                "overrides": " ".join(f"--{k} {v}" for k, v in sft_set_overrides(arm).items()),
+                "link_from": str(main),
+            }
+        )
         cot_set = cot_dataset(paths.default_run_dir(profile, arm_run))
     if arm.start == "cot_sft":
-        jobs.append({"name": "sft", "script": _script("sft", profile), "run_name": arm_run,
-                     "overrides": f"--dataset {cot_set} --model_name_or_path {base} --seed {seed}"})  # fmt: skip
+        jobs.append(
+            {
+                "name": "sft",
+                "script": _script("sft", profile),
+                "run_name": arm_run,
+                "overrides": f"--dataset {cot_set} --model_name_or_path {base} --seed {seed}",
+            }
+        )
     if arm.trains:
         rl = main / "data_curation" / "rl_train"
-        jobs.append({"name": "grpo", "script": _script("grpo", profile), "run_name": arm_run,
-                     "overrides": f"--model_name_or_path {model} --dataset {rl} --seed {seed} {arm.grpo}".strip()})  # fmt: skip
+        jobs.append(
+            {
+                "name": "grpo",
+                "script": _script("grpo", profile),
+                "run_name": arm_run,
+                "overrides": f"--model_name_or_path {model} --dataset {rl} --seed {seed} {arm.grpo}".strip(),
+            }
+        )
         model = "stage:grpo_rl"
-    jobs.append({"name": "bench", "script": _script("bench", profile), "run_name": arm_run,
-                 "overrides": f"--models {arm.name}={model} --model_prompts {arm.name}={arm.prompt} "
-                              f"--paper_models {arm.name}=-"})  # fmt: skip
+    jobs.append(
+        {
+            "name": "bench",
+            "script": _script("bench", profile),
+            "run_name": arm_run,
+            "overrides": f"--models {arm.name}={model} --model_prompts {arm.name}={arm.prompt} "
+            f"--paper_models {arm.name}=-",
+        }
+    )
     return jobs
 
 
@@ -105,9 +144,17 @@ def link_main_grpo(main_run, arm_run) -> None:
         os.symlink(target, link, target_is_directory=True)
 
 
-def submit(profile: str, run_name: str, arms: list[str], seeds: list[int], dry_run: bool = False,
-           after: list[str] | None = None, after_grpo: list[str] | None = None,
-           after_aggregate: list[str] | None = None, reuse_main: bool = True) -> list[str]:  # fmt: skip
+def submit(
+    profile: str,
+    run_name: str,
+    arms: list[str],
+    seeds: list[int],
+    dry_run: bool = False,
+    after: list[str] | None = None,
+    after_grpo: list[str] | None = None,
+    after_aggregate: list[str] | None = None,
+    reuse_main: bool = True,
+) -> list[str]:
     """Submit every arm's chain (each after the jobs ``after``: the main run's SFT job) and the aggregate job
     (after every arm and ``after_aggregate``: the main run's benchmarks job); the reused SRPO arm waits for
     ``after_grpo`` (the main run's GRPO job). Returns the job ids (placeholders when dry)."""
@@ -126,8 +173,9 @@ def submit(profile: str, run_name: str, arms: list[str], seeds: list[int], dry_r
                 waits = [*previous, *(after_grpo or [])] if job.get("after_main_grpo") else previous
                 previous = [sbatch(job["script"], job["run_name"], profile, job["overrides"], waits, dry_run)]
             last_jobs += previous
-    final = sbatch("slurm/ablations.sh", run_name, profile, "--mode aggregate", [*last_jobs, *(after_aggregate or [])],
-                   dry_run)  # fmt: skip
+    final = sbatch(
+        "slurm/ablations.sh", run_name, profile, "--mode aggregate", [*last_jobs, *(after_aggregate or [])], dry_run
+    )
     return [*last_jobs, final]
 
 

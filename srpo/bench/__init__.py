@@ -15,8 +15,17 @@ from srpo.bench.base import Benchmark, BenchmarkError, is_record
 from srpo.bench.evaluation import evaluate
 from srpo.bench.registry import BENCHMARKS, expand, get_benchmark, resolve
 
-__all__ = ["BENCHMARKS", "Benchmark", "BenchmarkError", "evaluate", "expand", "get_benchmark", "resolve",
-           "score_response", "to_record"]  # fmt: skip
+__all__ = [
+    "BENCHMARKS",
+    "Benchmark",
+    "BenchmarkError",
+    "evaluate",
+    "expand",
+    "get_benchmark",
+    "resolve",
+    "score_response",
+    "to_record",
+]
 
 
 def to_record(benchmark, row: dict) -> dict:

@@ -16,8 +16,9 @@ def _add_prefetch(parser) -> None:
 def main(argv: list[str] | None = None) -> int:
     from srpo.config import parse_entry_point
 
-    cfg, args = parse_entry_point("benchmarks", argv, prog="python -m srpo.bench", description=__doc__,
-                                  add_arguments=_add_prefetch)  # fmt: skip
+    cfg, args = parse_entry_point(
+        "benchmarks", argv, prog="python -m srpo.bench", description=__doc__, add_arguments=_add_prefetch
+    )
     if args.prefetch:
         from srpo.bench.stage import load_items
 

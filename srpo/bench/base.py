@@ -82,8 +82,10 @@ class Benchmark:
                 if not str(record["answer"]).strip():
                     raise BenchmarkError(f"id {record['id']!r}: the gold answer is empty; it cannot be scored")
             except KeyError as exc:
-                reason = (f"column {exc} is missing (the row has: {', '.join(sorted(map(str, row)))}); the dataset's "
-                          f"layout is not the one this adapter reads (srpo/bench/{self.name}.py)")  # fmt: skip
+                reason = (
+                    f"column {exc} is missing (the row has: {', '.join(sorted(map(str, row)))}); the dataset's "
+                    f"layout is not the one this adapter reads (srpo/bench/{self.name}.py)"
+                )
             except BenchmarkError as exc:
                 reason = str(exc)
             else:
@@ -92,8 +94,10 @@ class Benchmark:
             out.quarantined.append({"row": i, "reason": reason})
             print(f"[srpo.bench] {where}: quarantined: {reason}", flush=True)
         if out.quarantined and not out:
-            raise BenchmarkError(f"benchmark {self.name}:{split}: no usable row; row "
-                                 f"{out.quarantined[0]['row']}: {out.quarantined[0]['reason']}")  # fmt: skip
+            raise BenchmarkError(
+                f"benchmark {self.name}:{split}: no usable row; row "
+                f"{out.quarantined[0]['row']}: {out.quarantined[0]['reason']}"
+            )
         return out
 
 
@@ -157,8 +161,9 @@ def parse_option_list(value, *, row_id: str, column: str = "options") -> list[st
             continue
         if isinstance(parsed, list | tuple):
             if any(isinstance(v, list | tuple | dict) for v in parsed):
-                raise BenchmarkError(f"row {row_id!r}: column {column!r} is a nested list, not option texts: "
-                                     f"{text[:80]!r}")  # fmt: skip
+                raise BenchmarkError(
+                    f"row {row_id!r}: column {column!r} is a nested list, not option texts: {text[:80]!r}"
+                )
             return [str(v) for v in parsed]
     raise BenchmarkError(f"row {row_id!r}: column {column!r} is not a list literal: {text[:80]!r}")
 
@@ -207,13 +212,22 @@ def options_block(options: list[str], style: str = "({letter}) {text}") -> str:
 
 def make_record(*, id, source, images, question, options, answer, answer_type, precision=None, metadata=None) -> dict:
     """A record in the common schema (``srpo.data.schema``), ``metadata`` kept as a dict."""
-    return {"id": str(id), "source": source, "images": [to_rgb(i) for i in images if i is not None],
-            "question": question, "options": list(options), "answer": str(answer), "answer_type": answer_type,
-            "precision": precision, "metadata": dict(metadata or {})}  # fmt: skip
+    return {
+        "id": str(id),
+        "source": source,
+        "images": [to_rgb(i) for i in images if i is not None],
+        "question": question,
+        "options": list(options),
+        "answer": str(answer),
+        "answer_type": answer_type,
+        "precision": precision,
+        "metadata": dict(metadata or {}),
+    }
 
 
-RECORD_KEYS = frozenset({"id", "source", "images", "question", "options", "answer", "answer_type", "precision",
-                         "metadata"})  # fmt: skip
+RECORD_KEYS = frozenset(
+    {"id", "source", "images", "question", "options", "answer", "answer_type", "precision", "metadata"}
+)
 
 
 def is_record(row: dict) -> bool:

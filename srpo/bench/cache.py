@@ -29,8 +29,11 @@ def model_key(model) -> str:
         return "weights:" + weights_fingerprint(model[0])
     path = Path(str(model))
     if path.is_dir():
-        stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime))
-                       for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))  # fmt: skip
+        stats = sorted(
+            (p.name, p.stat().st_size, int(p.stat().st_mtime))
+            for p in path.iterdir()
+            if p.suffix in (".safetensors", ".bin", ".json")
+        )
         return f"dir:{path.resolve()}:{_digest(stats)}"
     return f"name:{model}"
 
@@ -69,8 +72,16 @@ class GenerationCache:
             self._writer.rows = []
 
     @staticmethod
-    def key(model_id: str, prompt: str, placement: str, settings: dict, item_id: str, question: str,
-            n_images: int, sample: int) -> str:  # fmt: skip
+    def key(
+        model_id: str,
+        prompt: str,
+        placement: str,
+        settings: dict,
+        item_id: str,
+        question: str,
+        n_images: int,
+        sample: int,
+    ) -> str:
         return _digest([model_id, prompt, placement, settings, item_id, _digest(question), n_images, sample])
 
     def get(self, key: str) -> dict | None:

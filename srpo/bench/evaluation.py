@@ -20,9 +20,23 @@ from srpo.bench.scoring import SCORER, score_record
 CHUNK_BATCHES = 4  # HF backend: cache writes every CHUNK_BATCHES generate() batches
 
 
-def evaluate(model, benchmark, *, settings, prompt: str = "srpo_rl", placement: str = "system", limit=None,
-             backend="hf", backend_kwargs=None, cache_path=None, items=None, judge=None, chunk_size=None,
-             num_threads: int | None = None, log: bool = True) -> dict:  # fmt: skip
+def evaluate(
+    model,
+    benchmark,
+    *,
+    settings,
+    prompt: str = "srpo_rl",
+    placement: str = "system",
+    limit=None,
+    backend="hf",
+    backend_kwargs=None,
+    cache_path=None,
+    items=None,
+    judge=None,
+    chunk_size=None,
+    num_threads: int | None = None,
+    log: bool = True,
+) -> dict:
     """Evaluate ``model`` on ``benchmark`` (``"synthetic"``, ``"mathvision:testmini"``, ...).
 
     ``model``: a checkpoint folder, a Hub id, a ``tiny://`` name, or a loaded ``(model, processor)`` pair (the
@@ -47,8 +61,17 @@ def evaluate(model, benchmark, *, settings, prompt: str = "srpo_rl", placement: 
         chunk_size = CHUNK_BATCHES * settings.batch_size if _is_hf(gen_backend) else 0
     threads = _set_threads(num_threads)
     try:
-        texts = _generate(gen_backend, records_in, settings, prompt, placement, cache, model_id, chunk_size,
-                          label=f"{bench.name}:{split}" if log else None)  # fmt: skip
+        texts = _generate(
+            gen_backend,
+            records_in,
+            settings,
+            prompt,
+            placement,
+            cache,
+            model_id,
+            chunk_size,
+            label=f"{bench.name}:{split}" if log else None,
+        )
     finally:
         restore()
         _set_threads(threads)
@@ -61,13 +84,26 @@ def evaluate(model, benchmark, *, settings, prompt: str = "srpo_rl", placement: 
         by_scorer[judge.name] = compute_metrics(records, prefix=judge.prefix)
         parts[judge.name] = breakdowns(records, bench.breakdowns, prefix=judge.prefix)
         if log and usage:
-            print(f"[srpo.bench] {judge.name} on {bench.name}:{split}: {usage['requests']} requests so far, "
-                  f"{usage['prompt_tokens']} + {usage['completion_tokens']} tokens, estimated "
-                  f"${usage['estimated_cost_usd']:.4f}, {usage['rejected']} rejected", flush=True)  # fmt: skip
-    return {"benchmark": bench.name, "split": split, "label": f"{bench.name}:{split}", "prompt": prompt,
-            "placement": placement, "settings": dataclasses.asdict(settings), "scorer": SCORER,
-            "metrics": by_scorer[SCORER], "metrics_by_scorer": by_scorer, "breakdowns": parts,
-            "records": records, "judge_usage": usage}  # fmt: skip
+            print(
+                f"[srpo.bench] {judge.name} on {bench.name}:{split}: {usage['requests']} requests so far, "
+                f"{usage['prompt_tokens']} + {usage['completion_tokens']} tokens, estimated "
+                f"${usage['estimated_cost_usd']:.4f}, {usage['rejected']} rejected",
+                flush=True,
+            )
+    return {
+        "benchmark": bench.name,
+        "split": split,
+        "label": f"{bench.name}:{split}",
+        "prompt": prompt,
+        "placement": placement,
+        "settings": dataclasses.asdict(settings),
+        "scorer": SCORER,
+        "metrics": by_scorer[SCORER],
+        "metrics_by_scorer": by_scorer,
+        "breakdowns": parts,
+        "records": records,
+        "judge_usage": usage,
+    }
 
 
 def _check_unique_ids(items: list[dict], label: str) -> None:
@@ -130,8 +166,13 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
     missing items. docs/paper_vs_release.md, row "Decoding".
     """
     skey = settings_key(settings)
-    keys = {it["id"]: [cache.key(model_id, prompt, placement, skey, it["id"], it["question"], len(it["images"]), s)
-                       for s in range(settings.n)] for it in items}  # fmt: skip
+    keys = {
+        it["id"]: [
+            cache.key(model_id, prompt, placement, skey, it["id"], it["question"], len(it["images"]), s)
+            for s in range(settings.n)
+        ]
+        for it in items
+    }
     pending = {it["id"] for it in items if any(cache.get(k) is None for k in keys[it["id"]])}
     size = chunk_size if chunk_size and chunk_size > 0 else max(len(items), 1)
     done = len(items) - len(pending)
@@ -159,9 +200,18 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
                 g = by_id.get((it["id"], s))
                 if g is None:
                     raise RuntimeError(f"{label}: the backend returned no sample {s} for {it['id']!r}")
-                entries.append({"key": key, "id": it["id"], "sample": s, "text": g.text, "num_tokens": g.num_tokens,
-                                "finish_reason": g.finish_reason, "gen_s": per,
-                                "prompt_tokens": len(g.prompt_ids) or None})  # fmt: skip
+                entries.append(
+                    {
+                        "key": key,
+                        "id": it["id"],
+                        "sample": s,
+                        "text": g.text,
+                        "num_tokens": g.num_tokens,
+                        "finish_reason": g.finish_reason,
+                        "gen_s": per,
+                        "prompt_tokens": len(g.prompt_ids) or None,
+                    }
+                )
         cache.put_many(entries)
         done += len(todo)
         if lines:
@@ -172,15 +222,25 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
 def _request(item: dict, prompt: str, placement: str):
     from srpo.generation import GenerationRequest
 
-    return GenerationRequest(item["id"], messages_for(item["question"], len(item["images"]), prompt, placement),
-                             list(item["images"]))  # fmt: skip
+    return GenerationRequest(
+        item["id"], messages_for(item["question"], len(item["images"]), prompt, placement), list(item["images"])
+    )
 
 
 def _record(item: dict, gen: dict, keys) -> dict:
     meta = metadata_of(item)
-    return {"id": item["id"], "sample": gen["sample"], "question": item["question"], "gold": item["answer"],
-            "answer_type": item["answer_type"], "options": list(item.get("options") or []),
-            **score_record(item, gen["text"]), "response": gen["text"], "num_tokens": gen["num_tokens"],
-            "finish_reason": gen["finish_reason"], "gen_s": gen["gen_s"],
-            "prompt_tokens": gen.get("prompt_tokens"),  # images expanded: shows the pixel budget at work
-            "groups": {k: meta.get(k) for k in keys}}  # fmt: skip
+    return {
+        "id": item["id"],
+        "sample": gen["sample"],
+        "question": item["question"],
+        "gold": item["answer"],
+        "answer_type": item["answer_type"],
+        "options": list(item.get("options") or []),
+        **score_record(item, gen["text"]),
+        "response": gen["text"],
+        "num_tokens": gen["num_tokens"],
+        "finish_reason": gen["finish_reason"],
+        "gen_s": gen["gen_s"],
+        "prompt_tokens": gen.get("prompt_tokens"),  # images expanded: shows the pixel budget at work
+        "groups": {k: meta.get(k) for k in keys},
+    }

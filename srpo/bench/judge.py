@@ -155,8 +155,9 @@ class ExtractThenCompare:
         for key, (item, _) in asks.items():
             extraction = self._extraction(key)
             if extraction and _compares_with_llm(item):
-                compare.setdefault(_key("compare", str(item.get("source")), str(item["id"]), extraction),
-                                   (item, extraction))  # fmt: skip
+                compare.setdefault(
+                    _key("compare", str(item.get("source")), str(item["id"]), extraction), (item, extraction)
+                )
         self._run(compare, self._compare_messages, _validate_judgement, "compare")
 
         def verdict(key: str | None) -> bool | None:
@@ -192,8 +193,14 @@ class ExtractThenCompare:
         return row["output"]["extraction"] if row and row["status"] == "accepted" else None
 
     def _run(self, asks: dict, build, validate, what: str) -> None:
-        run_requests(self.client, list(asks), lambda key: build(*asks[key]), lambda key: validate, self.store,
-                     label=f"{self.name}:{what}")  # fmt: skip
+        run_requests(
+            self.client,
+            list(asks),
+            lambda key: build(*asks[key]),
+            lambda key: validate,
+            self.store,
+            label=f"{self.name}:{what}",
+        )
 
     @staticmethod
     def _extract_messages(item: dict, text: str) -> list:

@@ -62,16 +62,29 @@ def to_record(row: dict, split: str = "testmini") -> dict:
     else:
         options, answer, answer_type = [], gold, infer_answer_type(gold)
     return make_record(
-        id=sid, source=f"mathverse:{split}", images=[row.get("image")],
-        question=row.get("query_cot") or row.get("question") or "", options=options, answer=answer,
+        id=sid,
+        source=f"mathverse:{split}",
+        images=[row.get("image")],
+        question=row.get("query_cot") or row.get("question") or "",
+        options=options,
+        answer=answer,
         answer_type=answer_type,
-        metadata={"problem_version": row.get("problem_version"), "problem_index": str(row.get("problem_index")),
-                  "subject": meta.get("subject"), "subfield": meta.get("subfield"), "question_type": qtype},
-    )  # fmt: skip
+        metadata={
+            "problem_version": row.get("problem_version"),
+            "problem_index": str(row.get("problem_index")),
+            "subject": meta.get("subject"),
+            "subfield": meta.get("subfield"),
+            "question_type": qtype,
+        },
+    )
 
 
 BENCHMARK = Benchmark(
-    name="mathverse", title="MathVerse", hub_id="AI4Math/MathVerse",
-    splits={"testmini": ("testmini", "testmini")}, default_splits=("testmini",),
-    breakdowns=("problem_version", "subject", "question_type"), to_record=to_record,
-)  # fmt: skip
+    name="mathverse",
+    title="MathVerse",
+    hub_id="AI4Math/MathVerse",
+    splits={"testmini": ("testmini", "testmini")},
+    default_splits=("testmini",),
+    breakdowns=("problem_version", "subject", "question_type"),
+    to_record=to_record,
+)

@@ -38,14 +38,23 @@ def to_record(row: dict, split: str = "test") -> dict:
     else:
         answer, answer_type = gold, infer_answer_type(gold)
     return make_record(
-        id=rid, source=f"mathvision:{split}", images=[row.get("decoded_image")], question=question,
-        options=options, answer=answer, answer_type=answer_type,
+        id=rid,
+        source=f"mathvision:{split}",
+        images=[row.get("decoded_image")],
+        question=question,
+        options=options,
+        answer=answer,
+        answer_type=answer_type,
         metadata={"subject": row.get("subject"), "level": row.get("level")},
-    )  # fmt: skip
+    )
 
 
 BENCHMARK = Benchmark(
-    name="mathvision", title="MathVision", hub_id="MathLLMs/MathVision",
-    splits={"test": (None, "test"), "testmini": (None, "testmini")}, default_splits=("test", "testmini"),
-    breakdowns=("subject", "level"), to_record=to_record,
-)  # fmt: skip
+    name="mathvision",
+    title="MathVision",
+    hub_id="MathLLMs/MathVision",
+    splits={"test": (None, "test"), "testmini": (None, "testmini")},
+    default_splits=("test", "testmini"),
+    breakdowns=("subject", "level"),
+    to_record=to_record,
+)

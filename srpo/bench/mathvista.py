@@ -45,16 +45,30 @@ def to_record(row: dict, split: str = "testmini") -> dict:
         answer, answer_type, choices = str(row["answer"]), ANSWER_TYPES[raw_type], []
         precision = int(row["precision"]) if raw_type == "float" and row.get("precision") is not None else None
     return make_record(
-        id=pid, source=f"mathvista:{split}", images=[row.get("decoded_image")],
-        question=row.get("query") or row["question"], options=choices, answer=answer, answer_type=answer_type,
+        id=pid,
+        source=f"mathvista:{split}",
+        images=[row.get("decoded_image")],
+        question=row.get("query") or row["question"],
+        options=choices,
+        answer=answer,
+        answer_type=answer_type,
         precision=precision,
-        metadata={"category": meta.get("category"), "task": meta.get("task"), "skills": list(meta.get("skills") or []),
-                  "unit": row.get("unit"), "gold_text": str(row["answer"])},
-    )  # fmt: skip
+        metadata={
+            "category": meta.get("category"),
+            "task": meta.get("task"),
+            "skills": list(meta.get("skills") or []),
+            "unit": row.get("unit"),
+            "gold_text": str(row["answer"]),
+        },
+    )
 
 
 BENCHMARK = Benchmark(
-    name="mathvista", title="MathVista", hub_id="AI4Math/MathVista",
-    splits={"testmini": (None, "testmini")}, default_splits=("testmini",),
-    breakdowns=("category", "task", "skills"), to_record=to_record,
-)  # fmt: skip
+    name="mathvista",
+    title="MathVista",
+    hub_id="AI4Math/MathVista",
+    splits={"testmini": (None, "testmini")},
+    default_splits=("testmini",),
+    breakdowns=("category", "task", "skills"),
+    to_record=to_record,
+)

@@ -56,14 +56,29 @@ def to_record(row: dict, split: str = "standard (10 options)") -> dict:
         images = [row[f"image_{k}"] for k in image_order(text, present)]
         question = f"{text}\n{STANDARD_INSTRUCTION}"
         meta.update(topic_difficulty=row.get("topic_difficulty"), img_type=row.get("img_type"))
-    return make_record(id=rid, source=f"mmmu_pro:{split}", images=images, question=question, options=options,
-                       answer=answer, answer_type="multiple_choice", metadata=meta)  # fmt: skip
+    return make_record(
+        id=rid,
+        source=f"mmmu_pro:{split}",
+        images=images,
+        question=question,
+        options=options,
+        answer=answer,
+        answer_type="multiple_choice",
+        metadata=meta,
+    )
 
 
 BENCHMARK = Benchmark(
-    name="mmmu_pro", title="MMMU-Pro", hub_id="MMMU/MMMU_Pro",
-    splits={"standard (10 options)": ("standard (10 options)", "test"), "vision": ("vision", "test"),
-            "standard (4 options)": ("standard (4 options)", "test")},
-    default_splits=("standard (10 options)", "vision"), breakdowns=("subject",), to_record=to_record,
+    name="mmmu_pro",
+    title="MMMU-Pro",
+    hub_id="MMMU/MMMU_Pro",
+    splits={
+        "standard (10 options)": ("standard (10 options)", "test"),
+        "vision": ("vision", "test"),
+        "standard (4 options)": ("standard (4 options)", "test"),
+    },
+    default_splits=("standard (10 options)", "vision"),
+    breakdowns=("subject",),
+    to_record=to_record,
     aliases={"standard10": "standard (10 options)", "standard4": "standard (4 options)"},
-)  # fmt: skip
+)

@@ -47,14 +47,22 @@ def _bars(rows, metrics: tuple[tuple[str, str], ...], title: str, ylabel: str):
 
 def plot_accuracy(rows: list[dict]):
     """First-answer vs final-answer accuracy (%), rule-based scorer."""
-    return _bars(rows, (("first_acc", "first answer"), ("final_acc", "final answer")),
-                 "Accuracy of the first and the final answer (rule-based scorer)", "accuracy (%)")  # fmt: skip
+    return _bars(
+        rows,
+        (("first_acc", "first answer"), ("final_acc", "final answer")),
+        "Accuracy of the first and the final answer (rule-based scorer)",
+        "accuracy (%)",
+    )
 
 
 def plot_reflection(rows: list[dict]):
     """Fix rate P(final right | first wrong) vs break rate P(final wrong | first right), in %."""
-    return _bars(rows, (("fix_rate", "fix rate"), ("break_rate", "break rate"), ("unchanged_rate", "unchanged")),
-                 "What the reflection did (rule-based scorer)", "rate (%)")  # fmt: skip
+    return _bars(
+        rows,
+        (("fix_rate", "fix rate"), ("break_rate", "break rate"), ("unchanged_rate", "unchanged")),
+        "What the reflection did (rule-based scorer)",
+        "rate (%)",
+    )
 
 
 def save_figures(rows: list[dict], folder: Path) -> dict:
@@ -83,11 +91,13 @@ def render_response(record: dict) -> str:
     def mark(ok):
         return "n/a" if ok is None else ("right" if ok else "wrong")
 
-    head = (f"<b>{html.escape(str(record['id']))}</b> sample {record['sample']} &middot; gold "
-            f"<code>{html.escape(str(record['gold']))}</code> &middot; first <code>"
-            f"{html.escape(str(record['first_answer']))}</code> ({mark(record['first_correct'])}) &middot; final "
-            f"<code>{html.escape(str(record['final_answer']))}</code> ({mark(record['final_correct'])}) &middot; "
-            f"five-block {record['five_block']} &middot; {record['num_tokens']} tokens")  # fmt: skip
+    head = (
+        f"<b>{html.escape(str(record['id']))}</b> sample {record['sample']} &middot; gold "
+        f"<code>{html.escape(str(record['gold']))}</code> &middot; first <code>"
+        f"{html.escape(str(record['first_answer']))}</code> ({mark(record['first_correct'])}) &middot; final "
+        f"<code>{html.escape(str(record['final_answer']))}</code> ({mark(record['final_correct'])}) &middot; "
+        f"five-block {record['five_block']} &middot; {record['num_tokens']} tokens"
+    )
     body = _TAG.sub(r'<b style="color:#a33">\1</b>', html.escape(record["response"] or ""))
     question = html.escape(record.get("question") or "")
     return f"<div>{head}</div><pre style='white-space:pre-wrap'>{question}</pre><pre style='white-space:pre-wrap'>{body}</pre>"

@@ -19,17 +19,41 @@ NOTE = (
     "A final accuracy that rises while fix_rate stays near 0 means the reflection is a rubber stamp: the gain "
     "came from better first answers, not from reflecting."
 )
-TABLE_METRICS = ("final_acc", "first_acc", "fix_rate", "break_rate", "unchanged_rate", "structure_rate",
-                 "parse_fail_rate", "mean_tokens", "tokens_per_s", "n")  # fmt: skip
-BREAKDOWN_METRICS = ("n", "final_acc", "first_acc", "fix_rate", "break_rate", "structure_rate", "parse_fail_rate",
-                     "mean_tokens")  # fmt: skip
+TABLE_METRICS = (
+    "final_acc",
+    "first_acc",
+    "fix_rate",
+    "break_rate",
+    "unchanged_rate",
+    "structure_rate",
+    "parse_fail_rate",
+    "mean_tokens",
+    "tokens_per_s",
+    "n",
+)
+BREAKDOWN_METRICS = (
+    "n",
+    "final_acc",
+    "first_acc",
+    "fix_rate",
+    "break_rate",
+    "structure_rate",
+    "parse_fail_rate",
+    "mean_tokens",
+)
 MMMU_PRO_SETTINGS = ("standard (10 options)", "vision")
 
 
 def result_rows(model: str, mode: str, result: dict) -> list[dict]:
     """One row per scorer of an ``evaluate`` result."""
-    base = {"model": model, "benchmark": result["benchmark"], "split": result["split"], "label": result["label"],
-            "mode": mode, "prompt": result["prompt"]}  # fmt: skip
+    base = {
+        "model": model,
+        "benchmark": result["benchmark"],
+        "split": result["split"],
+        "label": result["label"],
+        "mode": mode,
+        "prompt": result["prompt"],
+    }
     return [{**base, "scorer": scorer, **metrics} for scorer, metrics in result["metrics_by_scorer"].items()]
 
 
@@ -38,8 +62,17 @@ def breakdown_rows(model: str, mode: str, result: dict) -> list[dict]:
     for scorer, keys in result["breakdowns"].items():
         for key, values in keys.items():
             for value, m in values.items():
-                rows.append({"model": model, "label": result["label"], "mode": mode, "scorer": scorer, "key": key,
-                             "value": value, **{k: m[k] for k in BREAKDOWN_METRICS}})  # fmt: skip
+                rows.append(
+                    {
+                        "model": model,
+                        "label": result["label"],
+                        "mode": mode,
+                        "scorer": scorer,
+                        "key": key,
+                        "value": value,
+                        **{k: m[k] for k in BREAKDOWN_METRICS},
+                    }
+                )
     return rows
 
 
@@ -48,15 +81,29 @@ def overall_rows(rows: list[dict]) -> list[dict]:
     out = []
     keys = {(r["model"], r["mode"], r["scorer"]) for r in rows if r["benchmark"] == "mmmu_pro"}
     for model, mode, scorer in sorted(keys):
-        parts = {r["split"]: r for r in rows if r["benchmark"] == "mmmu_pro" and (r["model"], r["mode"], r["scorer"])
-                 == (model, mode, scorer)}  # fmt: skip
+        parts = {
+            r["split"]: r
+            for r in rows
+            if r["benchmark"] == "mmmu_pro" and (r["model"], r["mode"], r["scorer"]) == (model, mode, scorer)
+        }
         if not all(s in parts for s in MMMU_PRO_SETTINGS):
             continue
         both = [parts[s] for s in MMMU_PRO_SETTINGS]
-        out.append({"model": model, "benchmark": "mmmu_pro", "split": "overall", "label": "mmmu_pro:overall",
-                    "mode": mode, "prompt": both[0]["prompt"], "scorer": scorer, "n": sum(p["n"] for p in both),
-                    "final_acc": _mean(p["final_acc"] for p in both), "first_acc": _mean(p["first_acc"] for p in both),
-                    "derived": "mean of MMMU-Pro standard (10 options) and vision"})  # fmt: skip
+        out.append(
+            {
+                "model": model,
+                "benchmark": "mmmu_pro",
+                "split": "overall",
+                "label": "mmmu_pro:overall",
+                "mode": mode,
+                "prompt": both[0]["prompt"],
+                "scorer": scorer,
+                "n": sum(p["n"] for p in both),
+                "final_acc": _mean(p["final_acc"] for p in both),
+                "first_acc": _mean(p["first_acc"] for p in both),
+                "derived": "mean of MMMU-Pro standard (10 options) and vision",
+            }
+        )
     return out
 
 
@@ -110,8 +157,15 @@ def results_frame(summary: dict, scorer: str = "rule"):
     import pandas as pd
 
     df = pd.DataFrame([r for r in summary["results"] if r["scorer"] == scorer])
-    for col in ("final_acc", "first_acc", "fix_rate", "break_rate", "unchanged_rate", "structure_rate",
-                "parse_fail_rate"):  # fmt: skip
+    for col in (
+        "final_acc",
+        "first_acc",
+        "fix_rate",
+        "break_rate",
+        "unchanged_rate",
+        "structure_rate",
+        "parse_fail_rate",
+    ):
         if col in df:
             df[col] = (100 * df[col].astype(float)).round(1)
     for col in ("mean_tokens", "tokens_per_s"):
@@ -173,22 +227,35 @@ def examples(run_dir, model: str, label: str, mode: str = "greedy", kind: str = 
 
 
 DEMO_ROW = {  # a hand-written row in MathVista's Hub schema (multiple choice: the gold is the option's text)
-    "pid": "demo", "question_type": "multi_choice", "choices": ["3", "4", "5", "6"], "answer": "5",
+    "pid": "demo",
+    "question_type": "multi_choice",
+    "choices": ["3", "4", "5", "6"],
+    "answer": "5",
     "query": "Hint: answer with the option's letter.\nHow many bars are taller than 10?\nChoices: (A) 3 (B) 4 (C) 5 (D) 6",
-    "question": "How many bars are taller than 10?", "decoded_image": None, "unit": None, "precision": None,
-    "answer_type": "integer", "metadata": {"category": "demo", "task": "figure question answering", "skills": []},
-}  # fmt: skip
+    "question": "How many bars are taller than 10?",
+    "decoded_image": None,
+    "unit": None,
+    "precision": None,
+    "answer_type": "integer",
+    "metadata": {"category": "demo", "task": "figure question answering", "skills": []},
+}
 DEMO_REPLIES = {
-    "right, kept": ("<think>Bars at 12, 15, 11, 18, 14 exceed 10: five.</think><answer>\\boxed{C}</answer>"
-                    "<reflection>Each of the five bars is above the line at 10.</reflection>"
-                    "<think>Five bars, option C.</think><answer>\\boxed{C}</answer>"),
-    "wrong, fixed": ("<think>Bars at 12, 15, 18, 14 exceed 10: four.</think><answer>\\boxed{B}</answer>"
-                     "<reflection>I skipped the bar at 11, which is also above 10.</reflection>"
-                     "<think>12, 15, 11, 18, 14: five bars, option C.</think><answer>\\boxed{C}</answer>"),
-    "right, broken": ("<think>Bars at 12, 15, 11, 18, 14 exceed 10: five.</think><answer>\\boxed{C}</answer>"
-                      "<reflection>The bar at 11 may be at 10.</reflection>"
-                      "<think>Four bars, option B.</think><answer>\\boxed{B}</answer>"),
-}  # fmt: skip
+    "right, kept": (
+        "<think>Bars at 12, 15, 11, 18, 14 exceed 10: five.</think><answer>\\boxed{C}</answer>"
+        "<reflection>Each of the five bars is above the line at 10.</reflection>"
+        "<think>Five bars, option C.</think><answer>\\boxed{C}</answer>"
+    ),
+    "wrong, fixed": (
+        "<think>Bars at 12, 15, 18, 14 exceed 10: four.</think><answer>\\boxed{B}</answer>"
+        "<reflection>I skipped the bar at 11, which is also above 10.</reflection>"
+        "<think>12, 15, 11, 18, 14: five bars, option C.</think><answer>\\boxed{C}</answer>"
+    ),
+    "right, broken": (
+        "<think>Bars at 12, 15, 11, 18, 14 exceed 10: five.</think><answer>\\boxed{C}</answer>"
+        "<reflection>The bar at 11 may be at 10.</reflection>"
+        "<think>Four bars, option B.</think><answer>\\boxed{B}</answer>"
+    ),
+}
 
 
 def scoring_demo():
@@ -201,9 +268,20 @@ def scoring_demo():
     rows = []
     for name, reply in DEMO_REPLIES.items():
         s = score_response("mathvista", DEMO_ROW, reply)
-        did = {(True, True): "kept a right answer", (False, True): "fixed a wrong answer",
-               (True, False): "broke a right answer", (False, False): "kept a wrong answer"}  # fmt: skip
-        rows.append({"reply": name, "first answer": s["first_answer"], "final answer": s["final_answer"],
-                     "first right": s["first_correct"], "final right": s["final_correct"],
-                     "the reflection": did.get((s["first_correct"], s["final_correct"]), "no answer to grade")})  # fmt: skip
+        did = {
+            (True, True): "kept a right answer",
+            (False, True): "fixed a wrong answer",
+            (True, False): "broke a right answer",
+            (False, False): "kept a wrong answer",
+        }
+        rows.append(
+            {
+                "reply": name,
+                "first answer": s["first_answer"],
+                "final answer": s["final_answer"],
+                "first right": s["first_correct"],
+                "final right": s["final_correct"],
+                "the reflection": did.get((s["first_correct"], s["final_correct"]), "no answer to grade"),
+            }
+        )
     return pd.DataFrame(rows).set_index("reply")

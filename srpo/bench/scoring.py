@@ -40,9 +40,16 @@ def convention_of(record: dict) -> str | None:
 def grade(prediction: str | None, record: dict) -> bool:
     if prediction is None or not str(prediction).strip():
         return False
-    return bool(grading.grade_answer(prediction, record["answer"], options=record.get("options") or None,
-                                     answer_type=record.get("answer_type"), precision=record.get("precision"),
-                                     convention=convention_of(record)))  # fmt: skip
+    return bool(
+        grading.grade_answer(
+            prediction,
+            record["answer"],
+            options=record.get("options") or None,
+            answer_type=record.get("answer_type"),
+            precision=record.get("precision"),
+            convention=convention_of(record),
+        )
+    )
 
 
 def score_record(record: dict, response: str, mode: str = "default") -> dict:
@@ -101,8 +108,13 @@ def _nearest_applies(final: str | None, rule: str, record: dict) -> bool:
     """MathVista's nearest-option mapping applies to a stated answer of a MathVista multiple-choice item that
     is not a refusal."""
     stated = rule.startswith("tag:") or rule in STATED_RULES
-    return (convention_of(record) == "mathvista" and record.get("answer_type") == "multiple_choice" and stated
-            and bool(final and final.strip()) and not is_refusal(final))  # fmt: skip
+    return (
+        convention_of(record) == "mathvista"
+        and record.get("answer_type") == "multiple_choice"
+        and stated
+        and bool(final and final.strip())
+        and not is_refusal(final)
+    )
 
 
 def is_parsed(prediction: str | None, record: dict) -> bool:

@@ -42,8 +42,14 @@ def decoding_modes(args):
     cache key (``srpo.bench.cache.settings_key``)."""
     from srpo.generation import GenerationSettings
 
-    greedy = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=0.0, batch_size=args.batch_size,
-                                seed=args.seed, min_pixels=args.min_pixels, max_pixels=args.max_pixels)  # fmt: skip
+    greedy = GenerationSettings(
+        max_new_tokens=args.max_new_tokens,
+        temperature=0.0,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+    )
     modes = [("greedy", greedy, None)]
     if args.sampled_n > 0:
         sampled = dataclasses.replace(greedy, temperature=args.sampled_temperature, n=args.sampled_n)
@@ -67,9 +73,13 @@ def load_items(args) -> dict:
 
 def backend_kwargs(args) -> dict:
     if args.backend == "vllm":
-        return dict(tensor_parallel_size=args.tensor_parallel_size, data_parallel_size=args.data_parallel_size,
-                    gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
-                    enforce_eager=args.enforce_eager)  # fmt: skip
+        return dict(
+            tensor_parallel_size=args.tensor_parallel_size,
+            data_parallel_size=args.data_parallel_size,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            max_model_len=args.max_model_len,
+            enforce_eager=args.enforce_eager,
+        )
     return {}
 
 
@@ -102,10 +112,16 @@ def make_judge(args, out: Path):
     from srpo.reflection.store import JsonlStore
 
     two_step = args.judge_mode == "extract_compare"
-    settings = ApiSettings(model=args.judge_model, base_url=args.judge_base_url or None,
-                           api_key_env=args.judge_api_key_env, temperature=0.0, json_mode=two_step,
-                           max_tokens=512 if two_step else 16, price_input_per_mtok=args.judge_price_input_per_mtok,
-                           price_output_per_mtok=args.judge_price_output_per_mtok)  # fmt: skip
+    settings = ApiSettings(
+        model=args.judge_model,
+        base_url=args.judge_base_url or None,
+        api_key_env=args.judge_api_key_env,
+        temperature=0.0,
+        json_mode=two_step,
+        max_tokens=512 if two_step else 16,
+        price_input_per_mtok=args.judge_price_input_per_mtok,
+        price_output_per_mtok=args.judge_price_output_per_mtok,
+    )
     fingerprint = {"model": args.judge_model, "base_url": args.judge_base_url, "mode": args.judge_mode}
     store = JsonlStore(out / "judge" / f"{report.slug(args.judge_mode + '__' + args.judge_model)}.jsonl", fingerprint)
     return ExtractThenCompare(settings, store) if two_step else LLMJudge(settings, store)
@@ -125,15 +141,30 @@ def run(cfg) -> dict:
         prompt, placement = args.prompt_for(name), args.placement
         if prompt == TRAINED:
             prompt, placement = trained_prompt(path)
-        models[name] = {"source": source, "path": path, "prompt": prompt, "placement": placement,
-                        "paper_row": paper_rows.get(name)}  # fmt: skip
+        models[name] = {
+            "source": source,
+            "path": path,
+            "prompt": prompt,
+            "placement": placement,
+            "paper_row": paper_rows.get(name),
+        }
         print(f"[srpo.bench] model {name}: {source} ({prompt} prompt)", flush=True)
         backend = LazyBackend(lambda path=path: make_backend(args.backend, path, **backend_kwargs(args)))
         for lab, (bench, split, items) in items_by_label.items():
             for mode, settings, limit in decoding_modes(args):
-                res = evaluate(path, bench, settings=settings, prompt=prompt, placement=placement, items=items,
-                               limit=limit, backend=backend, cache_path=out / "cache" / f"{report.slug(name)}.jsonl",
-                               judge=judge, chunk_size=chunk_size(args))  # fmt: skip
+                res = evaluate(
+                    path,
+                    bench,
+                    settings=settings,
+                    prompt=prompt,
+                    placement=placement,
+                    items=items,
+                    limit=limit,
+                    backend=backend,
+                    cache_path=out / "cache" / f"{report.slug(name)}.jsonl",
+                    judge=judge,
+                    chunk_size=chunk_size(args),
+                )
                 res["split"], res["label"] = split, lab
                 write_records(report.records_path(out, name, lab, mode), res)
                 rows += report.result_rows(name, mode, res)
@@ -147,14 +178,20 @@ def run(cfg) -> dict:
     files = {k: str(Path(v).relative_to(out)) for k, v in files.items()}  # relative to <run_dir>/benchmarks
     print(report.format_table(rows), flush=True)
     return {
-        "profile": cfg.profile, "models": models, "benchmarks": list(items_by_label),
+        "profile": cfg.profile,
+        "models": models,
+        "benchmarks": list(items_by_label),
         "n_items": {lab: len(v[2]) for lab, v in items_by_label.items()},
         "modes": {m: {**dataclasses.asdict(s), "limit": lim} for m, s, lim in decoding_modes(args)},
-        "scorers": sorted({r["scorer"] for r in rows}), "results": rows, "breakdowns": parts,
-        "paper_comparison": comparison, "files": files, "wall_s": round(time.time() - start, 1),
+        "scorers": sorted({r["scorer"] for r in rows}),
+        "results": rows,
+        "breakdowns": parts,
+        "paper_comparison": comparison,
+        "files": files,
+        "wall_s": round(time.time() - start, 1),
         "judge_usage": judge_usage(judge),
         "note": report.NOTE,
-    }  # fmt: skip
+    }
 
 
 def judge_usage(judge) -> dict | None:
@@ -164,8 +201,11 @@ def judge_usage(judge) -> dict | None:
     from srpo.reflection.client import usage_summary
 
     usage = usage_summary(judge.store.rows(), judge.settings)
-    print(f"[srpo.bench] {judge.name}: {usage['requests']} requests, {usage['prompt_tokens']} + "
-          f"{usage['completion_tokens']} tokens, estimated ${usage['estimated_cost_usd']:.4f}", flush=True)  # fmt: skip
+    print(
+        f"[srpo.bench] {judge.name}: {usage['requests']} requests, {usage['prompt_tokens']} + "
+        f"{usage['completion_tokens']} tokens, estimated ${usage['estimated_cost_usd']:.4f}",
+        flush=True,
+    )
     return usage
 
 
@@ -180,8 +220,12 @@ def write_tables(out: Path, rows: list, parts: list, comparison: list) -> dict:
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
-    files = {"results_csv": out / "results.csv", "results_json": out / "results.json",
-             "breakdowns_csv": out / "breakdowns.csv", "paper_comparison_csv": out / "paper_comparison.csv"}  # fmt: skip
+    files = {
+        "results_csv": out / "results.csv",
+        "results_json": out / "results.json",
+        "breakdowns_csv": out / "breakdowns.csv",
+        "paper_comparison_csv": out / "paper_comparison.csv",
+    }
     pd.DataFrame(rows).to_csv(files["results_csv"], index=False)
     files["results_json"].write_text(json.dumps(rows, indent=1, default=str))
     pd.DataFrame(parts).to_csv(files["breakdowns_csv"], index=False)

@@ -34,12 +34,26 @@ def load_rows(split: str = "test", limit: int | None = None):
 def to_record(row: dict, split: str = "test") -> dict:
     meta = dict(row["metadata"])
     meta["difficulty_band"] = difficulty_band(float(meta["difficulty"]))
-    return make_record(id=row["id"], source=f"synthetic:{split}", images=row["images"], question=row["question"],
-                       options=row["options"], answer=row["answer"], answer_type=row["answer_type"],
-                       precision=row["precision"], metadata=meta)  # fmt: skip
+    return make_record(
+        id=row["id"],
+        source=f"synthetic:{split}",
+        images=row["images"],
+        question=row["question"],
+        options=row["options"],
+        answer=row["answer"],
+        answer_type=row["answer_type"],
+        precision=row["precision"],
+        metadata=meta,
+    )
 
 
 BENCHMARK = Benchmark(
-    name="synthetic", title="Synthetic (tiny)", hub_id=None, splits={"test": (None, "test")},
-    default_splits=("test",), breakdowns=("qtype", "difficulty_band"), to_record=to_record, load_rows=load_rows,
-)  # fmt: skip
+    name="synthetic",
+    title="Synthetic (tiny)",
+    hub_id=None,
+    splits={"test": (None, "test")},
+    default_splits=("test",),
+    breakdowns=("qtype", "difficulty_band"),
+    to_record=to_record,
+    load_rows=load_rows,
+)

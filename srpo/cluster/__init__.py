@@ -10,5 +10,13 @@ package is cheap (no torch): the node agent runs it on every node before the rea
 from srpo.cluster.plan import LaunchError, LaunchPlan, build_launch, plan_launch, stage_command
 from srpo.cluster.slurm_env import Allocation, SlurmEnvError, expand_hostlist
 
-__all__ = ["Allocation", "LaunchError", "LaunchPlan", "SlurmEnvError", "build_launch", "expand_hostlist",
-           "plan_launch", "stage_command"]  # fmt: skip
+__all__ = [
+    "Allocation",
+    "LaunchError",
+    "LaunchPlan",
+    "SlurmEnvError",
+    "build_launch",
+    "expand_hostlist",
+    "plan_launch",
+    "stage_command",
+]

@@ -73,9 +73,12 @@ def describe(stage: str, profile: str, run_dir: str | None, overrides: str, scri
         f"accelerate config {cfg.launch.accelerate_config or '(none: plain DDP)'}",
     ]
     if launch.server:
-        lines += [f"vLLM server: {','.join(plan.server_nodes)} port {plan.server_port} "
-                  f"(written into config.yaml: {launch.config_updates})",
-                  "server command:", "  " + shlex.join(launch.server)]  # fmt: skip
+        lines += [
+            f"vLLM server: {','.join(plan.server_nodes)} port {plan.server_port} "
+            f"(written into config.yaml: {launch.config_updates})",
+            "server command:",
+            "  " + shlex.join(launch.server),
+        ]
     lines += ["training command:", "  " + shlex.join(launch.train)]
     return "\n".join(lines)
 
@@ -110,8 +113,9 @@ def fit_command(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m srpo.cluster", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m srpo.cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fit_parser = sub.add_parser("fit", help="refuse a stage whose plan cannot fit the GPUs (sbatch scripts run it)")
     fit_parser.add_argument("--stage", required=True, help="stage key or notebook name")
@@ -130,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--overrides", default="", help="recipe overrides, e.g. '--vllm_server_nodes 0'")
         if name == "plan":
             p.add_argument("--script", default=None, help="size the simulated allocation from this sbatch script")
-            p.add_argument("--size", default=None, choices=["7b", "32b"],
-                           help="instead of one stage's launch: the per-GPU memory of every GPU stage of this size")  # fmt: skip
+            p.add_argument(
+                "--size",
+                default=None,
+                choices=["7b", "32b"],
+                help="instead of one stage's launch: the per-GPU memory of every GPU stage of this size",
+            )
         else:
             p.add_argument("--steps", type=int, default=0, help="resumable steps to run (preemption check)")
             p.add_argument("--step-seconds", type=float, default=0.5)

@@ -93,8 +93,16 @@ def probe(args) -> int:
             print(f"[srpo.cluster.check] step {step}/{args.steps}", flush=True)
     dist.barrier()
     if rank == 0:
-        result = {"world_size": world, "all_reduce": float(total.item()), "nodes": nodes, "backend": dist.get_backend(),
-                  "resumed_from_step": first, "last_step": step, "stopped": stopped, "server_reachable": server_ok}  # fmt: skip
+        result = {
+            "world_size": world,
+            "all_reduce": float(total.item()),
+            "nodes": nodes,
+            "backend": dist.get_backend(),
+            "resumed_from_step": first,
+            "last_step": step,
+            "stopped": stopped,
+            "server_reachable": server_ok,
+        }
         (out_dir / "result.json").write_text(json.dumps(result, indent=1))
         print(f"[srpo.cluster.check] {json.dumps(result)}", flush=True)
     dist.destroy_process_group()  # without it a rank can abort at exit
@@ -123,8 +131,15 @@ def serve(port: int) -> None:
 # ------------------------------------------------------------------------------- the orchestrating side
 
 
-def run(stage: str = "grpo_rl", profile: str = "tiny-cpu", run_dir=None, overrides=None, steps: int = 0,
-        step_seconds: float = 0.5, echo: bool = True) -> dict:  # fmt: skip
+def run(
+    stage: str = "grpo_rl",
+    profile: str = "tiny-cpu",
+    run_dir=None,
+    overrides=None,
+    steps: int = 0,
+    step_seconds: float = 0.5,
+    echo: bool = True,
+) -> dict:
     """Run the check with the launch plan of ``stage``/``profile``; returns (and writes) its summary."""
     from srpo import config as srpo_config
     from srpo import paths
@@ -151,9 +166,14 @@ def run(stage: str = "grpo_rl", profile: str = "tiny-cpu", run_dir=None, overrid
         raise StageFailed(f"cluster check failed with exit code {rc} after {seconds:.0f}s; log: {log}")
     result = json.loads((out_dir / "result.json").read_text())
     ranks = sorted({m.groups() for m in RANK_LINE.finditer(log.read_text())}, key=lambda g: int(g[0]))
-    summary = {**result, "stage": stage, "profile": profile, "seconds": round(seconds, 1),
-               "plan": launch.as_dict()["plan"] if launch else "local (one process)",
-               "ranks": [{"rank": int(r), "world_size": int(w), "local_rank": int(lr), "node": n} for r, w, lr, n in ranks]}  # fmt: skip
+    summary = {
+        **result,
+        "stage": stage,
+        "profile": profile,
+        "seconds": round(seconds, 1),
+        "plan": launch.as_dict()["plan"] if launch else "local (one process)",
+        "ranks": [{"rank": int(r), "world_size": int(w), "local_rank": int(lr), "node": n} for r, w, lr, n in ranks],
+    }
     paths.write_summary(cfg.run.run_dir, CHECK_DIR, summary)
     return summary
 
@@ -166,13 +186,15 @@ def _check_launch(cfg, module_args: list[str]):
     if not plan.server_nodes:
         return build_launch(cfg, "srpo.cluster.check", module_args)
     server = [sys.executable, "-m", "srpo.cluster.check", "serve", "--port", str(plan.server_port)]
-    return build_launch(cfg, "srpo.cluster.check", [*module_args, "--server-url", health_url(plan)],
-                        server_command=server)  # fmt: skip
+    return build_launch(
+        cfg, "srpo.cluster.check", [*module_args, "--server-url", health_url(plan)], server_command=server
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m srpo.cluster.check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m srpo.cluster.check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("probe", help="(on each rank) all-reduce, node names, resumable steps")
     p.add_argument("--run-dir", required=True)

@@ -149,15 +149,29 @@ def training_estimate(arch: dict, t: Training, budget_gib: float, role: str = "t
     else:
         acts = tokens * (5 * h + 3 * i) * 2 * layers
     logits = (t.micro_batch * t.logit_bytes + 8 * t.fp32_rows) * t.loss_tokens * arch["vocab_size"]
-    parts = {"params": params, "grads": grads, "adam": optim, "zero3 live": live, "activations": acts,
-             "logits": logits}  # fmt: skip
+    parts = {
+        "params": params,
+        "grads": grads,
+        "adam": optim,
+        "zero3 live": live,
+        "activations": acts,
+        "logits": logits,
+    }
     parts = {k: v / GIB for k, v in parts.items() if v}
     parts["overhead"] = TRAIN_OVERHEAD_GIB
     return Estimate(role, parts, budget_gib)
 
 
-def vllm_estimate(arch: dict, *, gpu_gib: float, utilization: float, tensor_parallel: int,
-                  max_model_len: int | None, role: str = "vLLM", setting: str = "max_model_len") -> Estimate:  # fmt: skip
+def vllm_estimate(
+    arch: dict,
+    *,
+    gpu_gib: float,
+    utilization: float,
+    tensor_parallel: int,
+    max_model_len: int | None,
+    role: str = "vLLM",
+    setting: str = "max_model_len",
+) -> Estimate:
     """Per-GPU memory of a vLLM engine: it refuses to start unless one ``max_model_len`` sequence's KV cache
     fits in ``utilization x GPU`` after the weights. ``max_model_len=None`` is the model's 128K context."""
     p = param_counts(arch)
@@ -165,13 +179,19 @@ def vllm_estimate(arch: dict, *, gpu_gib: float, utilization: float, tensor_para
     budget = utilization * gpu_gib
     weights = 2 * p["total"] / tensor_parallel / GIB
     kv = kv_bytes_per_token(arch) * length / tensor_parallel / GIB
-    est = Estimate(f"{role} (TP {tensor_parallel}, {utilization:.2f} of {gpu_gib:.0f} GiB, {length} tokens)",
-                   {"weights": weights, "KV cache (1 sequence)": kv, "overhead": VLLM_OVERHEAD_GIB}, budget)  # fmt: skip
+    est = Estimate(
+        f"{role} (TP {tensor_parallel}, {utilization:.2f} of {gpu_gib:.0f} GiB, {length} tokens)",
+        {"weights": weights, "KV cache (1 sequence)": kv, "overhead": VLLM_OVERHEAD_GIB},
+        budget,
+    )
     if not est.fits:
         free = budget - weights - VLLM_OVERHEAD_GIB
         fits_len = int(max(0.0, free) * GIB * tensor_parallel / kv_bytes_per_token(arch))
-        advice = (f"set {setting} (now {max_model_len or 'unset: the model maximum ' + str(length)}) to at most "
-                  f"{fits_len}" if fits_len >= 4096 else "raise the tensor-parallel size (GPUs per engine)")  # fmt: skip
+        advice = (
+            f"set {setting} (now {max_model_len or 'unset: the model maximum ' + str(length)}) to at most {fits_len}"
+            if fits_len >= 4096
+            else "raise the tensor-parallel size (GPUs per engine)"
+        )
         est.problems.append(
             f"{role}: {weights:.1f} GiB of weights per GPU leave {max(0.0, free):.1f} GiB of the "
             f"{utilization:.2f} x {gpu_gib:.0f} GiB budget, and one {length}-token sequence needs {kv:.1f} GiB of "
@@ -184,8 +204,10 @@ def check_sequence(what: str, needed: int, budget: int | None, setting: str, det
     """A problem line if ``needed`` tokens do not fit ``budget`` (None = no limit set)."""
     if budget is None or needed <= budget:
         return []
-    return [f"{what}: {detail} = {needed} tokens do not fit {setting} = {budget}: raise {setting} or lower the "
-            f"pixel budget (max_pixels)"]  # fmt: skip
+    return [
+        f"{what}: {detail} = {needed} tokens do not fit {setting} = {budget}: raise {setting} or lower the "
+        f"pixel budget (max_pixels)"
+    ]
 
 
 # ------------------------------------------------------------------------------------------- stages
@@ -193,8 +215,14 @@ def check_sequence(what: str, needed: int, budget: int | None, setting: str, det
 PROMPT_TEXT_TOKENS = 1024  # the released RL scripts' prompt cap; system prompt + question
 TRAIN_IMAGES = 2  # images in the largest prompts of the SFT/RL mix (multi-image rows)
 BENCH_IMAGES = 7  # MMMU-Pro's largest items
-STAGE_SCRIPTS = {"data_curation": "data.sh", "reflection_generation": "reflect.sh", "cold_start_sft": "sft_{}.sh",
-                 "grpo_rl": "grpo_{}.sh", "benchmarks": "bench_{}.sh", "ablations": "ablations.sh"}  # fmt: skip
+STAGE_SCRIPTS = {
+    "data_curation": "data.sh",
+    "reflection_generation": "reflect.sh",
+    "cold_start_sft": "sft_{}.sh",
+    "grpo_rl": "grpo_{}.sh",
+    "benchmarks": "bench_{}.sh",
+    "ablations": "ablations.sh",
+}
 GPU_STAGES = ("reflection_generation", "cold_start_sft", "grpo_rl", "benchmarks")
 
 
@@ -221,10 +249,12 @@ def deepspeed_settings(accelerate_config: str) -> dict:
     if not ds_file:
         return {"zero_stage": 0}
     ds = json.loads((project_root() / ds_file).read_text())["zero_optimization"]
-    return {"zero_stage": int(ds.get("stage", 0)),
-            "offload_optimizer": (ds.get("offload_optimizer") or {}).get("device", "none") == "cpu",
-            "offload_params": (ds.get("offload_param") or {}).get("device", "none") == "cpu",
-            "max_live_parameters": float(ds.get("stage3_max_live_parameters", 1e9))}  # fmt: skip
+    return {
+        "zero_stage": int(ds.get("stage", 0)),
+        "offload_optimizer": (ds.get("offload_optimizer") or {}).get("device", "none") == "cpu",
+        "offload_params": (ds.get("offload_param") or {}).get("device", "none") == "cpu",
+        "max_live_parameters": float(ds.get("stage3_max_live_parameters", 1e9)),
+    }
 
 
 def stage_estimates(cfg, size: str, plan, assume: Assumptions | None = None) -> tuple[list[Estimate], list[str]]:
@@ -236,58 +266,113 @@ def stage_estimates(cfg, size: str, plan, assume: Assumptions | None = None) -> 
     estimates, problems = [], []
     if stage == "cold_start_sft":
         prompt = assume.prompt_text_tokens + assume.train_images * image_tokens(args.image_max_pixels)
-        problems += check_sequence("SFT prompt", prompt, trl.max_length, "max_length",
-                                   f"{assume.prompt_text_tokens} text + {assume.train_images} images x "
-                                   f"{image_tokens(args.image_max_pixels)} at image_max_pixels {args.image_max_pixels}")  # fmt: skip
-        t = Training(ranks=plan.world_size, micro_batch=trl.per_device_train_batch_size, seq_len=trl.max_length,
-                     loss_tokens=trl.max_length, logit_bytes=10, fp32_rows=0, frozen_vision=args.freeze_vision,
-                     gradient_checkpointing=trl.gradient_checkpointing, lora=cfg.model.use_peft,
-                     **deepspeed_settings(cfg.launch.accelerate_config))  # fmt: skip
+        problems += check_sequence(
+            "SFT prompt",
+            prompt,
+            trl.max_length,
+            "max_length",
+            f"{assume.prompt_text_tokens} text + {assume.train_images} images x "
+            f"{image_tokens(args.image_max_pixels)} at image_max_pixels {args.image_max_pixels}",
+        )
+        t = Training(
+            ranks=plan.world_size,
+            micro_batch=trl.per_device_train_batch_size,
+            seq_len=trl.max_length,
+            loss_tokens=trl.max_length,
+            logit_bytes=10,
+            fp32_rows=0,
+            frozen_vision=args.freeze_vision,
+            gradient_checkpointing=trl.gradient_checkpointing,
+            lora=cfg.model.use_peft,
+            **deepspeed_settings(cfg.launch.accelerate_config),
+        )
         estimates.append(training_estimate(arch, t, gpu, f"SFT training rank (world size {plan.world_size})"))
     elif stage == "grpo_rl":
         prompt = assume.prompt_text_tokens + assume.train_images * image_tokens(args.image_max_pixels)
         budget_train = gpu
         if trl.use_vllm:
-            problems += check_sequence("GRPO rollout", prompt + trl.max_completion_length, trl.vllm_max_model_length,
-                                       "vllm_max_model_length", f"prompt {prompt} + max_completion_length "
-                                       f"{trl.max_completion_length}")  # fmt: skip
+            problems += check_sequence(
+                "GRPO rollout",
+                prompt + trl.max_completion_length,
+                trl.vllm_max_model_length,
+                "vllm_max_model_length",
+                f"prompt {prompt} + max_completion_length {trl.max_completion_length}",
+            )
             server = trl.vllm_mode == "server"
             role = "vLLM server replica" if server else "vLLM colocated engine"
-            estimates.append(vllm_estimate(arch, gpu_gib=gpu, utilization=trl.vllm_gpu_memory_utilization,
-                                           tensor_parallel=trl.vllm_tensor_parallel_size,
-                                           max_model_len=trl.vllm_max_model_length, role=role,
-                                           setting="vllm_max_model_length"))  # fmt: skip
+            estimates.append(
+                vllm_estimate(
+                    arch,
+                    gpu_gib=gpu,
+                    utilization=trl.vllm_gpu_memory_utilization,
+                    tensor_parallel=trl.vllm_tensor_parallel_size,
+                    max_model_len=trl.vllm_max_model_length,
+                    role=role,
+                    setting="vllm_max_model_length",
+                )
+            )
             if server and plan.server_nodes and plan.procs_per_node % trl.vllm_tensor_parallel_size:
-                problems.append(f"vllm_tensor_parallel_size {trl.vllm_tensor_parallel_size} does not divide the "
-                                f"{plan.procs_per_node} GPUs of the server node")  # fmt: skip
+                problems.append(
+                    f"vllm_tensor_parallel_size {trl.vllm_tensor_parallel_size} does not divide the "
+                    f"{plan.procs_per_node} GPUs of the server node"
+                )
             if not server:
                 budget_train = (1 - trl.vllm_gpu_memory_utilization) * gpu
-        t = Training(ranks=plan.world_size, micro_batch=trl.per_device_train_batch_size,
-                     seq_len=prompt + trl.max_completion_length, loss_tokens=trl.max_completion_length,
-                     frozen_vision=args.freeze_vision, gradient_checkpointing=trl.gradient_checkpointing,
-                     lora=cfg.model.use_peft, **deepspeed_settings(cfg.launch.accelerate_config))  # fmt: skip
+        t = Training(
+            ranks=plan.world_size,
+            micro_batch=trl.per_device_train_batch_size,
+            seq_len=prompt + trl.max_completion_length,
+            loss_tokens=trl.max_completion_length,
+            frozen_vision=args.freeze_vision,
+            gradient_checkpointing=trl.gradient_checkpointing,
+            lora=cfg.model.use_peft,
+            **deepspeed_settings(cfg.launch.accelerate_config),
+        )
         est = training_estimate(arch, t, budget_train, f"GRPO training rank (world size {plan.world_size})")
         if not est.fits and not (trl.use_vllm and trl.vllm_mode == "colocate"):
-            est.problems.append(f"{est.role}: needs {est.total_gib:.1f} GiB: lower per_device_train_batch_size "
-                                f"(raise gradient_accumulation_steps to keep the batch)")  # fmt: skip
+            est.problems.append(
+                f"{est.role}: needs {est.total_gib:.1f} GiB: lower per_device_train_batch_size "
+                f"(raise gradient_accumulation_steps to keep the batch)"
+            )
         elif not est.fits:
-            est.problems.append(f"{est.role}: needs {est.total_gib:.1f} GiB beside the colocated vLLM engine "
-                                f"({trl.vllm_gpu_memory_utilization:.2f} of the GPU): lower "
-                                f"vllm_gpu_memory_utilization or per_device_train_batch_size")  # fmt: skip
+            est.problems.append(
+                f"{est.role}: needs {est.total_gib:.1f} GiB beside the colocated vLLM engine "
+                f"({trl.vllm_gpu_memory_utilization:.2f} of the GPU): lower "
+                f"vllm_gpu_memory_utilization or per_device_train_batch_size"
+            )
         estimates.append(est)
     elif stage == "benchmarks" and args.backend == "vllm":
         prompt = assume.prompt_text_tokens + assume.bench_images * image_tokens(args.max_pixels)
-        problems += check_sequence("benchmark prompt", prompt + args.max_new_tokens, args.max_model_len,
-                                   "max_model_len", f"{assume.bench_images} images x {image_tokens(args.max_pixels)} "
-                                   f"+ {assume.prompt_text_tokens} text + max_new_tokens {args.max_new_tokens}")  # fmt: skip
-        estimates.append(vllm_estimate(arch, gpu_gib=gpu, utilization=args.gpu_memory_utilization,
-                                       tensor_parallel=args.tensor_parallel_size, max_model_len=args.max_model_len,
-                                       role="benchmark vLLM engine"))  # fmt: skip
+        problems += check_sequence(
+            "benchmark prompt",
+            prompt + args.max_new_tokens,
+            args.max_model_len,
+            "max_model_len",
+            f"{assume.bench_images} images x {image_tokens(args.max_pixels)} "
+            f"+ {assume.prompt_text_tokens} text + max_new_tokens {args.max_new_tokens}",
+        )
+        estimates.append(
+            vllm_estimate(
+                arch,
+                gpu_gib=gpu,
+                utilization=args.gpu_memory_utilization,
+                tensor_parallel=args.tensor_parallel_size,
+                max_model_len=args.max_model_len,
+                role="benchmark vLLM engine",
+            )
+        )
     elif stage == "reflection_generation" and args.attempt_backend == "vllm" and args.attempt_source != "generator":
-        estimates.append(vllm_estimate(arch, gpu_gib=gpu, utilization=args.attempt_gpu_memory_utilization,
-                                       tensor_parallel=args.attempt_tensor_parallel_size,
-                                       max_model_len=args.attempt_max_model_len or None,
-                                       role="first-attempt vLLM engine", setting="attempt_max_model_len"))  # fmt: skip
+        estimates.append(
+            vllm_estimate(
+                arch,
+                gpu_gib=gpu,
+                utilization=args.attempt_gpu_memory_utilization,
+                tensor_parallel=args.attempt_tensor_parallel_size,
+                max_model_len=args.attempt_max_model_len or None,
+                role="first-attempt vLLM engine",
+                setting="attempt_max_model_len",
+            )
+        )
     for est in estimates:
         if not est.fits and not est.problems:
             est.problems.append(f"{est.role}: needs {est.total_gib:.1f} GiB of {est.budget_gib:.1f} GiB")
@@ -300,8 +385,16 @@ def size_of(profile: str) -> str | None:
     return profile if profile in ARCHES else None
 
 
-def check_stage(stage: str, profile: str, run_dir, overrides: str, script: str | None = None,
-                size: str | None = None, assume: Assumptions | None = None, env=None) -> tuple[list[str], list[str]]:  # fmt: skip
+def check_stage(
+    stage: str,
+    profile: str,
+    run_dir,
+    overrides: str,
+    script: str | None = None,
+    size: str | None = None,
+    assume: Assumptions | None = None,
+    env=None,
+) -> tuple[list[str], list[str]]:
     """(report lines, problems) of one stage on its allocation: the SLURM job's when inside one, else the one the
     stage's sbatch script asks for."""
     import os

@@ -111,15 +111,27 @@ def plan_launch(launch, alloc: Allocation | None, env: Mapping[str, str] | None 
             raise LaunchError("vllm_server_nodes > 0 needs a SLURM allocation of at least 2 nodes (run under sbatch)")
         master, server = job_ports(None, env)
         # a CPU rehearsal (srpo.rehearsal) outside SLURM: the server "node" is this machine, on loopback
-        return LaunchPlan(train_nodes=("localhost",), procs_per_node=procs_per_node(launch.gpus_per_node, None, env),
-                          master_addr="127.0.0.1", master_port=master, server_port=server, in_slurm=False,
-                          server_nodes=("127.0.0.1",) if local_server else ())  # fmt: skip
+        return LaunchPlan(
+            train_nodes=("localhost",),
+            procs_per_node=procs_per_node(launch.gpus_per_node, None, env),
+            master_addr="127.0.0.1",
+            master_port=master,
+            server_port=server,
+            in_slurm=False,
+            server_nodes=("127.0.0.1",) if local_server else (),
+        )
     train, serve = split_nodes(alloc.nodes, launch.vllm_server_nodes)
     master, server = job_ports(alloc.job_id, env)
     cpus = min(alloc.cpus_per_node) if alloc.cpus_per_node else None
-    return LaunchPlan(train_nodes=train, procs_per_node=procs_per_node(launch.gpus_per_node, alloc),
-                      master_addr=train[0], master_port=master, server_nodes=serve, server_port=server,
-                      cpus_per_node=cpus)  # fmt: skip
+    return LaunchPlan(
+        train_nodes=train,
+        procs_per_node=procs_per_node(launch.gpus_per_node, alloc),
+        master_addr=train[0],
+        master_port=master,
+        server_nodes=serve,
+        server_port=server,
+        cpus_per_node=cpus,
+    )
 
 
 # ------------------------------------------------------------------------------------------- command lines
@@ -135,9 +147,18 @@ def accelerate_command(plan: LaunchPlan, accelerate_config: str, target: list[st
     cmd = [bin_path("accelerate"), "launch"]
     if accelerate_config:
         cmd += ["--config_file", accelerate_config]
-    cmd += ["--num_machines", str(plan.num_machines), "--num_processes", str(plan.world_size),
-            "--machine_rank", str(machine_rank), "--main_process_ip", plan.master_addr,
-            "--main_process_port", str(plan.master_port)]  # fmt: skip
+    cmd += [
+        "--num_machines",
+        str(plan.num_machines),
+        "--num_processes",
+        str(plan.world_size),
+        "--machine_rank",
+        str(machine_rank),
+        "--main_process_ip",
+        plan.master_addr,
+        "--main_process_port",
+        str(plan.master_port),
+    ]
     if plan.world_size > 1 and not accelerate_config:
         cmd.append("--multi_gpu")  # torchrun + gloo on CPU too; never --cpu (it silently runs ONE process)
     return [*cmd, "-m", *target]
@@ -146,8 +167,14 @@ def accelerate_command(plan: LaunchPlan, accelerate_config: str, target: list[st
 def srun_command(nodes: tuple[str, ...], inner: list[str], cpus_per_task: int | None = None) -> list[str]:
     """One task per node on exactly ``nodes``; a failure on any node ends them all. No ``--wait``: rank 0
     often works on (final save, held-out check, summary) long after the other nodes have exited cleanly."""
-    cmd = ["srun", f"--nodes={len(nodes)}", f"--ntasks={len(nodes)}", "--ntasks-per-node=1",
-           f"--nodelist={','.join(nodes)}", "--kill-on-bad-exit=1"]  # fmt: skip
+    cmd = [
+        "srun",
+        f"--nodes={len(nodes)}",
+        f"--ntasks={len(nodes)}",
+        "--ntasks-per-node=1",
+        f"--nodelist={','.join(nodes)}",
+        "--kill-on-bad-exit=1",
+    ]
     if cpus_per_task:
         cmd.append(f"--cpus-per-task={cpus_per_task}")
     return [*cmd, *inner]
@@ -159,18 +186,34 @@ def node_command(plan: LaunchPlan, accelerate_config: str, target: list[str]) ->
     return [sys.executable, "-m", "srpo.cluster.node", "--", *inner]
 
 
-def vllm_serve_command(plan: LaunchPlan, model: str, tensor_parallel_size: int = 1,
-                       max_model_len: int | None = None, gpu_memory_utilization: float | None = None,
-                       extra_args=()) -> list[str]:  # fmt: skip
+def vllm_serve_command(
+    plan: LaunchPlan,
+    model: str,
+    tensor_parallel_size: int = 1,
+    max_model_len: int | None = None,
+    gpu_memory_utilization: float | None = None,
+    extra_args=(),
+) -> list[str]:
     """``trl vllm-serve`` on the server node: every GPU of the node, as data-parallel replicas of
     ``tensor_parallel_size`` GPUs each, with the recipe's ``vllm_max_model_length`` (without it vLLM sizes
     the KV cache for the model's 128K context) and ``vllm_gpu_memory_utilization``."""
     gpus = plan.procs_per_node
     if tensor_parallel_size < 1 or gpus % tensor_parallel_size:
         raise LaunchError(f"vllm_tensor_parallel_size={tensor_parallel_size} does not divide {gpus} GPUs per node")
-    cmd = [bin_path("trl"), "vllm-serve", "--model", model, "--tensor_parallel_size", str(tensor_parallel_size),
-           "--data_parallel_size", str(gpus // tensor_parallel_size), "--host", "0.0.0.0",
-           "--port", str(plan.server_port)]  # fmt: skip
+    cmd = [
+        bin_path("trl"),
+        "vllm-serve",
+        "--model",
+        model,
+        "--tensor_parallel_size",
+        str(tensor_parallel_size),
+        "--data_parallel_size",
+        str(gpus // tensor_parallel_size),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(plan.server_port),
+    ]
     if max_model_len:
         cmd += ["--max_model_len", str(max_model_len)]
     if gpu_memory_utilization:
@@ -207,8 +250,13 @@ def uses_cluster(launch, env: Mapping[str, str] | None = None) -> bool:
     return launch.launcher == "accelerate"
 
 
-def build_launch(cfg, module: str, module_args: list[str], env: Mapping[str, str] | None = None,
-                 server_command: list[str] | None = None) -> StageLaunch:  # fmt: skip
+def build_launch(
+    cfg,
+    module: str,
+    module_args: list[str],
+    env: Mapping[str, str] | None = None,
+    server_command: list[str] | None = None,
+) -> StageLaunch:
     """The launch of ``python -m module *module_args`` with ``cfg.launch`` on the allocation described by
     ``env`` (pure). ``server_command`` replaces ``trl vllm-serve`` (the cluster check's stand-in)."""
     env = os.environ if env is None else env
@@ -222,8 +270,9 @@ def build_launch(cfg, module: str, module_args: list[str], env: Mapping[str, str
         if not plan.server_nodes:
             return StageLaunch(plan, train)
         server = server_command if server_command is not None else vllm_server_for(cfg, plan)
-        return StageLaunch(plan, train, server, {"vllm_server_host": plan.server_nodes[0],
-                                                 "vllm_server_port": plan.server_port})  # fmt: skip
+        return StageLaunch(
+            plan, train, server, {"vllm_server_host": plan.server_nodes[0], "vllm_server_port": plan.server_port}
+        )
     train = srun_command(plan.train_nodes, node_command(plan, accelerate_config, target), plan.cpus_per_node)
     if not plan.server_nodes:
         return StageLaunch(plan, train)
@@ -258,9 +307,14 @@ def vllm_server_for(cfg, plan: LaunchPlan) -> list[str]:
         )
     from srpo.generation import trl_vllm_serve_args
 
-    return vllm_serve_command(plan, server_model(cfg), trl_cfg.vllm_tensor_parallel_size,
-                              trl_cfg.vllm_max_model_length, trl_cfg.vllm_gpu_memory_utilization,
-                              trl_vllm_serve_args(cfg.args))  # fmt: skip
+    return vllm_serve_command(
+        plan,
+        server_model(cfg),
+        trl_cfg.vllm_tensor_parallel_size,
+        trl_cfg.vllm_max_model_length,
+        trl_cfg.vllm_gpu_memory_utilization,
+        trl_vllm_serve_args(cfg.args),
+    )
 
 
 def server_model(cfg) -> str:

@@ -116,8 +116,12 @@ class Allocation:
             return None
         nodes = tuple(expand_hostlist(nodelist))
         cpus = env.get("SLURM_JOB_CPUS_PER_NODE")
-        return cls(job_id=int(job_id), nodes=nodes, gpus_per_node=gpus_on_node(env),
-                   cpus_per_node=tuple(expand_counts(cpus)) if cpus else ())  # fmt: skip
+        return cls(
+            job_id=int(job_id),
+            nodes=nodes,
+            gpus_per_node=gpus_on_node(env),
+            cpus_per_node=tuple(expand_counts(cpus)) if cpus else (),
+        )
 
 
 def gpus_on_node(env: Mapping[str, str]) -> int:
@@ -173,5 +177,6 @@ def simulated_allocation(header: Mapping[str, str], job_id: int = 12345, prefix:
     if first("gpus_per_node"):
         gpus = gpus_on_node({"SLURM_GPUS_PER_NODE": first("gpus_per_node")})
     width = max(2, len(str(nodes)))
-    return Allocation(job_id=job_id, nodes=tuple(f"{prefix}{i:0{width}d}" for i in range(1, nodes + 1)),
-                      gpus_per_node=gpus)  # fmt: skip
+    return Allocation(
+        job_id=job_id, nodes=tuple(f"{prefix}{i:0{width}d}" for i in range(1, nodes + 1)), gpus_per_node=gpus
+    )

@@ -57,8 +57,10 @@ def run(plan: dict, server_log: Path, timeout_s: float = SERVER_START_TIMEOUT_S)
     """Server up, training, server down. Returns the training exit code (1 if the server failed)."""
     server_log.parent.mkdir(parents=True, exist_ok=True)
     url = plan["health_url"]
-    print(f"[srpo.cluster] starting the vLLM server on {','.join(plan['plan']['server_nodes'])}; log: {server_log}",
-          flush=True)  # fmt: skip
+    print(
+        f"[srpo.cluster] starting the vLLM server on {','.join(plan['plan']['server_nodes'])}; log: {server_log}",
+        flush=True,
+    )
     with open(server_log, "a") as log:
         log.write(f"\n$ {' '.join(plan['server'])}\n")
         log.flush()

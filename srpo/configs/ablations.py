@@ -13,8 +13,13 @@ MODES = ("run", "aggregate")
 class AblationArgs:
     """> Parameters that control which arms run, with what budget, and how the report is built."""
 
-    mode: str = field(default="run", metadata={"help": "run: train and evaluate the arms here (tiny-cpu); "
-                                                       "aggregate: collect arm runs made by slurm/ablations.sh."})  # fmt: skip
+    mode: str = field(
+        default="run",
+        metadata={
+            "help": "run: train and evaluate the arms here (tiny-cpu); "
+            "aggregate: collect arm runs made by slurm/ablations.sh."
+        },
+    )
     arms: list[str] = field(
         default_factory=lambda: ["all"], metadata={"help": "Arm names (srpo.ablations.ARMS) or all."}
     )
@@ -26,9 +31,11 @@ class AblationArgs:
     )
     sft_per_seed: bool = field(
         default=True,
-        metadata={"help": "Arms that start from the reflection SFT model start, at seed s, from an SFT run "
-                          "with seed s (the spread over seeds then covers SFT too)."},
-    )  # fmt: skip
+        metadata={
+            "help": "Arms that start from the reflection SFT model start, at seed s, from an SFT run "
+            "with seed s (the spread over seeds then covers SFT too)."
+        },
+    )
     grpo_max_steps: int = field(default=150, metadata={"help": "GRPO steps of every trained arm (the same budget)."})
     cot_sft_epochs: float = field(default=3.0, metadata={"help": "Epochs of the plain-CoT SFT arm's SFT."})
     reuse_main_srpo: bool = field(
@@ -48,9 +55,17 @@ class AblationArgs:
     seed: int = field(default=0, metadata={"help": "Seed of the evaluations."})
 
     def __post_init__(self):
-        check_ranges(self, grpo_max_steps=POSITIVE, cot_sft_epochs=POSITIVE, workers=POSITIVE,
-                     arm_torch_threads=NON_NEGATIVE, eval_n=NON_NEGATIVE, eval_sampled_limit=NON_NEGATIVE,
-                     eval_sampled_n=NON_NEGATIVE, mode=one_of(MODES))  # eval_sampled_n 0: greedy only  # fmt: skip
+        check_ranges(
+            self,
+            grpo_max_steps=POSITIVE,
+            cot_sft_epochs=POSITIVE,
+            workers=POSITIVE,
+            arm_torch_threads=NON_NEGATIVE,
+            eval_n=NON_NEGATIVE,
+            eval_sampled_limit=NON_NEGATIVE,
+            eval_sampled_n=NON_NEGATIVE,
+            mode=one_of(MODES),
+        )  # eval_sampled_n 0: greedy only
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and not empty, got {self.seeds}")
 

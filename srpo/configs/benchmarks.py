@@ -67,19 +67,34 @@ class BenchArgs:
     seed: int = field(default=0, metadata={"help": "Seed for sampled decoding."})
 
     def __post_init__(self):
-        check_ranges(self, limit=NON_NEGATIVE, synthetic_n=POSITIVE, max_new_tokens=POSITIVE, batch_size=POSITIVE,
-                     chunk_size=NON_NEGATIVE, sampled_n=NON_NEGATIVE, sampled_temperature=NON_NEGATIVE,
-                     sampled_limit=NON_NEGATIVE, tensor_parallel_size=POSITIVE, data_parallel_size=POSITIVE,
-                     gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"), max_model_len=POSITIVE,
-                     max_pixels=POSITIVE, judge_price_input_per_mtok=NON_NEGATIVE,
-                     judge_price_output_per_mtok=NON_NEGATIVE, backend=one_of(BACKENDS),
-                     placement=one_of(PLACEMENTS), judge_mode=one_of(JUDGE_MODES))  # fmt: skip
+        check_ranges(
+            self,
+            limit=NON_NEGATIVE,
+            synthetic_n=POSITIVE,
+            max_new_tokens=POSITIVE,
+            batch_size=POSITIVE,
+            chunk_size=NON_NEGATIVE,
+            sampled_n=NON_NEGATIVE,
+            sampled_temperature=NON_NEGATIVE,
+            sampled_limit=NON_NEGATIVE,
+            tensor_parallel_size=POSITIVE,
+            data_parallel_size=POSITIVE,
+            gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"),
+            max_model_len=POSITIVE,
+            max_pixels=POSITIVE,
+            judge_price_input_per_mtok=NON_NEGATIVE,
+            judge_price_output_per_mtok=NON_NEGATIVE,
+            backend=one_of(BACKENDS),
+            placement=one_of(PLACEMENTS),
+            judge_mode=one_of(JUDGE_MODES),
+        )
         # prompt and benchmark names are checked where the stage starts (srpo.bench.stage.check_args)
         unknown = set(parse_pairs(self.model_prompts, "model_prompts")) - set(self.model_specs())
         unknown |= set(parse_pairs(self.paper_models, "paper_models")) - set(self.model_specs())
         if unknown:  # a warning, not an error: overriding `models` alone must not fail on the recipe's extras
-            warnings.warn(f"model_prompts / paper_models name models not in `models`, ignored: {sorted(unknown)}",
-                          stacklevel=2)  # fmt: skip
+            warnings.warn(
+                f"model_prompts / paper_models name models not in `models`, ignored: {sorted(unknown)}", stacklevel=2
+            )
 
     def model_specs(self) -> dict[str, str]:
         """``{name: source}`` in the order given."""

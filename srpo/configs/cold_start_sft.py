@@ -43,8 +43,14 @@ class SFTArgs:
     resume: bool = field(default=True, metadata={"help": "Resume from the last checkpoint in the stage folder."})
 
     def __post_init__(self):
-        check_ranges(self, max_samples=ALL_OR_POSITIVE, image_min_pixels=POSITIVE, image_max_pixels=POSITIVE,
-                     eval_samples=NON_NEGATIVE, eval_max_new_tokens=POSITIVE)  # fmt: skip
+        check_ranges(
+            self,
+            max_samples=ALL_OR_POSITIVE,
+            image_min_pixels=POSITIVE,
+            image_max_pixels=POSITIVE,
+            eval_samples=NON_NEGATIVE,
+            eval_max_new_tokens=POSITIVE,
+        )
         if self.image_max_pixels < self.image_min_pixels:
             raise ValueError(f"image_max_pixels ({self.image_max_pixels}) is below image_min_pixels")
 

@@ -62,20 +62,37 @@ class CurationArgs:
     synthetic_height: int = field(default=28, metadata={"help": "Synthetic image height in pixels."})
     synthetic_first_pass: str = field(
         default="full",
-        metadata={"help": "full: first attempts read the digits; glance: the first attempt answers without reading "
-                          "and the reflection re-reads the image (README 'A task where reflection has room to help')."},
-    )  # fmt: skip
+        metadata={
+            "help": "full: first attempts read the digits; glance: the first attempt answers without reading "
+            "and the reflection re-reads the image (README 'A task where reflection has room to help')."
+        },
+    )
     max_shard_size: str = field(default="500MB", metadata={"help": "Shard size of the saved splits."})
 
     def __post_init__(self):
-        check_ranges(self, sft_pool_size=NON_NEGATIVE, rl_train_size=NON_NEGATIVE, shuffle_buffer=POSITIVE,
-                     min_pixels=POSITIVE, max_pixels=POSITIVE, max_images=POSITIVE, max_question_chars=POSITIVE,
-                     max_answer_chars=POSITIVE, synthetic_max_difficulty=FRACTION, synthetic_width=POSITIVE,
-                     synthetic_height=POSITIVE, synthetic_first_pass=one_of(SYNTHETIC_FIRST_PASSES))  # fmt: skip
+        check_ranges(
+            self,
+            sft_pool_size=NON_NEGATIVE,
+            rl_train_size=NON_NEGATIVE,
+            shuffle_buffer=POSITIVE,
+            min_pixels=POSITIVE,
+            max_pixels=POSITIVE,
+            max_images=POSITIVE,
+            max_question_chars=POSITIVE,
+            max_answer_chars=POSITIVE,
+            synthetic_max_difficulty=FRACTION,
+            synthetic_width=POSITIVE,
+            synthetic_height=POSITIVE,
+            synthetic_first_pass=one_of(SYNTHETIC_FIRST_PASSES),
+        )
         if self.max_pixels < self.min_pixels:
             raise ValueError(f"max_pixels ({self.max_pixels}) is below min_pixels ({self.min_pixels})")
 
     def synthetic_settings(self) -> dict:
-        return {"question_types": tuple(self.synthetic_question_types), "max_difficulty": self.synthetic_max_difficulty,
-                "width": self.synthetic_width, "height": self.synthetic_height,
-                "first_pass": self.synthetic_first_pass}  # fmt: skip
+        return {
+            "question_types": tuple(self.synthetic_question_types),
+            "max_difficulty": self.synthetic_max_difficulty,
+            "width": self.synthetic_width,
+            "height": self.synthetic_height,
+            "first_pass": self.synthetic_first_pass,
+        }

@@ -42,15 +42,19 @@ class GRPOArgs:
     accuracy_filter_max: float = field(default=0.9, metadata={"help": "Upper bound (released scripts: 0.9)."})
     accuracy_filter_metric: str = field(
         default="reward",
-        metadata={"help": "Per-completion accuracy: reward (the release: the reward's accuracy + effectiveness "
-                          "terms), mean (of first and final correctness), first or final."},
-    )  # fmt: skip
+        metadata={
+            "help": "Per-completion accuracy: reward (the release: the reward's accuracy + effectiveness "
+            "terms), mean (of first and final correctness), first or final."
+        },
+    )
     accuracy_filter_mode: str = field(
         default="refill",
-        metadata={"help": "What happens to filtered groups: refill (the release: dropped, and the rollout refilled "
-                          "with new prompts' groups until the batch is full) or mask (masked out of the loss, "
-                          "no extra generation). docs/paper_vs_release.md, 'Accuracy filter'."},
-    )  # fmt: skip
+        metadata={
+            "help": "What happens to filtered groups: refill (the release: dropped, and the rollout refilled "
+            "with new prompts' groups until the batch is full) or mask (masked out of the loss, "
+            "no extra generation). docs/paper_vs_release.md, 'Accuracy filter'."
+        },
+    )
     accuracy_filter_max_refills: int = field(
         default=4, metadata={"help": "refill: extra generation rounds per rollout at most; then the rest is masked."}
     )
@@ -68,11 +72,20 @@ class GRPOArgs:
     resume: bool = field(default=True, metadata={"help": "Resume from the last checkpoint in the stage folder."})
 
     def __post_init__(self):
-        check_ranges(self, max_prompts=ALL_OR_POSITIVE, reward_alpha=NON_NEGATIVE, image_min_pixels=POSITIVE,
-                     image_max_pixels=POSITIVE, eval_samples=NON_NEGATIVE, eval_max_new_tokens=POSITIVE,
-                     completions_every=NON_NEGATIVE, reward=one_of(REWARD_VARIANTS),
-                     accuracy_filter_metric=one_of(FILTER_METRICS), accuracy_filter_mode=one_of(FILTER_MODES),
-                     accuracy_filter_max_refills=NON_NEGATIVE)  # fmt: skip
+        check_ranges(
+            self,
+            max_prompts=ALL_OR_POSITIVE,
+            reward_alpha=NON_NEGATIVE,
+            image_min_pixels=POSITIVE,
+            image_max_pixels=POSITIVE,
+            eval_samples=NON_NEGATIVE,
+            eval_max_new_tokens=POSITIVE,
+            completions_every=NON_NEGATIVE,
+            reward=one_of(REWARD_VARIANTS),
+            accuracy_filter_metric=one_of(FILTER_METRICS),
+            accuracy_filter_mode=one_of(FILTER_MODES),
+            accuracy_filter_max_refills=NON_NEGATIVE,
+        )
         if self.image_max_pixels < self.image_min_pixels:
             raise ValueError(f"image_max_pixels ({self.image_max_pixels}) is below image_min_pixels")
         if not 0 <= self.accuracy_filter_min <= self.accuracy_filter_max <= 1:

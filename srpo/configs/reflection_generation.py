@@ -31,9 +31,11 @@ class ReflectionArgs:
     policy_model: str = field(default="tiny://instruct", metadata=_h("Model that makes the first attempts."))
     attempt_source: str = field(
         default="policy",
-        metadata=_h("policy: the policy's own attempts; generator: synthetic correct/flawed attempts (synthetic "
-                    "records only); mixed: the policy's, with generator attempts filling a class the policy lacks."),
-    )  # fmt: skip
+        metadata=_h(
+            "policy: the policy's own attempts; generator: synthetic correct/flawed attempts (synthetic "
+            "records only); mixed: the policy's, with generator attempts filling a class the policy lacks."
+        ),
+    )
     attempt_backend: str = field(default="hf", metadata=_h("hf (transformers generate) | vllm (offline engine)."))
     attempt_tensor_parallel_size: int = field(default=1, metadata=_h("vLLM: GPUs per engine."))
     attempt_data_parallel_size: int = field(default=1, metadata=_h("vLLM: engines, each on its own GPUs."))
@@ -96,9 +98,11 @@ class ReflectionArgs:
     max_attempts_per_problem: int = field(default=1, metadata=_h("Attempts of one problem in the SFT set."))
     refill_rejected: bool = field(
         default=True,
-        metadata=_h("Replace each sample the teacher rejects by the next candidate of its class (correct or wrong), "
-                    "so the set keeps target_size and correct_ratio; false: the set ends smaller."),
-    )  # fmt: skip
+        metadata=_h(
+            "Replace each sample the teacher rejects by the next candidate of its class (correct or wrong), "
+            "so the set keeps target_size and correct_ratio; false: the set ends smaller."
+        ),
+    )
 
     # ------------------------------------------------------------------ SFT samples (App. B.4)
     layout: str = field(
@@ -114,25 +118,49 @@ class ReflectionArgs:
     seed: int = field(default=0, metadata=_h("Seed for sampling attempts, the generator and selection."))
 
     def __post_init__(self):
-        check_ranges(self, target_size=POSITIVE, max_problems=NON_NEGATIVE, attempt_tensor_parallel_size=POSITIVE,
-                     attempt_data_parallel_size=POSITIVE, attempt_temperature=NON_NEGATIVE,
-                     attempt_top_p=(lambda v: 0 < v <= 1, "in (0, 1]"), attempt_max_new_tokens=POSITIVE,
-                     attempt_gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"),
-                     teacher_max_tokens=POSITIVE, teacher_temperature=NON_NEGATIVE, api_timeout_s=POSITIVE,
-                     api_backoff_s=NON_NEGATIVE, api_backoff_max_s=NON_NEGATIVE, correct_ratio=FRACTION,
-                     judge_price_input_per_mtok=NON_NEGATIVE, judge_price_output_per_mtok=NON_NEGATIVE,
-                     teacher_price_input_per_mtok=NON_NEGATIVE, teacher_price_output_per_mtok=NON_NEGATIVE,
-                     attempt_source=one_of(ATTEMPT_SOURCES), attempt_backend=one_of(BACKENDS),
-                     teacher=one_of(TEACHERS), layout=one_of(LAYOUTS), sft_answer_format=one_of(ANSWER_FORMATS),
-                     attempt_prompt_placement=one_of(PLACEMENTS),
-                     sft_prompt_placement=one_of(PLACEMENTS))  # fmt: skip
+        check_ranges(
+            self,
+            target_size=POSITIVE,
+            max_problems=NON_NEGATIVE,
+            attempt_tensor_parallel_size=POSITIVE,
+            attempt_data_parallel_size=POSITIVE,
+            attempt_temperature=NON_NEGATIVE,
+            attempt_top_p=(lambda v: 0 < v <= 1, "in (0, 1]"),
+            attempt_max_new_tokens=POSITIVE,
+            attempt_gpu_memory_utilization=(lambda v: 0 < v <= 1, "in (0, 1]"),
+            teacher_max_tokens=POSITIVE,
+            teacher_temperature=NON_NEGATIVE,
+            api_timeout_s=POSITIVE,
+            api_backoff_s=NON_NEGATIVE,
+            api_backoff_max_s=NON_NEGATIVE,
+            correct_ratio=FRACTION,
+            judge_price_input_per_mtok=NON_NEGATIVE,
+            judge_price_output_per_mtok=NON_NEGATIVE,
+            teacher_price_input_per_mtok=NON_NEGATIVE,
+            teacher_price_output_per_mtok=NON_NEGATIVE,
+            attempt_source=one_of(ATTEMPT_SOURCES),
+            attempt_backend=one_of(BACKENDS),
+            teacher=one_of(TEACHERS),
+            layout=one_of(LAYOUTS),
+            sft_answer_format=one_of(ANSWER_FORMATS),
+            attempt_prompt_placement=one_of(PLACEMENTS),
+            sft_prompt_placement=one_of(PLACEMENTS),
+        )
         if self.layout == "two_pass" and self.sft_prompt == "srpo_sft":
-            raise ValueError("sft_prompt srpo_sft describes the paper layout's four blocks (no second think), but "
-                             "layout two_pass writes five; use sft_prompt: srpo_rl, which describes five blocks")  # fmt: skip
+            raise ValueError(
+                "sft_prompt srpo_sft describes the paper layout's four blocks (no second think), but "
+                "layout two_pass writes five; use sft_prompt: srpo_rl, which describes five blocks"
+            )
         if not 0.0 <= self.correct_ratio <= 1.0:
             raise ValueError(f"correct_ratio must be in [0, 1], got {self.correct_ratio}")
-        for name in ("api_concurrency", "api_max_tries", "attempts_per_problem", "attempt_chunk_size",
-                     "attempt_batch_size", "max_attempts_per_problem"):  # fmt: skip
+        for name in (
+            "api_concurrency",
+            "api_max_tries",
+            "attempts_per_problem",
+            "attempt_chunk_size",
+            "attempt_batch_size",
+            "max_attempts_per_problem",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("judge_api_key_env", "teacher_api_key_env"):

@@ -33,7 +33,7 @@ def build_summary(cfg, results: dict, n_quarantined: int, seconds: float) -> dic
         "quarantine_file": "quarantine.jsonl",
         "sources": {
             name: {"hub_id": get_source(name).hub_id, "card_checked": get_source(name).verified} for name in used
-        },  # fmt: skip
+        },
         "timings": {"total_seconds": round(seconds, 2), **{s: r["seconds"] for s, r in results.items()}},
     }
 

@@ -40,8 +40,15 @@ def curate_source(spec, quota, split, args, *, local, quarantine, dedup, writer,
     """Read ``spec`` until ``quota`` records were accepted (None: the whole source). Returns its counts."""
     counts: Counter = Counter()
     root = hub.image_dir(spec, args.image_root, local)
-    rows = hub.open_rows(spec, split=split, seed=args.seed, streaming=args.streaming, shuffle_buffer=args.shuffle_buffer,
-                         local=local, synthetic=args.synthetic_settings())  # fmt: skip
+    rows = hub.open_rows(
+        spec,
+        split=split,
+        seed=args.seed,
+        streaming=args.streaming,
+        shuffle_buffer=args.shuffle_buffer,
+        local=local,
+        synthetic=args.synthetic_settings(),
+    )
     settings = FilterSettings.from_args(args)
     lines = Lines(f"{split}/{spec.name}", quota, every=max(1, quota // 10) if quota else 1000, quiet_s=10.0)
     for row in rows:
@@ -92,8 +99,17 @@ def curate_split(split: str, plan: dict, args, stage_dir: Path, local: dict) -> 
             if quota == 0:
                 continue
             t0 = time.time()
-            by_source[name] = curate_source(get_source(name), quota, split, args, local=local.get(name),
-                                            quarantine=quarantine, dedup=dedup, writer=writer, stats=stats)  # fmt: skip
+            by_source[name] = curate_source(
+                get_source(name),
+                quota,
+                split,
+                args,
+                local=local.get(name),
+                quarantine=quarantine,
+                dedup=dedup,
+                writer=writer,
+                stats=stats,
+            )
             by_source[name]["seconds"] = round(time.time() - t0, 2)
             log.info("%s/%s: %s", split, name, by_source[name])
         writer.finalize()

@@ -37,20 +37,57 @@ def demo_rows() -> list[tuple[str, dict]]:
     chart = png_bytes(bar_chart([3, 7, 5]))
     return [
         *[("synthetic", {"problem": p}) for p in problems],
-        ("chartqa", {"image": {"bytes": chart, "path": None}, "query": "What is the tallest bar's value?",
-                     "label": ["7"], "human_or_machine": 0}),
-        ("math", {"problem": "Compute $\\frac{1}{2}+\\frac{1}{3}$.", "solution": "... $\\boxed{\\frac{5}{6}}$",
-                  "level": "Level 1", "type": "Prealgebra"}),
+        (
+            "chartqa",
+            {
+                "image": {"bytes": chart, "path": None},
+                "query": "What is the tallest bar's value?",
+                "label": ["7"],
+                "human_or_machine": 0,
+            },
+        ),
+        (
+            "math",
+            {
+                "problem": "Compute $\\frac{1}{2}+\\frac{1}{3}$.",
+                "solution": "... $\\boxed{\\frac{5}{6}}$",
+                "level": "Level 1",
+                "type": "Prealgebra",
+            },
+        ),
         ("synthetic", {"problem": problems[0]}),  # the same problem again: a duplicate
-        ("chartqa", {"image": {"bytes": chart[:40], "path": None}, "query": "Which bar is shortest?",
-                     "label": ["1"], "human_or_machine": 1}),  # truncated PNG
-        ("chartqa", {"image": {"bytes": chart, "path": None}, "query": "What is the unit?", "label": [],
-                     "human_or_machine": 0}),  # no gold answer
-        ("scienceqa", {"image": None, "question": "Which is a mammal?", "choices": ["cat", "trout"], "answer": 0,
-                       "hint": ""}),  # text-only question
-        ("math", {"problem": "Simplify.", "solution": "so the result is $\\boxed{x^{}}$", "level": "Level 1",
-                  "type": "Algebra"}),  # a gold math-verify cannot read
-    ]  # fmt: skip
+        (
+            "chartqa",
+            {
+                "image": {"bytes": chart[:40], "path": None},
+                "query": "Which bar is shortest?",
+                "label": ["1"],
+                "human_or_machine": 1,
+            },
+        ),  # truncated PNG
+        (
+            "chartqa",
+            {
+                "image": {"bytes": chart, "path": None},
+                "query": "What is the unit?",
+                "label": [],
+                "human_or_machine": 0,
+            },
+        ),  # no gold answer
+        (
+            "scienceqa",
+            {"image": None, "question": "Which is a mammal?", "choices": ["cat", "trout"], "answer": 0, "hint": ""},
+        ),  # text-only question
+        (
+            "math",
+            {
+                "problem": "Simplify.",
+                "solution": "so the result is $\\boxed{x^{}}$",
+                "level": "Level 1",
+                "type": "Algebra",
+            },
+        ),  # a gold math-verify cannot read
+    ]
 
 
 def filter_demo(settings: FilterSettings | None = None):
@@ -63,8 +100,16 @@ def filter_demo(settings: FilterSettings | None = None):
         try:
             records = spec.to_records(row)
         except RowRejected as exc:
-            lines.append({"source": name, "id": f"{name}-row{i}", "answer": "", "answer_type": "",
-                          "verdict": exc.reason, "detail": exc.detail})  # fmt: skip
+            lines.append(
+                {
+                    "source": name,
+                    "id": f"{name}-row{i}",
+                    "answer": "",
+                    "answer_type": "",
+                    "verdict": exc.reason,
+                    "detail": exc.detail,
+                }
+            )
             continue
         for rec in records:
             try:
@@ -73,6 +118,14 @@ def filter_demo(settings: FilterSettings | None = None):
                 verdict, detail = "accepted", ""
             except RowRejected as exc:
                 verdict, detail = exc.reason, exc.detail
-            lines.append({"source": name, "id": rec["id"], "answer": rec["answer"], "answer_type": rec["answer_type"],
-                          "verdict": verdict, "detail": detail})  # fmt: skip
+            lines.append(
+                {
+                    "source": name,
+                    "id": rec["id"],
+                    "answer": rec["answer"],
+                    "answer_type": rec["answer_type"],
+                    "verdict": verdict,
+                    "detail": detail,
+                }
+            )
     return pd.DataFrame(lines)

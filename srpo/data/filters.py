@@ -35,8 +35,15 @@ class FilterSettings:
     @classmethod
     def from_args(cls, args) -> FilterSettings:
         """The filters' settings from stage 01's config (``srpo.configs.data_curation.CurationArgs``)."""
-        return cls(args.min_pixels, args.max_pixels, args.resize_large_images, args.max_images,
-                   args.max_question_chars, args.max_answer_chars, args.require_verifiable)  # fmt: skip
+        return cls(
+            args.min_pixels,
+            args.max_pixels,
+            args.resize_large_images,
+            args.max_images,
+            args.max_question_chars,
+            args.max_answer_chars,
+            args.require_verifiable,
+        )
 
 
 def check_text(rec: dict, s: FilterSettings) -> None:

@@ -38,8 +38,16 @@ def image_dir(spec: SourceSpec, image_root: str = "", local: Path | None = None)
     return os.path.join(image_root, spec.name) if image_root else None
 
 
-def open_rows(spec: SourceSpec, *, split: str, seed: int, streaming: bool = True, shuffle_buffer: int = 10_000,
-              local: Path | None = None, synthetic: dict | None = None) -> Iterator[dict]:  # fmt: skip
+def open_rows(
+    spec: SourceSpec,
+    *,
+    split: str,
+    seed: int,
+    streaming: bool = True,
+    shuffle_buffer: int = 10_000,
+    local: Path | None = None,
+    synthetic: dict | None = None,
+) -> Iterator[dict]:
     """Raw rows of ``spec`` in a seeded random order (synthetic: generation order, seeded by ``split``)."""
     if spec.family == "synthetic":
         return _synthetic_rows(split, synthetic or {})
@@ -103,6 +111,14 @@ def _synthetic_rows(split: str, settings: dict) -> Iterator[dict]:
 def describe(name: str) -> dict:
     """One registry entry as a flat dict (for the notebook's table of sources)."""
     s = get_source(name)
-    return {"source": s.name, "family": s.family, "hub_id": s.hub_id or "(generated)",
-            "config": ",".join(c for c in s.configs if c) or "-", "split": s.split,
-            "columns": ", ".join(s.columns), "images": s.images, "card_checked": s.verified, "note": s.note}  # fmt: skip
+    return {
+        "source": s.name,
+        "family": s.family,
+        "hub_id": s.hub_id or "(generated)",
+        "config": ",".join(c for c in s.configs if c) or "-",
+        "split": s.split,
+        "columns": ", ".join(s.columns),
+        "images": s.images,
+        "card_checked": s.verified,
+        "note": s.note,
+    }

@@ -19,5 +19,17 @@ from srpo.grading.grade import ANSWER_TYPES, chosen_letter, clear_caches, grade_
 
 extract_final_answer = final_answer  # the former name
 
-__all__ = ["ANSWER_TYPES", "DEADLINE_S", "Answer", "Answers", "block_answer", "chosen_letter", "clear_caches",
-           "extract_final_answer", "final_answer", "find_answers", "grade_answer", "parses_as_math"]  # fmt: skip
+__all__ = [
+    "ANSWER_TYPES",
+    "DEADLINE_S",
+    "Answer",
+    "Answers",
+    "block_answer",
+    "chosen_letter",
+    "clear_caches",
+    "extract_final_answer",
+    "final_answer",
+    "find_answers",
+    "grade_answer",
+    "parses_as_math",
+]

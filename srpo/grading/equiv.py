@@ -211,8 +211,13 @@ class Worker:
             return self._proc
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        self._proc = subprocess.Popen([sys.executable, "-m", "srpo.grading.equiv"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "srpo.grading.equiv"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self._pid = os.getpid()
         if _readline(self._proc, STARTUP_TIMEOUT_S) != '"ready"':
             raise OSError("math worker did not start")

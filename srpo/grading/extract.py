@@ -45,8 +45,11 @@ _ANSWER_IS_RE = re.compile(
     r"(?:answer|option|choice)(?:\s+to\s+(?:the|your|this)\s+question)?\s+(?:is|would be|should be)\s*[:：]?\s*([^\n]{1,200}?)\s*(?:$|\n|\.(?:\s|$))",
     re.IGNORECASE | re.MULTILINE,
 )
-_LABEL_RE = re.compile(r"(?:(?:^|(?<=[\s*#({]))(?:final\s+)?answer\s*\**\s*[:：]|答案\s*[是为]?\s*[:：]?)"
-                       r"\s*\**[ \t]*\n?[ \t]*([^\n]{1,200})", re.IGNORECASE)  # fmt: skip
+_LABEL_RE = re.compile(
+    r"(?:(?:^|(?<=[\s*#({]))(?:final\s+)?answer\s*\**\s*[:：]|答案\s*[是为]?\s*[:：]?)"
+    r"\s*\**[ \t]*\n?[ \t]*([^\n]{1,200})",
+    re.IGNORECASE,
+)
 # Closing lines that carry no answer ("I hope this helps!", a code fence): skipped by ``last_sentence``.
 _BOILERPLATE_RE = re.compile(
     r"^(?:`{3}.*|i hope\b.*|let me know\b.*|please (?:let|feel)\b.*|.*\?|</s>|\W*)$", re.IGNORECASE

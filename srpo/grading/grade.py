@@ -40,8 +40,10 @@ MAX_CACHED_CHARS = 2000  # bigger predictions are graded without entering the ca
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _NUMBER_IN_TEXT_RE = re.compile(rf"(?<![\w.^_]){_NUMBER}(?![\w^])")
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-_STATED_NUMBER_RE = re.compile(rf"(?:\b(?:is|are|was|were|be|equals?|to)\b:?|[=≈])\s*(?:about\s+|approximately\s+)?\$?"
-                               rf"({_NUMBER}|(?i:{'|'.join(NUMBER_WORDS)})\b)(?![\w^])")  # fmt: skip
+_STATED_NUMBER_RE = re.compile(
+    rf"(?:\b(?:is|are|was|were|be|equals?|to)\b:?|[=≈])\s*(?:about\s+|approximately\s+)?\$?"
+    rf"({_NUMBER}|(?i:{'|'.join(NUMBER_WORDS)})\b)(?![\w^])"
+)
 
 
 def grade_answer(prediction, gold, *, options=None, answer_type=None, precision=None, convention=None) -> bool:
@@ -106,8 +108,11 @@ def chosen_letter(pred: str, opts: tuple, convention=None) -> str | None:
         got = None if index is None else LETTERS[index]
     if got is None and opts and len(pred) <= MAX_CACHED_CHARS:
         key = _spaced(pred)
-        named = {LETTERS[i] for i, o in enumerate(opts[: len(LETTERS)])
-                 if len(_spaced(o)) > 1 and re.search(rf"(?<![\w.]){re.escape(_spaced(o))}(?![\w]|\.\d)", key)}  # fmt: skip
+        named = {
+            LETTERS[i]
+            for i, o in enumerate(opts[: len(LETTERS)])
+            if len(_spaced(o)) > 1 and re.search(rf"(?<![\w.]){re.escape(_spaced(o))}(?![\w]|\.\d)", key)
+        }
         for m in re.finditer(r"\(([A-J])\)|选项\s*\(?([A-J])(?![A-Za-z])", pred):
             letter = m.group(1) or m.group(2)
             named |= set() if contradicts(pred[m.end() :], letter, opts) else {letter}

@@ -20,14 +20,30 @@ from functools import lru_cache
 
 from srpo.formats import last_boxed
 
-_UNICODE = str.maketrans({"−": "-", "–": "-", "×": "*", "·": "*", "，": ",", "：": ":", "（": "(", "）": ")",
-                          "\u00a0": " ", "\u2009": " ", "\u202f": " "})  # fmt: skip
+_UNICODE = str.maketrans(
+    {
+        "−": "-",
+        "–": "-",
+        "×": "*",
+        "·": "*",
+        "，": ",",
+        "：": ":",
+        "（": "(",
+        "）": ")",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+    }
+)
 _WRAPPERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"), ("`", "`"))
 # A \text{} unit at the end of an expression ("4\pi \text{ cm}^2"): dropped before the expression is compared.
 # Plain-text math that LaTeX parsers misread: "√{3}" (GeoQA), "√3", "sqrt(2)", "pi" (read as p*i).
-_PLAIN_MATH = ((re.compile(r"√\s*\{"), r"\\sqrt{"), (re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z])"), r"\\sqrt{\1}"),
-               (re.compile(r"(?:√|(?<![\\A-Za-z])sqrt)\s*\(([^()]*)\)"), r"\\sqrt{\1}"),
-               (re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])|π"), r"\\pi"))  # fmt: skip
+_PLAIN_MATH = (
+    (re.compile(r"√\s*\{"), r"\\sqrt{"),
+    (re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z])"), r"\\sqrt{\1}"),
+    (re.compile(r"(?:√|(?<![\\A-Za-z])sqrt)\s*\(([^()]*)\)"), r"\\sqrt{\1}"),
+    (re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])|π"), r"\\pi"),
+)
 _TEXT_UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mathrm|mbox)\s*\{\s*[A-Za-z][A-Za-z /]*\}(?:\s*\^\s*\{?[23]\}?)?$")
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mbox|operatorname)\s*\{([^{}]*)\}")
 _SPACING_RE = re.compile(r"\\[,;:! ]|\\q?quad\b|\\left\b|\\right\b|~")
@@ -43,8 +59,40 @@ _SCI_RE = re.compile(rf"({_NUMBER})\s*(?:\\times|\\cdot|\*)\s*10\s*\^\s*\{{?\s*(
 # Units: any word after a space ("5 apples", "12 cm^2", "3 m/s"), or a known unit glued to the number ("5cm").
 _UNIT_WORD = r"[A-Za-zµμΩ]+(?:\s*\^\s*\{?[23]\}?|[²³])?"
 _SPACED_UNIT_RE = re.compile(rf"\s+({_UNIT_WORD}(?:\s*(?:/|per)\s*{_UNIT_WORD})*(?:\s+{_UNIT_WORD})*)$")
-_GLUED_UNITS = {"mm", "cm", "dm", "m", "km", "mg", "g", "kg", "s", "ms", "min", "h", "hr", "l", "ml", "ft",
-                "in", "yd", "mi", "lb", "lbs", "oz", "v", "w", "kw", "j", "kj", "n", "pa", "kpa", "hz", "k"}  # fmt: skip
+_GLUED_UNITS = {
+    "mm",
+    "cm",
+    "dm",
+    "m",
+    "km",
+    "mg",
+    "g",
+    "kg",
+    "s",
+    "ms",
+    "min",
+    "h",
+    "hr",
+    "l",
+    "ml",
+    "ft",
+    "in",
+    "yd",
+    "mi",
+    "lb",
+    "lbs",
+    "oz",
+    "v",
+    "w",
+    "kw",
+    "j",
+    "kj",
+    "n",
+    "pa",
+    "kpa",
+    "hz",
+    "k",
+}
 _NOT_UNITS = {"pi", "sqrt", "e", "i", "ln", "log", "sin", "cos", "tan", "and", "or", "x", "y", "z", "n"}
 MAX_NUMBER_CHARS = 60
 MAX_MAGNITUDE = 10**300  # beyond float range; such an "answer" is not a benchmark number

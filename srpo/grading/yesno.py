@@ -58,7 +58,30 @@ _FRAME = frozenset(
 _NEGATION = frozenset(
     ["not", "no", "never", "isn", "aren", "wasn", "weren", "doesn", "don", "didn", "hasn", "haven", "cannot", "t"]
 )
-_LEAD_IN = frozenset(["based", "on", "according", "to", "looking", "at", "from", "in", "the", "image", "picture", "graph", "chart", "figure", "plot", "diagram", "photo", "given", "yes", "no"])  # fmt: skip
+_LEAD_IN = frozenset(
+    [
+        "based",
+        "on",
+        "according",
+        "to",
+        "looking",
+        "at",
+        "from",
+        "in",
+        "the",
+        "image",
+        "picture",
+        "graph",
+        "chart",
+        "figure",
+        "plot",
+        "diagram",
+        "photo",
+        "given",
+        "yes",
+        "no",
+    ]
+)
 _STEMS = {"has": "have", "does": "do", "did": "do", "had": "have"}
 
 

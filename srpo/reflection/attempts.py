@@ -30,8 +30,11 @@ def grade_attempt(record: dict, text: str) -> dict:
     think = (parsed.first_think or "").strip()
     answer = (find_answers(text).first.text or "").strip()  # the reward's and the benchmarks' extraction
     parseable = bool(think) and bool(answer)
-    kind = {"options": record.get("options") or None, "answer_type": record.get("answer_type"),
-            "precision": record.get("precision")}  # fmt: skip
+    kind = {
+        "options": record.get("options") or None,
+        "answer_type": record.get("answer_type"),
+        "precision": record.get("precision"),
+    }
     correct = parseable and grade_answer(answer, record["answer"], **kind)
     return {"think": think, "answer": answer, "parseable": parseable, "correct": bool(correct)}
 
@@ -43,16 +46,33 @@ def attempt_row(record: dict, attempt_id: str, source: str, text: str, num_token
 
     if record.get("source") == "synthetic" and synthetic.first_pass_of(record) == "glance":
         text = synthetic.glance_attempt(text)
-    return {"id": attempt_id, "problem_id": record["id"], "attempt_source": source, "text": text,
-            **grade_attempt(record, text), "num_tokens": num_tokens, "finish_reason": finish_reason}  # fmt: skip
+    return {
+        "id": attempt_id,
+        "problem_id": record["id"],
+        "attempt_source": source,
+        "text": text,
+        **grade_attempt(record, text),
+        "num_tokens": num_tokens,
+        "finish_reason": finish_reason,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- policy
 def policy_fingerprint(args) -> dict:
     """What makes two runs' policy attempts the same experiment (a changed value refuses to resume)."""
-    keys = ("policy_model", "attempt_prompt", "attempt_prompt_placement", "attempt_temperature", "attempt_top_p",
-            "attempt_max_new_tokens", "attempts_per_problem", "attempt_chunk_size", "attempt_min_pixels",
-            "attempt_max_pixels", "seed")  # fmt: skip
+    keys = (
+        "policy_model",
+        "attempt_prompt",
+        "attempt_prompt_placement",
+        "attempt_temperature",
+        "attempt_top_p",
+        "attempt_max_new_tokens",
+        "attempts_per_problem",
+        "attempt_chunk_size",
+        "attempt_min_pixels",
+        "attempt_max_pixels",
+        "seed",
+    )
     return {k: getattr(args, k) for k in keys}
 
 
@@ -64,10 +84,15 @@ def make_policy_backend(args):
     from srpo.generation import make_backend
 
     if args.attempt_backend == "vllm":
-        return make_backend("vllm", args.policy_model, tensor_parallel_size=args.attempt_tensor_parallel_size,
-                            data_parallel_size=args.attempt_data_parallel_size,
-                            gpu_memory_utilization=args.attempt_gpu_memory_utilization,
-                            max_model_len=args.attempt_max_model_len, enforce_eager=args.attempt_enforce_eager)  # fmt: skip
+        return make_backend(
+            "vllm",
+            args.policy_model,
+            tensor_parallel_size=args.attempt_tensor_parallel_size,
+            data_parallel_size=args.attempt_data_parallel_size,
+            gpu_memory_utilization=args.attempt_gpu_memory_utilization,
+            max_model_len=args.attempt_max_model_len,
+            enforce_eager=args.attempt_enforce_eager,
+        )
     return make_backend("hf", args.policy_model)
 
 
@@ -78,8 +103,11 @@ def run_policy_attempts(pool, args, store, backend=None) -> None:
     as an uninterrupted one (given deterministic kernels)."""
     n, size = args.attempts_per_problem, args.attempt_chunk_size
     ids = pool["id"]
-    chunks = [(i, start) for i, start in enumerate(range(0, len(pool), size))
-              if any(a not in store for pid in ids[start : start + size] for a in policy_ids(pid, n))]  # fmt: skip
+    chunks = [
+        (i, start)
+        for i, start in enumerate(range(0, len(pool), size))
+        if any(a not in store for pid in ids[start : start + size] for a in policy_ids(pid, n))
+    ]
     if not chunks:
         return
     backend = backend or make_policy_backend(args)
@@ -89,17 +117,34 @@ def run_policy_attempts(pool, args, store, backend=None) -> None:
     for index, start in chunks:
         rows = pool.select(range(start, min(start + size, len(pool))))
         records = list(rows)
-        requests = [GenerationRequest(r["id"], formats.build_messages(r["question"], len(r["images"]),
-                                      args.attempt_prompt, args.attempt_prompt_placement), r["images"])
-                    for r in records]  # fmt: skip
-        settings = GenerationSettings(max_new_tokens=args.attempt_max_new_tokens, temperature=args.attempt_temperature,
-                                      top_p=args.attempt_top_p, n=n, seed=args.seed * 1_000_003 + index,
-                                      batch_size=args.attempt_batch_size, min_pixels=args.attempt_min_pixels,
-                                      max_pixels=args.attempt_max_pixels)  # fmt: skip
+        requests = [
+            GenerationRequest(
+                r["id"],
+                formats.build_messages(
+                    r["question"], len(r["images"]), args.attempt_prompt, args.attempt_prompt_placement
+                ),
+                r["images"],
+            )
+            for r in records
+        ]
+        settings = GenerationSettings(
+            max_new_tokens=args.attempt_max_new_tokens,
+            temperature=args.attempt_temperature,
+            top_p=args.attempt_top_p,
+            n=n,
+            seed=args.seed * 1_000_003 + index,
+            batch_size=args.attempt_batch_size,
+            min_pixels=args.attempt_min_pixels,
+            max_pixels=args.attempt_max_pixels,
+        )
         by_id = {r["id"]: r for r in records}
         generations = backend.generate(requests, settings)
-        store.append([attempt_row(by_id[g.id], f"{g.id}#p{g.sample}", "policy", g.text, g.num_tokens, g.finish_reason)
-                      for g in generations])  # fmt: skip
+        store.append(
+            [
+                attempt_row(by_id[g.id], f"{g.id}#p{g.sample}", "policy", g.text, g.num_tokens, g.finish_reason)
+                for g in generations
+            ]
+        )
         done += len(records)
         lines.update(done, stored=len(store))
 
@@ -113,8 +158,10 @@ def run_generator_attempts(pool, seed: int, store) -> None:
     rows = []
     for record in light:
         if record["source"] != "synthetic":
-            raise ValueError(f"attempt_source generator/mixed needs synthetic records; {record['id']!r} comes "
-                             f"from {record['source']!r}: use attempt_source: policy")  # fmt: skip
+            raise ValueError(
+                f"attempt_source generator/mixed needs synthetic records; {record['id']!r} comes "
+                f"from {record['source']!r}: use attempt_source: policy"
+            )
         if f"{record['id']}#gw" in store:
             continue
         problem = synthetic.Problem.from_record({**record, "images": [None]})

@@ -57,8 +57,10 @@ def read_api_key(env_name: str) -> str:
         return "EMPTY"
     key = os.environ.get(env_name, "")
     if not key:
-        raise ApiFatal(f"the environment variable {env_name} (named in the recipe) is not set; export it with "
-                       f"your API key, or set the recipe's *_api_key_env to '' for a server without keys")  # fmt: skip
+        raise ApiFatal(
+            f"the environment variable {env_name} (named in the recipe) is not set; export it with "
+            f"your API key, or set the recipe's *_api_key_env to '' for a server without keys"
+        )
     return key
 
 
@@ -69,8 +71,12 @@ class ChatClient:
         import openai
 
         self.settings = settings
-        self._client = openai.OpenAI(api_key=read_api_key(settings.api_key_env), base_url=settings.base_url,
-                                     timeout=settings.timeout_s, max_retries=0)  # fmt: skip
+        self._client = openai.OpenAI(
+            api_key=read_api_key(settings.api_key_env),
+            base_url=settings.base_url,
+            timeout=settings.timeout_s,
+            max_retries=0,
+        )
 
     def complete(self, messages: list) -> tuple[str, dict, str | None]:
         """Reply text, token usage and finish reason; raises the ``openai`` error of a failed request."""
@@ -78,11 +84,14 @@ class ChatClient:
         extra = {} if s.temperature is None else {"temperature": s.temperature}
         if s.json_mode:
             extra["response_format"] = {"type": "json_object"}
-        reply = self._client.chat.completions.create(model=s.model, messages=messages,
-                                                     max_completion_tokens=s.max_tokens, **extra)  # fmt: skip
+        reply = self._client.chat.completions.create(
+            model=s.model, messages=messages, max_completion_tokens=s.max_tokens, **extra
+        )
         usage = reply.usage
-        tokens = {"prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-                  "completion_tokens": getattr(usage, "completion_tokens", 0) or 0}  # fmt: skip
+        tokens = {
+            "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+            "completion_tokens": getattr(usage, "completion_tokens", 0) or 0,
+        }
         choices = reply.choices or []
         text = (choices[0].message.content or "") if choices else ""
         return text, tokens, choices[0].finish_reason if choices else None
@@ -161,13 +170,28 @@ def request_one(client: ChatClient, key: str, messages: list, validate: Validato
 
 
 def _row(key, status, reason, output, tries, failures, usage, start) -> dict:
-    return {"id": key, "status": status, "reason": reason, "output": output, "tries": tries,
-            "failures": failures, "usage": usage, "seconds": round(time.time() - start, 3)}  # fmt: skip
+    return {
+        "id": key,
+        "status": status,
+        "reason": reason,
+        "output": output,
+        "tries": tries,
+        "failures": failures,
+        "usage": usage,
+        "seconds": round(time.time() - start, 3),
+    }
 
 
-def run_requests(client: ChatClient, keys: Iterable[str], build_messages: Callable[[str], list],
-                 validate_for: Callable[[str], Validator], store, *, label: str = "requests",
-                 log_every: int = 100) -> None:  # fmt: skip
+def run_requests(
+    client: ChatClient,
+    keys: Iterable[str],
+    build_messages: Callable[[str], list],
+    validate_for: Callable[[str], Validator],
+    store,
+    *,
+    label: str = "requests",
+    log_every: int = 100,
+) -> None:
     """Send every key not yet in ``store`` with at most ``concurrency`` in flight, appending results."""
     todo = [k for k in keys if k not in store]
     if not todo:

@@ -34,14 +34,20 @@ def api_settings(args, who: str) -> ApiSettings:
     """Settings of the judge's or the teacher's endpoint (``who`` is "judge" or "teacher")."""
     teacher = who == "teacher"
     return ApiSettings(
-        model=getattr(args, f"{who}_model"), base_url=getattr(args, f"{who}_base_url"),
-        api_key_env=getattr(args, f"{who}_api_key_env"), concurrency=args.api_concurrency,
-        timeout_s=args.api_timeout_s, max_tries=args.api_max_tries, backoff_s=args.api_backoff_s,
-        backoff_max_s=args.api_backoff_max_s, max_tokens=args.teacher_max_tokens if teacher else 512,  # a verdict
-        temperature=args.teacher_temperature if teacher else 0.0, json_mode=args.teacher_json_mode,
+        model=getattr(args, f"{who}_model"),
+        base_url=getattr(args, f"{who}_base_url"),
+        api_key_env=getattr(args, f"{who}_api_key_env"),
+        concurrency=args.api_concurrency,
+        timeout_s=args.api_timeout_s,
+        max_tries=args.api_max_tries,
+        backoff_s=args.api_backoff_s,
+        backoff_max_s=args.api_backoff_max_s,
+        max_tokens=args.teacher_max_tokens if teacher else 512,  # a verdict
+        temperature=args.teacher_temperature if teacher else 0.0,
+        json_mode=args.teacher_json_mode,
         price_input_per_mtok=getattr(args, f"{who}_price_input_per_mtok"),
         price_output_per_mtok=getattr(args, f"{who}_price_output_per_mtok"),
-    )  # fmt: skip
+    )
 
 
 def load_pool(run_dir, max_problems: int):
@@ -87,8 +93,10 @@ def make_attempts(pool, args, stage_dir) -> list[dict]:
 
 def run_judge(candidates, records, args, stage_dir) -> tuple[list[dict], dict]:
     settings = api_settings(args, "judge")
-    store = JsonlStore(stage_dir / "judge.jsonl", {"model": settings.model, "base_url": settings.base_url,
-                                                   "prompt_version": judge_mod.PROMPT_VERSION})  # fmt: skip
+    store = JsonlStore(
+        stage_dir / "judge.jsonl",
+        {"model": settings.model, "base_url": settings.base_url, "prompt_version": judge_mod.PROMPT_VERSION},
+    )
     by_id = {c["id"]: c for c in candidates}
 
     def messages(key):
@@ -144,9 +152,16 @@ def template_result(record: dict, attempt: dict, layout: str) -> dict:
     """A template-teacher result row, checked like an API reply (same fields, no tokens)."""
     reply = teacher_mod.template_reply(record, attempt, layout)
     output, reason = teacher_mod.check_reflection(reply, gold=record["answer"], options=record["options"])
-    return {"id": attempt["id"], "status": "rejected" if reason else "accepted", "reason": reason, "output": output,
-            "tries": 1, "failures": [reason] if reason else [], "usage": {"prompt_tokens": 0, "completion_tokens": 0},
-            "seconds": 0.0}  # fmt: skip
+    return {
+        "id": attempt["id"],
+        "status": "rejected" if reason else "accepted",
+        "reason": reason,
+        "output": output,
+        "tries": 1,
+        "failures": [reason] if reason else [],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+        "seconds": 0.0,
+    }
 
 
 def select_for_teacher(candidates: list[dict], args, keep=(), exclude=frozenset()) -> tuple[list[dict], dict]:
@@ -154,9 +169,16 @@ def select_for_teacher(candidates: list[dict], args, keep=(), exclude=frozenset(
     ``keep``/``exclude``: refill after teacher rejections (``selection.select``)."""
     primary = "generator" if args.attempt_source == "generator" else "policy"
     fill = [c for c in candidates if c["attempt_source"] == "generator"] if args.attempt_source == "mixed" else None
-    return select([c for c in candidates if c["attempt_source"] == primary], args.target_size, args.correct_ratio,
-                  args.seed, max_per_problem=args.max_attempts_per_problem, fill=fill, keep=keep,
-                  exclude=exclude)  # fmt: skip
+    return select(
+        [c for c in candidates if c["attempt_source"] == primary],
+        args.target_size,
+        args.correct_ratio,
+        args.seed,
+        max_per_problem=args.max_attempts_per_problem,
+        fill=fill,
+        keep=keep,
+        exclude=exclude,
+    )
 
 
 MAX_REFILL_ROUNDS = 20  # each round asks the teacher only for the new picks; rejections shrink geometrically
@@ -177,18 +199,30 @@ def select_and_reflect(candidates, raw: RawPool, args, stage_dir) -> tuple[list[
         rejected |= new
         keep = [a for a in selected if a["id"] not in rejected]
         selected, report = select_for_teacher(candidates, args, keep=keep, exclude=rejected)
-    report = {**report, "refill_rejected": args.refill_rejected, "rounds": rounds,
-              "teacher_rejected_replaced": len(rejected)}  # fmt: skip
-    (stage_dir / "selection.json").write_text(json.dumps({"ids": [a["id"] for a in selected],
-                                                          "rejected_ids": sorted(rejected), **report}))  # fmt: skip
+    report = {
+        **report,
+        "refill_rejected": args.refill_rejected,
+        "rounds": rounds,
+        "teacher_rejected_replaced": len(rejected),
+    }
+    (stage_dir / "selection.json").write_text(
+        json.dumps({"ids": [a["id"] for a in selected], "rejected_ids": sorted(rejected), **report})
+    )
     return selected, report, results, teacher_report
 
 
 def sft_summary(rows: list[dict], args, stage_dir) -> dict:
     n_correct = sum(r["first_correct"] for r in rows)
-    return {"rows": len(rows), "correct": n_correct, "wrong": len(rows) - n_correct,
-            "correct_share": round(n_correct / len(rows), 4), "layout": args.layout, "prompt": args.sft_prompt,
-            "placement": args.sft_prompt_placement, "path": str(stage_dir / "sft")}  # fmt: skip
+    return {
+        "rows": len(rows),
+        "correct": n_correct,
+        "wrong": len(rows) - n_correct,
+        "correct_share": round(n_correct / len(rows), 4),
+        "layout": args.layout,
+        "prompt": args.sft_prompt,
+        "placement": args.sft_prompt_placement,
+        "path": str(stage_dir / "sft"),
+    }
 
 
 def main(cfg) -> dict:
@@ -218,8 +252,11 @@ def main(cfg) -> dict:
     selected, selection_report, results, teacher_report = select_and_reflect(candidates, raw, args, stage_dir)
     seconds["teacher"], t = round(time.time() - t, 1), time.time()
 
-    rows = [sft_row(raw[a["problem_id"]], a, results[a["id"]]["output"], args)
-            for a in selected if results[a["id"]]["status"] == "accepted"]  # fmt: skip
+    rows = [
+        sft_row(raw[a["problem_id"]], a, results[a["id"]]["output"], args)
+        for a in selected
+        if results[a["id"]]["status"] == "accepted"
+    ]
     if not rows:
         raise RuntimeError(
             f"stage 02 made no SFT sample: {len(attempts)} attempts, {len(candidates)} usable after parsing"
@@ -238,13 +275,16 @@ def main(cfg) -> dict:
         "selection": selection_report,
         "teacher": teacher_report,
         "sft": sft_summary(rows, args, stage_dir),
-        "estimated_cost_usd": round(teacher_report["estimated_cost_usd"] + judge_report.get("estimated_cost_usd", 0),
-                                    4),
+        "estimated_cost_usd": round(
+            teacher_report["estimated_cost_usd"] + judge_report.get("estimated_cost_usd", 0), 4
+        ),
         "seconds": seconds,
-    }  # fmt: skip
+    }
     paths.write_summary(run_dir, STAGE, summary)
-    print(f"[reflection] SFT set: {len(rows)} samples ({summary['sft']['correct']} with a correct first attempt) "
-          f"-> {stage_dir / 'sft'}")  # fmt: skip
+    print(
+        f"[reflection] SFT set: {len(rows)} samples ({summary['sft']['correct']} with a correct first attempt) "
+        f"-> {stage_dir / 'sft'}"
+    )
     return summary
 
 
@@ -252,10 +292,14 @@ def use_released_set(pool, args, stage_dir, run_dir) -> dict:
     """The shortest path to the paper: the authors' released SFT set becomes the SFT set unchanged."""
     rows = released_rows(pool)
     save_sft_set(rows, stage_dir)
-    summary = {"pool_problems": len(pool), "attempt_source": "released", "policy_model": None,
-               "teacher": {"kind": "released", "model": "the authors' release (SRPOMLLMs/srpo-sft-data)"},
-               "sft": {**sft_summary(rows, args, stage_dir), "layout": "released", "prompt": "released system prompt"},
-               "estimated_cost_usd": 0.0}  # fmt: skip
+    summary = {
+        "pool_problems": len(pool),
+        "attempt_source": "released",
+        "policy_model": None,
+        "teacher": {"kind": "released", "model": "the authors' release (SRPOMLLMs/srpo-sft-data)"},
+        "sft": {**sft_summary(rows, args, stage_dir), "layout": "released", "prompt": "released system prompt"},
+        "estimated_cost_usd": 0.0,
+    }
     paths.write_summary(run_dir, STAGE, summary)
     print(f"[reflection] the released SFT set is used as is: {len(rows)} samples -> {stage_dir / 'sft'}")
     return summary

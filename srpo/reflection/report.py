@@ -31,20 +31,26 @@ def load_results(run_dir) -> dict:
 def source_note(summary: dict) -> str:
     """One Markdown paragraph saying where the first attempts came from, with the numbers."""
     if summary.get("attempt_source") == "released":
-        return (f"**The authors' released SFT set is used as is** ({summary['sft']['rows']} samples): no first "
-                "attempts, judge or teacher ran, so the attempt and teacher sections below are empty.")  # fmt: skip
+        return (
+            f"**The authors' released SFT set is used as is** ({summary['sft']['rows']} samples): no first "
+            "attempts, judge or teacher ran, so the attempt and teacher sections below are empty."
+        )
     att, sel = summary["attempts"], summary["selection"]
     by = sel["by_attempt_source"]
     policy = att.get("policy")
     parts = [f"**Attempt source: `{summary['attempt_source']}`.**"]
     if policy:
-        parts.append(f"The policy (`{summary['policy_model']}`) made {policy['attempts']} attempts: "
-                     f"{policy['correct']} correct, {policy['wrong']} wrong, {policy['unparseable']} without a "
-                     f"think/answer pair (accuracy {policy['accuracy']:.1%}).")  # fmt: skip
+        parts.append(
+            f"The policy (`{summary['policy_model']}`) made {policy['attempts']} attempts: "
+            f"{policy['correct']} correct, {policy['wrong']} wrong, {policy['unparseable']} without a "
+            f"think/answer pair (accuracy {policy['accuracy']:.1%})."
+        )
     gen = by.get("generator")
     if gen:
-        parts.append(f"The synthetic generator supplied {gen['correct']} correct and {gen['wrong']} flawed attempts "
-                     f"of the {sel['selected']} selected, where the policy's own were too few.")  # fmt: skip
+        parts.append(
+            f"The synthetic generator supplied {gen['correct']} correct and {gen['wrong']} flawed attempts "
+            f"of the {sel['selected']} selected, where the policy's own were too few."
+        )
     elif policy:
         parts.append("Every selected attempt is the policy's own.")
     short = {k: v for k, v in sel["shortfall"].items() if v > 0}
@@ -61,8 +67,13 @@ def plot_mix(summary: dict):
     att = summary["attempts"]
     for i, key in enumerate(("correct", "wrong", "unparseable")):
         bottom = [sum(att[s][k] for k in ("correct", "wrong", "unparseable")[:i]) for s in att]
-        left.bar(list(att), [att[s][key] for s in att], bottom=bottom, label=key,
-                 color=("tab:green", "tab:red", "tab:gray")[i])  # fmt: skip
+        left.bar(
+            list(att),
+            [att[s][key] for s in att],
+            bottom=bottom,
+            label=key,
+            color=("tab:green", "tab:red", "tab:gray")[i],
+        )
     left.set_title("first attempts")
     left.legend(fontsize=8)
     sel = summary["selection"]
@@ -92,8 +103,13 @@ def plot_reflection_lengths(results: dict):
     fig, ax = plt.subplots(figsize=(7, 3.2))
     bins = range(0, max([1, *lengths[True], *lengths[False]]) + 2)
     for correct, color in ((False, "tab:red"), (True, "tab:green")):
-        ax.hist(lengths[correct], bins=bins, alpha=0.6, color=color,
-                label=f"{'correct' if correct else 'wrong'} first attempt (n={len(lengths[correct])})")  # fmt: skip
+        ax.hist(
+            lengths[correct],
+            bins=bins,
+            alpha=0.6,
+            color=color,
+            label=f"{'correct' if correct else 'wrong'} first attempt (n={len(lengths[correct])})",
+        )
     ax.set_xlabel("reflection length (words)")
     ax.set_ylabel("samples")
     ax.legend(fontsize=8)
@@ -146,8 +162,14 @@ def rejection_table(summary: dict):
         for reason, n in (part.get("failed_tries_by_reason") or {}).items():
             rows.append({"step": who, "kind": "failed try (retried)", "reason": reason, "count": n})
     if (summary.get("judge") or {}).get("enabled"):
-        rows.append({"step": "judge", "kind": "dropped by verdict", "reason": "low quality",
-                     "count": summary["judge"]["dropped"]})  # fmt: skip
+        rows.append(
+            {
+                "step": "judge",
+                "kind": "dropped by verdict",
+                "reason": "low quality",
+                "count": summary["judge"]["dropped"],
+            }
+        )
     return pd.DataFrame(rows, columns=["step", "kind", "reason", "count"])
 
 
@@ -168,13 +190,18 @@ def sample_html(results: dict, index: int) -> str:
     target = row["completion"][0]["content"][0]["text"]
     blocks = formats.parse_completion(target).blocks
     colors = {"think": "#eef", "answer": "#efe", "reflection": "#ffe9c9"}
-    body = "".join(f'<div style="background:{colors[b.name]};padding:3px;margin:2px 0"><b>{b.name}</b>: '
-                   f"{html.escape(b.content)}</div>" for b in blocks)  # fmt: skip
+    body = "".join(
+        f'<div style="background:{colors[b.name]};padding:3px;margin:2px 0"><b>{b.name}</b>: '
+        f"{html.escape(b.content)}</div>"
+        for b in blocks
+    )
     verdict = "correct" if row["first_correct"] else "wrong"
     source = results["attempts"].get(row["id"], {}).get("attempt_source", "?")
-    return (f"<div><b>{html.escape(row['id'])}</b> · first attempt <b>{verdict}</b> ({source}) · gold "
-            f"{html.escape(row['answer'])}<br>{''.join(_image_tag(im) for im in row['images'])}"
-            f"<p>{html.escape(question)}</p>{body}</div>")  # fmt: skip
+    return (
+        f"<div><b>{html.escape(row['id'])}</b> · first attempt <b>{verdict}</b> ({source}) · gold "
+        f"{html.escape(row['answer'])}<br>{''.join(_image_tag(im) for im in row['images'])}"
+        f"<p>{html.escape(question)}</p>{body}</div>"
+    )
 
 
 def side_by_side(results: dict, seed: int = 0):
@@ -186,8 +213,10 @@ def side_by_side(results: dict, seed: int = 0):
     flags = results["sft"]["first_correct"]
     rng = random.Random(seed)
     picks = [rng.choice([i for i, f in enumerate(flags) if f == want] or [None]) for want in (True, False)]
-    cells = "".join(f'<td style="vertical-align:top;width:50%">{"none" if i is None else sample_html(results, i)}</td>'
-                    for i in picks)  # fmt: skip
+    cells = "".join(
+        f'<td style="vertical-align:top;width:50%">{"none" if i is None else sample_html(results, i)}</td>'
+        for i in picks
+    )
     return HTML(f"<table><tr><th>correct first attempt</th><th>wrong first attempt</th></tr><tr>{cells}</tr></table>")
 
 

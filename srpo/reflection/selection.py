@@ -32,9 +32,17 @@ def _shuffled(rows: list[dict], seed: int, tag: str) -> list[dict]:
     return rows
 
 
-def select(candidates: list[dict], target_size: int, correct_ratio: float, seed: int, *,
-           max_per_problem: int = 1, fill: list[dict] | None = None, keep: list[dict] | tuple = (),
-           exclude: set[str] | frozenset[str] = frozenset()) -> tuple[list[dict], dict]:  # fmt: skip
+def select(
+    candidates: list[dict],
+    target_size: int,
+    correct_ratio: float,
+    seed: int,
+    *,
+    max_per_problem: int = 1,
+    fill: list[dict] | None = None,
+    keep: list[dict] | tuple = (),
+    exclude: set[str] | frozenset[str] = frozenset(),
+) -> tuple[list[dict], dict]:
     """Pick attempts for the SFT set; returns (rows in a seeded shuffled order, a report).
 
     ``keep``: rows already picked that stay picked. ``exclude``: attempt ids never picked; their problems count

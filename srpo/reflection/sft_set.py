@@ -27,11 +27,20 @@ def features():
     from datasets import Features, Image, List, Value
 
     message = List({"role": Value("string"), "content": List({"type": Value("string"), "text": Value("string")})})
-    return Features({
-        "id": Value("string"), "images": List(Image()), "prompt": message, "completion": message,
-        "first_correct": Value("bool"), "answer": Value("string"), "answer_type": Value("string"),
-        "options": List(Value("string")), "precision": Value("int32"), "source": Value("string"),
-    })  # fmt: skip
+    return Features(
+        {
+            "id": Value("string"),
+            "images": List(Image()),
+            "prompt": message,
+            "completion": message,
+            "first_correct": Value("bool"),
+            "answer": Value("string"),
+            "answer_type": Value("string"),
+            "options": List(Value("string")),
+            "precision": Value("int32"),
+            "source": Value("string"),
+        }
+    )
 
 
 def completion_text(attempt: dict, reply: dict, gold: str, layout: str, answer_format: str = "boxed") -> str:
@@ -40,8 +49,11 @@ def completion_text(attempt: dict, reply: dict, gold: str, layout: str, answer_f
     if answer_format not in ("boxed", "raw"):
         raise ValueError(f"unknown answer format {answer_format!r}; choose boxed or raw")
     boxed = answer_format == "boxed"
-    head = (formats.think(attempt["think"]) + formats.answer(attempt["answer"], boxed)
-            + formats.reflection(reply["reflection"]))  # fmt: skip
+    head = (
+        formats.think(attempt["think"])
+        + formats.answer(attempt["answer"], boxed)
+        + formats.reflection(reply["reflection"])
+    )
     if layout == "paper":
         return head + formats.answer(gold, boxed)
     if layout == "two_pass":
@@ -50,8 +62,9 @@ def completion_text(attempt: dict, reply: dict, gold: str, layout: str, answer_f
 
 
 def sft_row(record: dict, attempt: dict, reply: dict, args) -> dict:
-    prompt = formats.build_messages(record["question"], len(record["images"]), args.sft_prompt,
-                                    args.sft_prompt_placement)  # fmt: skip
+    prompt = formats.build_messages(
+        record["question"], len(record["images"]), args.sft_prompt, args.sft_prompt_placement
+    )
     target = completion_text(attempt, reply, record["answer"], args.layout, args.sft_answer_format)
     return {
         "id": attempt["id"],
@@ -82,17 +95,28 @@ def released_rows(pool) -> list[dict]:
         meta = json.loads(record["metadata"])
         system = meta.get("released_system") or formats.SRPO_SFT_PROMPT
         images = [{"type": "image"} for _ in record["images"]]
-        prompt = [{"role": "system", "content": [{"type": "text", "text": system}]},
-                  {"role": "user", "content": [*images, {"type": "text", "text": record["question"]}]}]  # fmt: skip
+        prompt = [
+            {"role": "system", "content": [{"type": "text", "text": system}]},
+            {"role": "user", "content": [*images, {"type": "text", "text": record["question"]}]},
+        ]
         first = meta.get("released_first_answer")
-        rows.append({
-            "id": record["id"], "images": record["images"], "prompt": prompt,
-            "completion": [{"role": "assistant", "content": [{"type": "text", "text": meta["released_target"]}]}],
-            "first_correct": bool(first) and grade_answer(first, record["answer"], options=record["options"] or None,
-                                                          answer_type=record["answer_type"]),
-            "answer": record["answer"], "answer_type": record["answer_type"], "options": list(record["options"] or []),
-            "precision": record.get("precision"), "source": record["source"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": record["id"],
+                "images": record["images"],
+                "prompt": prompt,
+                "completion": [{"role": "assistant", "content": [{"type": "text", "text": meta["released_target"]}]}],
+                "first_correct": bool(first)
+                and grade_answer(
+                    first, record["answer"], options=record["options"] or None, answer_type=record["answer_type"]
+                ),
+                "answer": record["answer"],
+                "answer_type": record["answer_type"],
+                "options": list(record["options"] or []),
+                "precision": record.get("precision"),
+                "source": record["source"],
+            }
+        )
     return rows
 
 
@@ -130,7 +154,9 @@ def cot_view(sft):
             raise ValueError("a plain-CoT view needs stage 02's two_pass layout (a second <think>)")
         question = " ".join(p["text"] for p in prompt[-1]["content"] if p.get("text"))
         text = formats.think(parsed.blocks[3].content) + formats.answer(parsed.final_answer)
-        return {"prompt": formats.build_messages(question, len(images), "single_pass"),
-                "completion": [{"role": "assistant", "content": [{"type": "text", "text": text}]}]}  # fmt: skip
+        return {
+            "prompt": formats.build_messages(question, len(images), "single_pass"),
+            "completion": [{"role": "assistant", "content": [{"type": "text", "text": text}]}],
+        }
 
     return sft.map(to_cot, input_columns=["prompt", "completion", "images"])

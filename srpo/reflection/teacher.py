@@ -173,8 +173,10 @@ def template_reply(record: dict, attempt: dict, layout: str) -> dict:
     from srpo import synthetic
 
     if record.get("source") != "synthetic":
-        raise ValueError(f"the template teacher only knows synthetic problems; record {record['id']!r} comes "
-                         f"from {record.get('source')!r}: use teacher: openai")  # fmt: skip
+        raise ValueError(
+            f"the template teacher only knows synthetic problems; record {record['id']!r} comes "
+            f"from {record.get('source')!r}: use teacher: openai"
+        )
     problem = synthetic.Problem.from_record(record)
     text = formats.think(attempt["think"]) + formats.answer(attempt["answer"])
     reply = {"reflection": synthetic.template_reflection(problem, text)}

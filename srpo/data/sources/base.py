@@ -257,9 +257,17 @@ def record(spec: SourceSpec, rid: str, images: list, question: str, answer, opti
     question = clean_question(question)
     if options and "Options:" not in question and "Choices" not in question:
         question += "\nOptions:" + "".join(f"\n({chr(65 + i)}) {o}" for i, o in enumerate(options))
-    return {"id": rid, "source": spec.name, "images": images, "question": question, "options": options,
-            "answer": gold, "answer_type": answer_type, "precision": precision,
-            "metadata": {k: v for k, v in metadata.items() if v not in (None, "", [])}}  # fmt: skip
+    return {
+        "id": rid,
+        "source": spec.name,
+        "images": images,
+        "question": question,
+        "options": options,
+        "answer": gold,
+        "answer_type": answer_type,
+        "precision": precision,
+        "metadata": {k: v for k, v in metadata.items() if v not in (None, "", [])},
+    }
 
 
 def first_turn(messages: list, user_roles=("user", "human"), assistant_roles=("assistant", "gpt")) -> tuple:

@@ -63,7 +63,7 @@ def srpo_sft_released(row: dict, spec: SourceSpec) -> list[dict]:
             released_system=system,
             released_first_answer=find_answers(target).first.text,
             released_reflection=parsed.reflection,
-        )  # fmt: skip
+        )
     ]
 
 
@@ -90,13 +90,29 @@ def srpo_rl_released(row: dict, spec: SourceSpec) -> list[dict]:
 
 SPECS = [
     SourceSpec(
-        "srpo_sft_released", "SRPOMLLMs/srpo-sft-data", "train", ("messages", "images"), srpo_sft_released,
-        family="released", file_format="json", images="paths", verified=False, paper="§3.1, App. B.4",
+        "srpo_sft_released",
+        "SRPOMLLMs/srpo-sft-data",
+        "train",
+        ("messages", "images"),
+        srpo_sft_released,
+        family="released",
+        file_format="json",
+        images="paths",
+        verified=False,
+        paper="§3.1, App. B.4",
         note="layout from the release's LLaMA-Factory dataset_info.json (sharegpt: messages + images)",
     ),
     SourceSpec(
-        "srpo_rl_released", "bruce360568/SRPO_RL_datasets", "train", ("message", "answer"), srpo_rl_released,
-        family="released", file_format="json", images="paths", verified=False, paper="§4.1 (~37K prompts)",
+        "srpo_rl_released",
+        "bruce360568/SRPO_RL_datasets",
+        "train",
+        ("message", "answer"),
+        srpo_rl_released,
+        family="released",
+        file_format="json",
+        images="paths",
+        verified=False,
+        paper="§4.1 (~37K prompts)",
         note="layout from the release's OpenRLHF scripts (--input_key message, MM-Eureka jsonl)",
     ),
-]  # fmt: skip
+]

@@ -46,8 +46,7 @@ def math(row: dict, spec: SourceSpec) -> list[dict]:
 def virgo(row: dict, spec: SourceSpec) -> list[dict]:
     stem, options = split_options(require(row, "question", spec))
     gold = gold_from_text(str(require(row, "answer", spec) or ""))
-    return [record(spec, row_id(spec, row, "id"), images_of(require(row, "images", spec)), stem, gold,
-                   options)]  # fmt: skip
+    return [record(spec, row_id(spec, row, "id"), images_of(require(row, "images", spec)), stem, gold, options)]
 
 
 def r1_onevision(row: dict, spec: SourceSpec) -> list[dict]:
@@ -55,14 +54,32 @@ def r1_onevision(row: dict, spec: SourceSpec) -> list[dict]:
     if user is None or assistant is None:
         raise RowRejected("malformed_chat", "no human turn followed by a gpt turn")
     stem, options = split_options(user)
-    return [record(spec, row_id(spec, row, "id"), images_of(require(row, "image", spec)), stem,
-                   gold_from_text(assistant), options, source_cot=assistant)]  # fmt: skip
+    return [
+        record(
+            spec,
+            row_id(spec, row, "id"),
+            images_of(require(row, "image", spec)),
+            stem,
+            gold_from_text(assistant),
+            options,
+            source_cot=assistant,
+        )
+    ]
 
 
 def mmk12(row: dict, spec: SourceSpec) -> list[dict]:
     stem, options = split_options(require(row, "question", spec))
-    return [record(spec, row_id(spec, row, "id"), images_of(require(row, "image", spec)), stem,
-                   str(require(row, "answer", spec) or ""), options, subject=row.get("subject"))]  # fmt: skip
+    return [
+        record(
+            spec,
+            row_id(spec, row, "id"),
+            images_of(require(row, "image", spec)),
+            stem,
+            str(require(row, "answer", spec) or ""),
+            options,
+            subject=row.get("subject"),
+        )
+    ]
 
 
 def phyx_options(value) -> list[str]:
@@ -85,33 +102,84 @@ def phyx(row: dict, spec: SourceSpec) -> list[dict]:
     options = phyx_options(row.get("options"))
     meta = {k: row.get(k) for k in ("category", "subfield", "description")}
     question = require(row, "question", spec)
-    return [record(spec, row_id(spec, row, "id", "index"), images_of(require(row, "image", spec)), question,
-                   str(require(row, "answer", spec) or ""), options, **meta)]  # fmt: skip
+    return [
+        record(
+            spec,
+            row_id(spec, row, "id", "index"),
+            images_of(require(row, "image", spec)),
+            question,
+            str(require(row, "answer", spec) or ""),
+            options,
+            **meta,
+        )
+    ]
 
 
-MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
-                 "prealgebra", "precalculus")  # fmt: skip
+MATH_SUBJECTS = (
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+)
 
 SPECS = [
     SourceSpec(
-        "math", "EleutherAI/hendrycks_math", "train", ("problem", "solution"), math, family="rl",
-        configs=MATH_SUBJECTS, images="none", paper="§4.1 RL sources (MATH, text only)",
+        "math",
+        "EleutherAI/hendrycks_math",
+        "train",
+        ("problem", "solution"),
+        math,
+        family="rl",
+        configs=MATH_SUBJECTS,
+        images="none",
+        paper="§4.1 RL sources (MATH, text only)",
     ),
     SourceSpec(
-        "virgo", "RUC-AIBOX/Virgo-Visual-Long-Thought-Dataset", "train", ("question", "answer", "images"), virgo,
-        family="rl", file_format="json", images="paths", paper="§4.1 RL sources",
+        "virgo",
+        "RUC-AIBOX/Virgo-Visual-Long-Thought-Dataset",
+        "train",
+        ("question", "answer", "images"),
+        virgo,
+        family="rl",
+        file_format="json",
+        images="paths",
+        paper="§4.1 RL sources",
         note="images are paths into the LLaVA-OneVision image dump (image_root/virgo/)",
     ),
     SourceSpec(
-        "r1_onevision", "Fancy-MLLM/R1-Onevision", "train", ("image", "conversations"), r1_onevision, family="rl",
-        verified=False, paper="§4.1 RL sources", note="columns id/image(base64)/conversations from public loaders",
+        "r1_onevision",
+        "Fancy-MLLM/R1-Onevision",
+        "train",
+        ("image", "conversations"),
+        r1_onevision,
+        family="rl",
+        verified=False,
+        paper="§4.1 RL sources",
+        note="columns id/image(base64)/conversations from public loaders",
     ),
     SourceSpec(
-        "mmk12", "FanqingM/MMK12", "train", ("image", "question", "answer"), mmk12, family="rl", verified=False,
-        paper="§4.1 RL sources", note="columns from public loaders of MMK12; card not readable from here",
+        "mmk12",
+        "FanqingM/MMK12",
+        "train",
+        ("image", "question", "answer"),
+        mmk12,
+        family="rl",
+        verified=False,
+        paper="§4.1 RL sources",
+        note="columns from public loaders of MMK12; card not readable from here",
     ),
     SourceSpec(
-        "phyx", "Cloudriver/PhyX", "test_mini", ("question", "answer", "image"), phyx, family="rl",
-        verified=False, paper="§4.1 RL sources", note="split and image encoding not verified",
+        "phyx",
+        "Cloudriver/PhyX",
+        "test_mini",
+        ("question", "answer", "image"),
+        phyx,
+        family="rl",
+        verified=False,
+        paper="§4.1 RL sources",
+        note="split and image encoding not verified",
     ),
-]  # fmt: skip
+]

@@ -54,8 +54,16 @@ def chartqa(row: dict, spec: SourceSpec) -> list[dict]:
     labels = [labels] if isinstance(labels, str) else list(labels)
     gold = labels[0] if labels else None
     meta = {"human_or_machine": row.get("human_or_machine"), "all_labels": labels[1:]}
-    return [record(spec, row_id(spec, row, "id"), images_of(require(row, "image", spec)),
-                   require(row, "query", spec), gold, **meta)]  # fmt: skip
+    return [
+        record(
+            spec,
+            row_id(spec, row, "id"),
+            images_of(require(row, "image", spec)),
+            require(row, "query", spec),
+            gold,
+            **meta,
+        )
+    ]
 
 
 def cauldron(row: dict, spec: SourceSpec) -> list[dict]:
@@ -66,30 +74,70 @@ def cauldron(row: dict, spec: SourceSpec) -> list[dict]:
         stem, options = split_options(turn.get("user") or "")
         for tail in ("Answer with the option's letter from the given choices directly.", "Answer with the letter."):
             stem = stem.replace(tail, "").strip()
-        out.append(record(spec, f"{base}-{i}", images, stem, gold_from_text(turn.get("assistant") or ""), options,
-                          cauldron_source=turn.get("source")))  # fmt: skip
+        out.append(
+            record(
+                spec,
+                f"{base}-{i}",
+                images,
+                stem,
+                gold_from_text(turn.get("assistant") or ""),
+                options,
+                cauldron_source=turn.get("source"),
+            )
+        )
     return out
 
 
 SPECS = [
     SourceSpec(
-        "scienceqa", "derek-thomas/ScienceQA", "train", ("image", "question", "choices", "answer"), scienceqa,
-        family="rl", paper="§4.1 RL sources",
-    ),
-    SourceSpec(
-        "geoqa", "leonardPKU/GEOQA_R1V_Train_8K", "train", ("image", "problem", "solution"), geoqa, family="rl",
-        verified=False, paper="§4.1 RL sources", note="columns assumed (image, problem, solution) from R1-V",
-    ),
-    SourceSpec(
-        "chartqa", "HuggingFaceM4/ChartQA", "train", ("image", "query", "label"), chartqa, family="rl",
+        "scienceqa",
+        "derek-thomas/ScienceQA",
+        "train",
+        ("image", "question", "choices", "answer"),
+        scienceqa,
+        family="rl",
         paper="§4.1 RL sources",
     ),
     SourceSpec(
-        "dvqa", "HuggingFaceM4/the_cauldron", "train", ("images", "texts"), cauldron, family="rl",
-        configs=("dvqa",), paper="§4.1 RL sources", note="turn wording assumed",
+        "geoqa",
+        "leonardPKU/GEOQA_R1V_Train_8K",
+        "train",
+        ("image", "problem", "solution"),
+        geoqa,
+        family="rl",
+        verified=False,
+        paper="§4.1 RL sources",
+        note="columns assumed (image, problem, solution) from R1-V",
     ),
     SourceSpec(
-        "ai2d", "HuggingFaceM4/the_cauldron", "train", ("images", "texts"), cauldron, family="rl",
-        configs=("ai2d",), paper="§4.1 RL sources", note="turn wording (A. ... options, 'Answer: B') assumed",
+        "chartqa",
+        "HuggingFaceM4/ChartQA",
+        "train",
+        ("image", "query", "label"),
+        chartqa,
+        family="rl",
+        paper="§4.1 RL sources",
     ),
-]  # fmt: skip
+    SourceSpec(
+        "dvqa",
+        "HuggingFaceM4/the_cauldron",
+        "train",
+        ("images", "texts"),
+        cauldron,
+        family="rl",
+        configs=("dvqa",),
+        paper="§4.1 RL sources",
+        note="turn wording assumed",
+    ),
+    SourceSpec(
+        "ai2d",
+        "HuggingFaceM4/the_cauldron",
+        "train",
+        ("images", "texts"),
+        cauldron,
+        family="rl",
+        configs=("ai2d",),
+        paper="§4.1 RL sources",
+        note="turn wording (A. ... options, 'Answer: B') assumed",
+    ),
+]

@@ -40,8 +40,11 @@ def _chat_record(spec: SourceSpec, row: dict, messages, images, gold_of) -> list
     if user is None or assistant is None:
         raise RowRejected("malformed_chat", "no user turn followed by an assistant turn")
     stem, options = split_options(user)
-    return [record(spec, row_id(spec, row, "id"), images_of(images), stem, gold_of(assistant), options,
-                   source_cot=assistant)]  # fmt: skip
+    return [
+        record(
+            spec, row_id(spec, row, "id"), images_of(images), stem, gold_of(assistant), options, source_cot=assistant
+        )
+    ]
 
 
 def mulberry_sft(row: dict, spec: SourceSpec) -> list[dict]:
@@ -64,18 +67,42 @@ def mathv360k(row: dict, spec: SourceSpec) -> list[dict]:
 
 SPECS = [
     SourceSpec(
-        "mulberry_sft", "HuanjinYao/Mulberry-SFT", "train", ("messages", "images"), mulberry_sft, family="sft",
-        file_format="json", images="paths", verified=False, paper="§3.1 (Mulberry-SFT, 260K)",
+        "mulberry_sft",
+        "HuanjinYao/Mulberry-SFT",
+        "train",
+        ("messages", "images"),
+        mulberry_sft,
+        family="sft",
+        file_format="json",
+        images="paths",
+        verified=False,
+        paper="§3.1 (Mulberry-SFT, 260K)",
         note="layout from the Mulberry README's LLaMA-Factory entry; final-answer phrase assumed",
     ),
     SourceSpec(
-        "llava_cot_100k", "Xkev/LLaVA-CoT-100k", "train", ("image", "conversations"), llava_cot, family="sft",
-        data_files="train.jsonl", file_format="json", images="paths", paper="§3.1 (LLaVA-CoT-100K)",
+        "llava_cot_100k",
+        "Xkev/LLaVA-CoT-100k",
+        "train",
+        ("image", "conversations"),
+        llava_cot,
+        family="sft",
+        data_files="train.jsonl",
+        file_format="json",
+        images="paths",
+        paper="§3.1 (LLaVA-CoT-100K)",
     ),
     SourceSpec(
-        "mathv360k", "Zhiqiang007/MathV360K", "train", ("image", "conversations"), mathv360k, family="sft",
-        data_files="train_samples_all_tuning.json", file_format="json", images="paths", verified=False,
+        "mathv360k",
+        "Zhiqiang007/MathV360K",
+        "train",
+        ("image", "conversations"),
+        mathv360k,
+        family="sft",
+        data_files="train_samples_all_tuning.json",
+        file_format="json",
+        images="paths",
+        verified=False,
         paper="§3.1 (MathV360K)",
         note="columns checked on the steven16/MathV360K mirror card, not on Zhiqiang007's",
     ),
-]  # fmt: skip
+]
