@@ -109,15 +109,23 @@ def reflection(text: str) -> str:
 # ---------------------------------------------------------------------------------------------- parsing
 _TAG_RE = re.compile(r"<(/?)(think|answer|reflection)>")
 # Chat end-of-turn markers that a decode keeping special tokens leaves after the last block
-# (lsdefine/simple_GRPO#19): not stray text.
-END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "</s>")
+# (lsdefine/simple_GRPO#19): not stray text. The kind, not a list of names: any special-token-shaped marker,
+# `<|...|>` (Qwen, Llama 3, Phi), DeepSeek's fullwidth `<｜...｜>`, and the bare `</s>`, `<eos>`, `<end_of_turn>`.
+END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>", "</s>")  # the common ones, for docs
+_END_OF_TURN_RE = re.compile(
+    r"(?:<\|[^<>|\s]{1,40}\|>|[<‹]｜[^<>\s]{1,40}｜>|</s>|<(?:eos|eot|end_of_turn|end_of_text|endoftext)>)\s*$"
+)
 
 
 def without_end_of_turn(tail: str) -> str:
-    """``tail`` stripped of whitespace and of chat end-of-turn markers at its end."""
+    """``tail`` stripped of whitespace and of chat end-of-turn markers at its end.
+
+    >>> without_end_of_turn("<answer>4</answer><|end|>\\n<eos>"), without_end_of_turn("x‹｜end▁of▁sentence｜>")
+    ('<answer>4</answer>', 'x')
+    """
     tail = tail.strip()
-    while tail.endswith(END_OF_TURN):
-        tail = tail[: -len(next(m for m in END_OF_TURN if tail.endswith(m)))].rstrip()
+    while (match := _END_OF_TURN_RE.search(tail)) is not None:
+        tail = tail[: match.start()].rstrip()
     return tail
 
 

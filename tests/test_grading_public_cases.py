@@ -526,3 +526,34 @@ def test_sentence_answers_in_free_form_benchmarks():
     assert bench.score_response("mathvista", row, "The total is **12 cm**.\n\nIs there anything else?")[
         "final_correct"
     ]
+
+
+# Variants of the cases' kinds found by a new user (not in the shared file): each whole kind, not one instance.
+TEN = ["0.5", "1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
+
+
+@pytest.mark.parametrize(
+    "prediction, gold, expected",
+    [
+        ("I.e. the ratio is 2, so D.", "I", False),  # an abbreviation is not option I
+        ("E.g. the ratio is 2", "E", False),
+        ("A.k.a. option 2", "A", False),
+        ("Answer: E.g. the ratio is 2", "E", False),
+        ("Answer: J. K. Rowling", "J", False),  # initials are not option J
+        ("Answer: \\$B", "B", True),  # an escaped dollar before the letter
+        ("Answer: (b)", "B", True),  # a lowercase letter in parentheses after the label
+        ("Answer: C. The ratio is 1.5", "C", True),  # a real label followed by a sentence still counts
+    ],
+)
+def test_letter_variants_of_the_cases_kinds(prediction, gold, expected):
+    assert grade_answer(prediction, gold, options=TEN, answer_type="multiple_choice") is expected
+
+
+@pytest.mark.parametrize("marker", ["<|end|>", "<|eot|>", "<eos>", "<｜end▁of▁sentence｜>", "</s>", "<|im_end|>\n"])
+def test_any_end_of_turn_marker_keeps_the_format_reward(marker):
+    from srpo.rewards import score_completion
+
+    blocks = "<think>a</think><answer>\\boxed{4}</answer><reflection>b</reflection><think>c</think><answer>\\boxed{4}</answer>"
+    score = score_completion(blocks + marker, "4", count_tokens=lambda t: len(t.split()), variant="paper")
+    assert score["format"] == 0.5
+    assert score_completion(blocks + " and more", "4", count_tokens=lambda t: len(t.split()))["format"] == 0.0

@@ -29,10 +29,12 @@ LETTERS = "ABCDEFGHIJ"  # MMMU-Pro "standard (10 options)" goes up to J
 MAX_OPTIONS_CHARS = 100_000
 
 _BARE_RE = re.compile(r"\(?([A-J])\)?[.:)]?|\(?([a-j])\)?")
-_LABELLED_RE = re.compile(r"(?:\(([A-J])\)|([A-J])[.:)]|([A-J])(?=\s+\())\s*\S.*", re.DOTALL)  # (B) x, B. x, B (x)
+# (B) x, B. x, B (x); not an abbreviation ("I.e.", "E.g.", "A.k.a.") or initials ("J. K. Rowling")
+_NOT_ABBREVIATION = r"(?![A-Za-z]\.|\s*[A-Z]\.(?:\s|$))"
+_LABELLED_RE = re.compile(r"(?:\(([A-J])\)|([A-J])[.:)]" + _NOT_ABBREVIATION + r"|([A-J])(?=\s+\())\s*\S.*", re.DOTALL)
 _PHRASE_RE = re.compile(
     r"(?i:(?:the\s+)?(?:correct\s+|final\s+|best\s+)?(?:answer|option|choice)(?:\s+is)?)\s*:?\s*"
-    r"(?i:(?:option|choice)\s+)?(?:\(([A-J])\)[.:]?(?:\s.*)?|([A-J])(?:[.:)](?:\s.*)?)?)",
+    r"(?i:(?:option|choice)\s+)?(?:\(([A-Ja-j])\)[.:]?(?:\s.*)?|([A-J])(?:[.:)](?!\s*[A-Z]\.(?:\s|$))(?:\s.*)?)?)",
     re.DOTALL,
 )
 _GOLD_RE = re.compile(r"\(?([A-J])\)?\.?")
@@ -75,7 +77,7 @@ def _parse_options_string(text: str) -> tuple[str, ...]:
 def predicted_letter(pred: str, opts: tuple) -> str | None:
     """The letter a (cleaned) prediction names, or None. A lone lowercase letter counts; in phrases only
     capitals do, so that words such as "a" inside sentences are not read as options."""
-    pred = pred.replace("$", "").strip()  # "Answer: $C$" (open-compass/VLMEvalKit#1591)
+    pred = pred.replace("\\$", "").replace("$", "").strip()  # "Answer: $C$", "\$C" (open-compass/VLMEvalKit#1591)
     if len(pred) > 2000:
         return None
     m = _BARE_RE.fullmatch(pred) or _LABELLED_RE.fullmatch(pred) or _PHRASE_RE.fullmatch(pred)

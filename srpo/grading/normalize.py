@@ -120,7 +120,7 @@ def clean(text: str) -> str:
         text = boxed if boxed is not None else text
     text = text.translate(_UNICODE).strip()
     if text.count("$") == 1:  # an echo of an "Answer: $LETTER" template (open-compass/VLMEvalKit#1591)
-        text = text.replace("$", "").strip()
+        text = text.replace("\\$", "").replace("$", "").strip()  # also escaped, "\$B"
     if "√" in text or "pi" in text or "π" in text or "sqrt" in text:
         for pattern, repl in _PLAIN_MATH:
             text = pattern.sub(repl, text)
