@@ -7,8 +7,10 @@ import sys
 
 
 def _parse_overrides(items: list[str]) -> dict:
-    """``--override STAGE='--flag value'`` items -> ``{stage: flags}``; a stage given twice gets both."""
+    """``--override STAGE='--flag value'`` items -> ``{stage: flags}``; a stage given twice gets both. An unknown
+    stage name is refused (a typo would otherwise be dropped and the stage run with its recipe)."""
     from srpo.configs.base import split_pair
+    from srpo.stages import STAGES
 
     out = {}
     for item in items:
@@ -16,8 +18,24 @@ def _parse_overrides(items: list[str]) -> dict:
             stage, flags = split_pair(item, "--override (STAGE='--flag value')")
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
+        if stage not in STAGES:
+            raise SystemExit(f"--override {item!r}: unknown stage {stage!r}; stages are {', '.join(STAGES)}")
         out[stage] = (out.get(stage, "") + " " + flags).strip()
     return out
+
+
+def _check_overrides(profile: str, run_name: str, overrides: dict) -> None:
+    """Parse each overridden stage's config now, so a bad key or value stops the run before stage 01, not when
+    its notebook starts (tiny-cpu; a GPU profile's training configs only parse on a GPU node)."""
+    if profile != "tiny-cpu":
+        return
+    from srpo import config, paths
+
+    for stage, flags in overrides.items():
+        try:
+            config.load(stage, profile, paths.default_run_dir(profile, run_name), flags)
+        except (config.ConfigError, ValueError) as exc:
+            raise SystemExit(f"--override {stage}='{flags}': {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         from srpo.runner import run_notebooks
 
         overrides = _parse_overrides(args.override)
+        _check_overrides(args.profile, args.run_name, overrides)
         if args.rehearse:
             from srpo import rehearsal
 

@@ -52,6 +52,13 @@ def run_notebooks(
     """Run the selected notebooks in order; stop at the first failure (papermill raises)."""
     import papermill as pm
 
+    selected = select_notebooks(stages)  # a bad selection or profile fails before anything is written
+    if not selected:
+        raise FileNotFoundError(f"no notebooks match {stages!r} in {notebooks_dir()}")
+    from srpo.config import recipe_path, recipes_dir
+
+    if recipes_dir().is_dir():  # an unknown profile: ConfigError naming the known ones
+        recipe_path(profile, NOTEBOOK_TO_STAGE[selected[0].stem])
     os.environ.setdefault(progress.ENV, "lines")  # the executed notebook and its HTML keep concise progress lines
     run_dir = paths.default_run_dir(profile, run_name)
     out_dir = run_dir / "notebooks"
@@ -66,9 +73,6 @@ def run_notebooks(
         f"[srpo] machine speed: the reference computation took {speed:.2f} s (srpo.speed; scale the times by it)",
         flush=True,
     )
-    selected = select_notebooks(stages)
-    if not selected:
-        raise FileNotFoundError(f"no notebooks match {stages!r} in {notebooks_dir()}")
     for nb in selected:
         stage = NOTEBOOK_TO_STAGE.get(nb.stem)
         executed = out_dir / nb.name

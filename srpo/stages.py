@@ -84,6 +84,7 @@ STAGES: dict[str, Stage] = {
             "srpo.ablations",
             ("srpo.configs.ablations:AblationArgs", RUN_ARGS, LAUNCH_ARGS),
             (),
+            check="srpo.ablations.arms:check_config",
         ),
     ]
 }

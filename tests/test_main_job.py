@@ -2,6 +2,7 @@
 each stage prints: on hand-made notebooks and small computations, not on a full run (CI runs that)."""
 
 import json
+import re
 import shutil
 
 import nbformat
@@ -118,3 +119,34 @@ def test_resumed_stages_keep_their_time(tmp_path, monkeypatch):
     monkeypatch.setattr("srpo.speed.reference_seconds", lambda: 1.0)
     record = runner.run_notebooks(stages="01", resume=True)
     assert record["seconds"] == {"01_data_curation": 9.0} and record["reference_seconds"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("grpo=--max_steps 5", "unknown stage 'grpo'"),  # a typo was dropped and the stage ran its recipe
+        ("ablations=--seedz 1", "unknown key 'seedz'"),
+        ("ablations=--one_seed_arms nosuch", "unknown ablation arms ['nosuch']"),
+        ("ablations=--seeds -1 2", "seeds must be >= 0"),
+    ],
+)
+def test_run_refuses_a_bad_override_before_any_notebook(override, message, tmp_path, monkeypatch, capsys):
+    from srpo import runner
+    from srpo.__main__ import main
+
+    monkeypatch.setattr(paths, "default_run_dir", lambda profile, name: tmp_path / "run")
+    monkeypatch.setattr(runner, "run_notebooks", lambda *a, **k: pytest.fail("a notebook started"))
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        main(["run", "--override", override])
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_stage_selection_or_profile_writes_nothing(tmp_path, monkeypatch):
+    from srpo import config, runner
+
+    monkeypatch.setattr(paths, "default_run_dir", lambda profile, name: tmp_path / "run")
+    with pytest.raises(ValueError, match="cannot read stage selection"):
+        runner.run_notebooks(stages="1-6x")
+    with pytest.raises(config.ConfigError, match="profiles:"):
+        runner.run_notebooks(profile="nosuch")
+    assert not (tmp_path / "run").exists()

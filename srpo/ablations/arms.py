@@ -135,6 +135,15 @@ def link_shared_stage02(main_run, arm_run) -> None:
             link.symlink_to(target, target_is_directory=rel == "data_curation")
 
 
+def check_config(cfg) -> None:
+    """The stage's start (``srpo.stages``): unknown arm names in ``arms`` or ``one_seed_arms`` and negative seeds
+    fail when the config is parsed, before any arm runs."""
+    select_arms(cfg.args.arms)
+    select_arms(cfg.args.one_seed_arms or ["base"])
+    if any(seed < 0 for seed in cfg.args.seeds):
+        raise ValueError(f"seeds must be >= 0, got {cfg.args.seeds}")
+
+
 def select_arms(names: list[str]) -> list[Arm]:
     if not names or names == ["all"]:
         return list(ARMS.values())
