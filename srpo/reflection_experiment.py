@@ -381,8 +381,15 @@ def run(
     if unknown:
         raise ValueError(f"unknown budget keys {sorted(unknown)}")
     scale = {**SCALES[scale_name], **{k: v for k, v in budget.items() if v is not None}}
+    bad = {k: scale[k] for k in ("sft_epochs", "grpo_max_steps") if scale[k] <= 0}
+    bad |= {k: scale[k] for k in ("eval_n", "eval_sampled_limit", "eval_sampled_n") if scale[k] < 0}
+    if bad or workers < 1 or (torch_threads is not None and torch_threads < 1):
+        raise ValueError(
+            f"budget out of range: {bad or ''} workers {workers}, torch threads {torch_threads}; "
+            "steps and epochs must be positive, evaluation sizes >= 0, workers and threads >= 1"
+        )
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_same_budget(run_dir, scale)
     start, cpu0 = time.time(), cpu_seconds()
     run_shared_stages(run_dir, scale, torch_threads)
     run_arms(run_dir, scale, seeds, workers)
@@ -405,6 +412,24 @@ def run(
         flush=True,
     )
     return report
+
+
+def check_same_budget(run_dir: Path, scale: dict) -> None:
+    """Finished stages and arms are reused on a re-run, so a run directory keeps one budget: the first run
+    records it (``budget.json``) and a later run with another budget is refused before any work, naming both."""
+    keys = ("sft_epochs", "grpo_max_steps", "eval_n", "eval_sampled_limit", "eval_sampled_n")
+    wanted = {k: scale[k] for k in keys}
+    record = run_dir / "budget.json"
+    if record.exists():
+        before = json.loads(record.read_text())
+        if before != wanted:
+            raise ValueError(
+                f"{run_dir} was run with budget {before}, now asked for {wanted}: its finished arms "
+                "would be reused under the new label. Use another --run-dir (or remove this one)."
+            )
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(wanted, indent=1))
 
 
 def main(argv=None) -> None:
@@ -430,6 +455,7 @@ def main(argv=None) -> None:
         a.seeds,
         a.scale,
         a.workers,
+        torch_threads=a.torch_threads,
         sft_epochs=a.sft_epochs,
         grpo_max_steps=a.grpo_steps,
         eval_n=a.eval_n,

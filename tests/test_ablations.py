@@ -256,7 +256,20 @@ def test_paired_verdicts_use_the_seeds_both_arms_ran():
     assert "no difference shown" in notes.verdict(notes.comparison(srpo, noisy, "final_acc"))
     one_seed = row("no_effectiveness", {0: 0.40})  # pairs on seed 0 only: falls back to a z, and says so
     text = notes.verdict(notes.comparison(one_seed, srpo, "final_acc"))
-    assert "one seed" in text and "training spread not measured" in text
+    assert "one seed" in text and "spread between training runs is not in it" in text
     base = row("base", {0: 0.55})  # untrained: held fixed against every seed of the other arm
     _, interval, _ = notes.comparison(srpo, base, "final_acc")
     assert interval.n == 3 and interval.mean == pytest.approx(0.06)
+
+
+def test_arms_finished_with_another_budget_are_refused_before_any_job(tmp_path, monkeypatch):
+    from srpo.ablations import run as arm_run
+
+    main_run = tmp_path / "runs" / "tiny-cpu" / "main"
+    (main_run / "cold_start_sft").mkdir(parents=True)
+    (main_run / "cold_start_sft" / "config.yaml").write_text("seed: 0\nmodel_name_or_path: tiny://instruct\n")
+    paths.write_summary(arm_run.arm_dir(main_run, "srpo_released", 0), "grpo_rl", {"steps": 200})
+    monkeypatch.setattr(arm_run, "run_stage", lambda *a, **k: pytest.fail("a job started"))
+    cfg = config.load("ablations", "tiny-cpu", main_run, "--seeds 0 --arms srpo_released --grpo_max_steps 400")
+    with pytest.raises(ValueError, match=r"srpo_released/seed0 \(200 steps\)"):
+        arm_run.run_arms(cfg)

@@ -113,3 +113,18 @@ def test_the_experiment_runs_at_a_toy_scale(tmp_path):
         assert variant == {"srpo": "paper", "grpo_outcome": "outcome"}[arm]
     text = (tmp_path / "rx" / "report.md").read_text()
     assert "Paired difference SRPO − plain GRPO" in text and "central claim" in text
+
+
+def test_the_command_passes_its_threads_and_refuses_bad_or_changed_budgets(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(rx, "run_shared_stages", lambda run_dir, scale, threads=None: calls.append(threads))
+    monkeypatch.setattr(rx, "run_arms", lambda *a, **k: None)
+    monkeypatch.setattr(rx, "write_report", lambda *a, **k: {})
+    rx.main(["--run-dir", str(tmp_path / "r"), "--torch-threads", "1", "--grpo-steps", "100", "--sft-epochs", "1"])
+    assert calls == [1]  # --torch-threads reaches stages 01-03
+    with pytest.raises(ValueError, match="was run with budget"):  # same folder, another budget: refused
+        rx.main(["--run-dir", str(tmp_path / "r")])
+    for bad in (["--grpo-steps", "-5"], ["--sft-epochs", "0"], ["--eval-n", "-3"], ["--workers", "0"]):
+        with pytest.raises(ValueError, match="budget out of range"):
+            rx.main(["--run-dir", str(tmp_path / "other"), *bad])
+    assert calls == [1] and not (tmp_path / "other").exists()

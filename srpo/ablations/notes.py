@@ -44,6 +44,10 @@ def comparison(a: dict, b: dict, metric: str) -> tuple[float, Interval | None, f
     paired = paired_difference(sa, sb) if sa and sb else None
     if paired is not None and paired.n > 1:
         return paired.mean, paired, None
+    common = sorted(sa.keys() & sb.keys(), key=str)
+    if common:  # one shared seed: the two runs of that seed, each over its own n answers
+        s = common[0]
+        return sa[s] - sb[s], None, two_proportion_z(sa[s], a["n"], sb[s], b["n"])
     z = two_proportion_z(a[metric], a["n"] * a["seeds"], b[metric], b["n"] * b["seeds"])
     return a[metric] - b[metric], None, z
 
@@ -58,7 +62,7 @@ def verdict(result) -> str:
         ci = f"95% CI {100 * interval.low:+.1f} to {100 * interval.high:+.1f}, {interval.n} paired seeds"
         return f"{size} ({ci}): " + ("a difference" if interval.excludes_zero() else "no difference shown")
     where = "beyond" if abs(z) >= 2 else "within"
-    return f"{size}, one seed: {where} the test-set noise (z = {z:.1f}; training spread not measured)"
+    return f"{size}, one seed: {where} the test-set noise (z = {z:.1f}; the spread between training runs is not in it)"
 
 
 def arm_notes(rows: list[dict], label: str = "synthetic:test") -> list[str]:
@@ -85,9 +89,10 @@ def arm_notes(rows: list[dict], label: str = "synthetic:test") -> list[str]:
     seeds = sorted({r["seeds"] for r in rows})
     notes.append(
         f"Seeds per arm: {', '.join(map(str, seeds))}. A seed is a whole training run; the data (stages "
-        "01-02) and the evaluation's sampling seed are shared. Three seeds give wide intervals: a "
-        "difference 'not shown' may still be real, and the intervals say nothing about a 7B model. Add "
-        "seeds (`--seeds 0 1 2 3 4`) to narrow them."
+        "01-02), the test problems and the evaluation's sampling seed are shared, so an interval measures the "
+        "spread between training runs on these test problems; a new test set would add its own sampling noise "
+        "(what a one-run z measures). Three seeds give wide intervals: a difference 'not shown' may still be "
+        "real, and the intervals say nothing about a 7B model. Add seeds (`--seeds 0 1 2 3 4`) to narrow them."
     )
     return notes
 
@@ -109,5 +114,8 @@ def _reflection_effect(a: dict, b: dict) -> str:
         return ""
     text = f" The reflection leaves the answer unchanged {_fmt(ua)} vs {_fmt(ub)} of the time and fixes {_fmt(fa)} vs {_fmt(fb)} of wrong first answers."
     if ua - ub > 0.1 and fa < fb:
-        text += " Accuracy moved with the first answer while the reflection changed less: a rubber stamp, not a better reflection."
+        text += (
+            " By these point estimates (not a tested difference) accuracy moved with the first answer while the "
+            "reflection changed less: more a rubber stamp than a better reflection."
+        )
     return text

@@ -244,6 +244,18 @@ def run_arms(cfg) -> list[dict]:
         print(f"[ablations] {result['arm']} seed {result['seed']}: done in {result['seconds']:.0f}s", flush=True)
         lines.update(len(done), last=f"{result['arm']}/seed{result['seed']}")
 
+    stale = [
+        f"{arm_dir(run_dir, arm.name, seed)} ({paths.read_summary(arm_dir(run_dir, arm.name, seed), 'grpo_rl').get('steps')} steps)"
+        for arm, seed in jobs
+        if arm.trains
+        and paths.is_done(arm_dir(run_dir, arm.name, seed), "grpo_rl")
+        and paths.read_summary(arm_dir(run_dir, arm.name, seed), "grpo_rl").get("steps") != args.grpo_max_steps
+    ]
+    if stale:  # reusing them would report an old budget under the new one's name
+        raise ValueError(
+            f"finished arms trained another GRPO budget than grpo_max_steps {args.grpo_max_steps}: "
+            f"{', '.join(stale)}; run the new budget in another run directory, or remove those folders"
+        )
     from trl import TrlParser  # noqa: F401  why: trl's lazy import is not thread-safe; resolve it before the workers
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
