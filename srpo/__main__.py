@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     check = sub.add_parser("check", help="check a finished main job: executed notebooks, no error cell, report")
-    check.add_argument("--profile", default="tiny-cpu")
-    check.add_argument("--run-name", default="main")
-    check.add_argument("--stages", default="01-06")
+    check.add_argument("--profile", default="tiny-cpu", help="tiny-cpu | 7b | 32b")
+    check.add_argument("--run-name", default="main", help="runs/<profile>/<run-name>/")
+    check.add_argument("--run-dir", default=None, help="a run directory anywhere (instead of profile and run name)")
+    check.add_argument("--stages", default="01-06", help="the notebooks to check, e.g. 01-06 or 03,04")
 
     sub.add_parser("strip-notebooks", help="remove outputs from notebooks/*.ipynb")
     args = parser.parse_args(argv)
@@ -93,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         from srpo import paths
         from srpo.runner import check_run
 
-        run_dir = paths.default_run_dir(args.profile, args.run_name)
+        run_dir = (
+            paths.resolve_run_dir(args.run_dir) if args.run_dir else paths.default_run_dir(args.profile, args.run_name)
+        )
         problems = check_run(run_dir, args.stages)
         for problem in problems:
             print(f"[srpo] check: {problem}")

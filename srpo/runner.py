@@ -127,6 +127,8 @@ def check_run(run_dir, stages: str = "01-06") -> list[str]:
     import nbformat
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return [f"{run_dir}: no such run directory (run `make main`, or give --run-dir / --run-name)"]
     problems = []
     for nb in select_notebooks(stages):
         executed = run_dir / "notebooks" / nb.name
