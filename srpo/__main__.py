@@ -115,5 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli() -> int:
+    """``main`` for the shell: a bad recipe value or override prints one line naming it, not a traceback."""
+    from srpo.config import ConfigError
+
+    try:
+        return main()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())
