@@ -150,3 +150,15 @@ def test_a_bad_stage_selection_or_profile_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(config.ConfigError, match="profiles:"):
         runner.run_notebooks(profile="nosuch")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_config_error_is_one_line_and_exit_status_2(tmp_path, capsys, monkeypatch):
+    from srpo import __main__ as cli_module
+
+    monkeypatch.setattr(
+        "sys.argv", ["srpo", "stage", "ablations", "--run-dir", str(tmp_path / "r"), "--overrides", "--seeds 0 0"]
+    )
+    assert cli_module.cli() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "seeds must be distinct" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
