@@ -268,7 +268,10 @@ def _warmup_recipe() -> str:
     from srpo import tiny_instruct
 
     t = tiny_instruct
-    return f"{t.WARMUP_STEPS}-{t.WARMUP_BATCH}-{t.WARMUP_PROBLEMS}-{t.WARMUP_SEED}-{t.WARMUP_LR}-frozen-visual"
+    return (
+        f"{t.WARMUP_STEPS}-{t.WARMUP_BATCH}-{t.WARMUP_PROBLEMS}-{t.WARMUP_SEED}-{t.WARMUP_LR}-frozen-visual"
+        f"-threads{t.WARMUP_THREADS}"
+    )
 
 
 def _atomic_build(target: Path, build) -> Path:

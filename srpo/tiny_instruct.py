@@ -31,6 +31,7 @@ WARMUP_STEPS = 1200  # ~2.5 min on one core; greedy held-out accuracy ~0.65, sam
 WARMUP_PROBLEMS = 6400  # three epochs: repeated images were read better than fresh ones at equal steps
 WARMUP_BATCH = 16
 WARMUP_LR = 1e-3
+WARMUP_THREADS = 2  # fixed (see warm_up); part of the cache key
 
 
 def warmup_dataset(n: int, seed: int):
@@ -54,7 +55,22 @@ def warmup_dataset(n: int, seed: int):
 def warm_up(
     base_dir: str | os.PathLike, out_dir: str | os.PathLike, *, seed: int = 0, steps: int = WARMUP_STEPS
 ) -> Path:
-    """Train ``base_dir`` for ``steps`` single-pass SFT steps and save the result to ``out_dir``."""
+    """Train ``base_dir`` for ``steps`` single-pass SFT steps and save the result to ``out_dir``.
+
+    Runs on ``WARMUP_THREADS`` torch threads whatever the calling process set (restored afterwards): the thread
+    count changes floating-point sums, so a model built by the test suite and one built by stage 02 must not
+    differ, or the main job's numbers would depend on which built the cache."""
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(WARMUP_THREADS)
+    try:
+        return _warm_up(base_dir, out_dir, seed=seed, steps=steps)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _warm_up(base_dir, out_dir, *, seed: int, steps: int) -> Path:
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
     from trl import SFTConfig, SFTTrainer
