@@ -158,32 +158,10 @@ def result_of(qtype: str, left: int, right: int) -> str:
     raise ValueError(f"unknown question type {qtype!r}; choose from {QUESTION_TYPES}")
 
 
-def make_problems(
-    n: int,
-    seed: int,
-    *,
-    question_types=QUESTION_TYPES,
-    max_difficulty: float = 1.0,
-    width: int = 56,
-    height: int = 28,
-    id_prefix: str = "syn",
-    first_pass: str = "full",
-) -> list[Problem]:
-    """``n`` problems, deterministic for ``seed``; question types cycle so the mix is balanced."""
-    return list(
-        itertools.islice(
-            iter_problems(
-                seed,
-                question_types=question_types,
-                max_difficulty=max_difficulty,
-                width=width,
-                height=height,
-                id_prefix=id_prefix,
-                first_pass=first_pass,
-            ),
-            n,
-        )
-    )
+def make_problems(n: int, seed: int, **settings) -> list[Problem]:
+    """``n`` problems, deterministic for ``seed``; question types cycle so the mix is balanced. ``settings``: the
+    keyword arguments of ``iter_problems``."""
+    return list(itertools.islice(iter_problems(seed, **settings), n))
 
 
 def iter_problems(

@@ -244,13 +244,13 @@ def run_arms(cfg) -> list[dict]:
         print(f"[ablations] {result['arm']} seed {result['seed']}: done in {result['seconds']:.0f}s", flush=True)
         lines.update(len(done), last=f"{result['arm']}/seed{result['seed']}")
 
-    stale = [
-        f"{arm_dir(run_dir, arm.name, seed)} ({paths.read_summary(arm_dir(run_dir, arm.name, seed), 'grpo_rl').get('steps')} steps)"
-        for arm, seed in jobs
-        if arm.trains
-        and paths.is_done(arm_dir(run_dir, arm.name, seed), "grpo_rl")
-        and paths.read_summary(arm_dir(run_dir, arm.name, seed), "grpo_rl").get("steps") != args.grpo_max_steps
-    ]
+    stale = []
+    for arm, seed in jobs:
+        target = arm_dir(run_dir, arm.name, seed)
+        if arm.trains and paths.is_done(target, "grpo_rl"):
+            steps = paths.read_summary(target, "grpo_rl").get("steps")
+            if steps != args.grpo_max_steps:
+                stale.append(f"{target} ({steps} steps)")
     if stale:  # reusing them would report an old budget under the new one's name
         raise ValueError(
             f"finished arms trained another GRPO budget than grpo_max_steps {args.grpo_max_steps}: "

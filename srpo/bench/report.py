@@ -19,7 +19,7 @@ NOTE = (
     "A final accuracy that rises while fix_rate stays near 0 means the reflection is a rubber stamp: the gain "
     "came from better first answers, not from reflecting."
 )
-TABLE_METRICS = (
+RATE_METRICS = (  # shares of replies: shown in percent
     "final_acc",
     "first_acc",
     "fix_rate",
@@ -27,6 +27,9 @@ TABLE_METRICS = (
     "unchanged_rate",
     "structure_rate",
     "parse_fail_rate",
+)
+TABLE_METRICS = (
+    *RATE_METRICS,
     "mean_tokens",
     "tokens_per_s",
     "n",
@@ -157,15 +160,7 @@ def results_frame(summary: dict, scorer: str = "rule"):
     import pandas as pd
 
     df = pd.DataFrame([r for r in summary["results"] if r["scorer"] == scorer])
-    for col in (
-        "final_acc",
-        "first_acc",
-        "fix_rate",
-        "break_rate",
-        "unchanged_rate",
-        "structure_rate",
-        "parse_fail_rate",
-    ):
+    for col in RATE_METRICS:
         if col in df:
             df[col] = (100 * df[col].astype(float)).round(1)
     for col in ("mean_tokens", "tokens_per_s"):
