@@ -12,3 +12,8 @@ __version__ = "0.1.0"
 from srpo.threads import quiet_openmp  # noqa: E402
 
 quiet_openmp()
+
+# One logging style: "[srpo.<package>] message" lines on the current stdout (srpo.logs).
+from srpo.logs import setup as _setup_logging  # noqa: E402
+
+_setup_logging()
