@@ -2,7 +2,7 @@
 
 On the default tiny task the first attempt may read the digits in its think block, so GRPO raises accuracy
 through the first answer and the reflection drifts toward a rubber stamp. Here the synthetic task runs in its
-``glance`` variant (``synthetic_first_pass: glance``, ``srpo.synthetic``): the first attempt answers under a
+``glance`` variant (``synthetic_first_pass: glance``, ``srpo.tiny.sevenseg``): the first attempt answers under a
 tight reasoning budget (its think block is only "At a glance."), while the reflection re-reads the image,
 writes the reading and the computation, and says whether the first answer survives. Checking is then easier
 than producing, so a reflection can fix wrong first answers.
@@ -36,10 +36,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from srpo import paths, synthetic
+from srpo import paths
 from srpo.ablations.arms import ARMS, Arm
 from srpo.launch import run_stage
 from srpo.stats import mean_interval
+from srpo.tiny import sevenseg
 
 PROFILE = "tiny-cpu"
 DEFAULT_RUN_DIR = Path("runs") / PROFILE / "reflection_experiment"
@@ -211,7 +212,7 @@ def kept_budget(response: str) -> bool:
     """True when the first think block is exactly the glance budget's ``GLANCE_THINK``."""
     from srpo import formats
 
-    return (formats.parse_completion(response).first_think or "").strip() == synthetic.GLANCE_THINK
+    return (formats.parse_completion(response).first_think or "").strip() == sevenseg.GLANCE_THINK
 
 
 def arm_metrics(bench_dir: Path, arm: str) -> dict:

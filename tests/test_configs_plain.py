@@ -19,7 +19,7 @@ def srpo_imports(path: Path) -> list[str]:
         if isinstance(node, ast.Import):
             out += [a.name for a in node.names if a.name.split(".")[0] == "srpo"]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "srpo":
-            # `from srpo import synthetic` imports srpo.synthetic
+            # `from srpo import stats` imports srpo.stats
             out += [f"{node.module}.{a.name}" if node.module == "srpo" else node.module for a in node.names]
     return out
 
@@ -33,18 +33,18 @@ def test_configs_import_nothing_but_configs():
 
 def test_the_import_check_sees_function_level_imports(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("from srpo import synthetic\n\ndef f():\n    from srpo.bench.registry import expand\n")
-    assert srpo_imports(sample) == ["srpo.synthetic", "srpo.bench.registry"]
+    sample.write_text("from srpo import stats\n\ndef f():\n    from srpo.bench.registry import expand\n")
+    assert srpo_imports(sample) == ["srpo.stats", "srpo.bench.registry"]
 
 
 def test_default_question_types_are_the_synthetic_tasks():
-    from srpo import synthetic
     from srpo.configs.data_curation import CurationArgs
+    from srpo.tiny import sevenseg
 
-    assert tuple(CurationArgs().synthetic_question_types) == synthetic.QUESTION_TYPES
+    assert tuple(CurationArgs().synthetic_question_types) == sevenseg.QUESTION_TYPES
     from srpo.configs.data_curation import SYNTHETIC_FIRST_PASSES
 
-    assert SYNTHETIC_FIRST_PASSES == synthetic.FIRST_PASSES
+    assert SYNTHETIC_FIRST_PASSES == sevenseg.FIRST_PASSES
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,10 @@ import sys
 import pytest
 from fixtures.data_sources import FIXTURES
 
-from srpo import config, paths, synthetic
+from srpo import config, paths
 from srpo.data import SPLITS, load_quarantine, load_split
 from srpo.data.__main__ import main
+from srpo.tiny import sevenseg
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +28,7 @@ def test_tiny_recipe_is_the_contract():
     args = config.load("data_curation", "tiny-cpu").args
     assert (args.sft_pool_size, args.rl_train_size) == (3000, 4000)
     assert args.sft_mix == ["synthetic:1"] and args.rl_mix == ["synthetic:1"] and not args.use_released_data
-    assert tuple(args.synthetic_question_types) == synthetic.QUESTION_TYPES and args.synthetic_max_difficulty == 1.0
+    assert tuple(args.synthetic_question_types) == sevenseg.QUESTION_TYPES and args.synthetic_max_difficulty == 1.0
     assert (args.synthetic_width, args.synthetic_height) == (56, 28)
     released = config.load("data_curation", "7b", overrides="--use_released_data true").args
     assert released.use_released_data  # the documented one-key switch
@@ -40,11 +41,11 @@ def test_synthetic_stage_writes_splits_summary_and_quarantine(run_dir):
     assert set(summary["splits"]["rl_train"]["by_answer_type"]) == {"integer", "float", "multiple_choice"}
     splits = {s: load_split(run_dir, s) for s in SPLITS}
     assert {s: len(d) for s, d in splits.items()} == {"sft_pool": 24, "rl_train": 32}
-    expected = {p.id for p in synthetic.make_problems(24, synthetic.SPLIT_SEEDS["sft_pool"])}
+    expected = {p.id for p in sevenseg.make_problems(24, sevenseg.SPLIT_SEEDS["sft_pool"])}
     assert set(splits["sft_pool"]["id"]) == expected  # the split IS the seeded synthetic stream
     assert not set(splits["sft_pool"]["id"]) & set(splits["rl_train"]["id"])
     rec = splits["rl_train"][0]
-    problem = synthetic.Problem.from_record(rec)
+    problem = sevenseg.Problem.from_record(rec)
     assert problem.answer == rec["answer"] and rec["images"][0].size == (56, 28)
     assert (run_dir / "data_curation" / "quarantine.jsonl").read_text() == ""
     on_disk = json.loads((run_dir / "data_curation" / "summary.json").read_text())

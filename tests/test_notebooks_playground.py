@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from srpo import playground, training_plots
+from srpo import playground
+from srpo.training import plots
 
 
 @pytest.mark.parametrize(
@@ -108,15 +109,15 @@ SUMMARY = {
 
 
 def test_grpo_checks_apply_the_stated_rules():
-    checks = training_plots.grpo_checks(SUMMARY)["holds"]
+    checks = plots.grpo_checks(SUMMARY)["holds"]
     assert checks["reward rose"] and checks["reflection became a rubber stamp (greedy)"]
     flat = {**SUMMARY, "curves": {"reward": [[i, 1.0 - 0.01 * i] for i in range(20)]}}
-    assert not training_plots.grpo_checks(flat)["holds"]["reward rose"]
-    assert training_plots.sft_checks(SUMMARY)["holds"].tolist() == [True]  # sampled break 0.2 >= fix 0.2
+    assert not plots.grpo_checks(flat)["holds"]["reward rose"]
+    assert plots.sft_checks(SUMMARY)["holds"].tolist() == [True]  # sampled break 0.2 >= fix 0.2
 
 
 def test_held_out_changes_z_and_verdicts():
-    table = training_plots.held_out_changes(SUMMARY).set_index(["decoding", "metric"])
+    table = plots.held_out_changes(SUMMARY).set_index(["decoding", "metric"])
     assert table.loc[("greedy", "first_acc"), "verdict"] == "beyond the noise"  # 0.50 -> 0.60 on 400: z ~ 2.8
     assert table.loc[("sampled", "first_acc"), "verdict"] == "could be noise"
     assert table.loc[("greedy", "fix_rate"), "verdict"] == ""  # a subset's rate: no z

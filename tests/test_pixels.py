@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from srpo import config, formats, pixels, synthetic
+from srpo import config, formats, pixels
 from srpo.bench.cache import settings_key
 from srpo.generation import GenerationRequest, GenerationSettings, HFBackend, trl_colocate_engine, trl_vllm_serve_args
-from srpo.tiny import resolve_model
+from srpo.tiny import resolve_model, sevenseg
 from srpo.training import load_processor
 
 TINY = pixels.PixelBudget(1568, 1568)  # recipes/tiny-cpu: image_min_pixels = image_max_pixels = 1568
@@ -59,7 +59,7 @@ def test_hub_standin_has_the_hub_processor_and_the_instruct_weights(hub_path):
 def test_hf_backend_sees_the_trainers_image_grid_from_a_hub_checkpoint(hub_path, hub_backend):
     """Fault 3/6 on the transformers side: the trainer caps its in-memory processor, a backend that reloads
     the checkpoint got the Hub's limits (6 image tokens where training used 2) unless given the budget."""
-    problems = synthetic.make_problems(3, seed=1)
+    problems = sevenseg.make_problems(3, seed=1)
     reqs = requests([p.image for p in problems])
     trainer = load_processor(hub_path, TINY.min_pixels, TINY.max_pixels)  # what SFT and GRPO train with
     text = [trainer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in reqs]

@@ -5,12 +5,13 @@ import random
 
 import pytest
 
-from srpo import config, formats, synthetic
+from srpo import config, formats
 from srpo.reflection import selection, sft_set, teacher
 from srpo.reflection.attempts import grade_attempt
 from srpo.reflection.store import JsonlStore, StoreMismatch
+from srpo.tiny import sevenseg
 
-PROBLEMS = synthetic.make_problems(40, seed=5)
+PROBLEMS = sevenseg.make_problems(40, seed=5)
 
 
 def attempt_of(problem, attempt, source="generator"):
@@ -27,23 +28,23 @@ def attempt_of(problem, attempt, source="generator"):
 def test_template_teacher_names_the_real_misread():
     rng = random.Random(0)
     for p in PROBLEMS:
-        flawed = synthetic.flawed_attempt(p, rng, "misread")
+        flawed = sevenseg.flawed_attempt(p, rng, "misread")
         if flawed.flaw != "misread":
             continue
         reply = teacher.template_reply(p.record(), attempt_of(p, flawed), "two_pass")
         true = p.left if flawed.side == "left" else p.right
         assert f"the {flawed.side} number is {true}, not {flawed.read_as}" in reply["reflection"]
-        assert reply["revised_reasoning"] == synthetic.corrected_reasoning(p)
+        assert reply["revised_reasoning"] == sevenseg.corrected_reasoning(p)
         assert teacher.check_reflection(reply, gold=p.answer, options=p.options)[1] is None
 
 
 def test_template_teacher_confirms_a_correct_attempt_and_refuses_other_sources():
     p = PROBLEMS[0]
-    reply = teacher.template_reply(p.record(), attempt_of(p, synthetic.correct_attempt(p)), "paper")
+    reply = teacher.template_reply(p.record(), attempt_of(p, sevenseg.correct_attempt(p)), "paper")
     assert set(reply) == {"reflection"} and "correctly" in reply["reflection"]
     with pytest.raises(ValueError, match="only knows synthetic problems.*mathvista"):
         teacher.template_reply(
-            {**p.record(), "source": "mathvista"}, attempt_of(p, synthetic.correct_attempt(p)), "paper"
+            {**p.record(), "source": "mathvista"}, attempt_of(p, sevenseg.correct_attempt(p)), "paper"
         )
 
 
@@ -84,13 +85,13 @@ def test_two_pass_needs_the_revised_reasoning():
     ],
 )
 def test_restates_gold(reflection, gold, restates):
-    options = synthetic.LARGER_OPTIONS if gold.isalpha() else None
+    options = sevenseg.LARGER_OPTIONS if gold.isalpha() else None
     assert teacher.restates_gold(reflection, gold, options) is restates
 
 
 def test_teacher_messages_carry_image_attempt_and_truth():
     p = PROBLEMS[1]
-    att = attempt_of(p, synthetic.flawed_attempt(p, random.Random(1)))
+    att = attempt_of(p, sevenseg.flawed_attempt(p, random.Random(1)))
     msgs = teacher.teacher_messages(p.record(), att, "two_pass")
     content = msgs[1]["content"]
     assert content[0]["image_url"]["url"].startswith("data:image/png;base64,")
@@ -179,7 +180,7 @@ def test_sft_rows_follow_the_configured_answer_format(tmp_path):
     p = PROBLEMS[2]
     row = sft_set.sft_row(
         p.record(),
-        attempt_of(p, synthetic.correct_attempt(p)),
+        attempt_of(p, sevenseg.correct_attempt(p)),
         {"reflection": "Fine.", "revised_reasoning": "ok"},
         args,
     )
@@ -198,7 +199,7 @@ def test_sft_rows_render_with_the_chat_template(tiny_model_path):
 
     args = config.load("reflection_generation", "tiny-cpu").args
     p = PROBLEMS[2]
-    att = attempt_of(p, synthetic.correct_attempt(p))
+    att = attempt_of(p, sevenseg.correct_attempt(p))
     row = sft_set.sft_row(p.record(), att, {"reflection": "Fine.", "revised_reasoning": "ok"}, args)
     dataset = sft_set.features().encode_example(row)  # the row fits the declared features
     assert dataset["id"] == att["id"]

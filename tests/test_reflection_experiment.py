@@ -9,25 +9,26 @@ import re
 
 import pytest
 
-from srpo import formats, rewards, synthetic
+from srpo import formats, rewards
 from srpo import reflection_experiment as rx
 from srpo.reflection import attempts, teacher
 from srpo.stats import t95
+from srpo.tiny import sevenseg
 
 READING = re.compile(r"The left number is (\d) and the right number is (\d)\.")
 
 
 def glance_records(n=40):
-    return [p.record() for p in synthetic.make_problems(n, 2, first_pass="glance")]
+    return [p.record() for p in sevenseg.make_problems(n, 2, first_pass="glance")]
 
 
 def test_glance_attempts_are_cut_to_the_budget_and_the_reflection_rereads_the_image():
-    for problem in synthetic.make_problems(40, 2, first_pass="glance"):
+    for problem in sevenseg.make_problems(40, 2, first_pass="glance"):
         record = problem.record()
         assert record["metadata"]["first_pass"] == "glance"
-        for attempt in (synthetic.correct_attempt(problem), synthetic.flawed_attempt(problem, random.Random(1))):
+        for attempt in (sevenseg.correct_attempt(problem), sevenseg.flawed_attempt(problem, random.Random(1))):
             row = attempts.attempt_row(record, "a", "generator", attempt.text)
-            assert row["think"] == synthetic.GLANCE_THINK and not READING.search(row["text"])  # no reading first
+            assert row["think"] == sevenseg.GLANCE_THINK and not READING.search(row["text"])  # no reading first
             reply = teacher.template_reply(record, row, "two_pass")
             reading = READING.search(reply["reflection"])  # the reflection reads the image ...
             assert reading and (int(reading[1]), int(reading[2])) == (problem.left, problem.right)
@@ -40,17 +41,17 @@ def test_the_policys_own_attempt_keeps_its_answer_but_loses_its_reasoning():
     record = glance_records(1)[0]
     own = "<think>The left number is 3 and the right number is 4. 3 + 4 = 7.</think><answer>\\boxed{7}</answer>"
     row = attempts.attempt_row({**record, "metadata": json.dumps(record["metadata"])}, "p", "policy", own)
-    assert row["text"] == formats.think(synthetic.GLANCE_THINK) + formats.answer("7") and row["answer"] == "7"
+    assert row["text"] == formats.think(sevenseg.GLANCE_THINK) + formats.answer("7") and row["answer"] == "7"
 
 
 def test_the_default_task_is_unchanged():
-    problem = synthetic.make_problems(1, 2)[0]
+    problem = sevenseg.make_problems(1, 2)[0]
     assert "first_pass" not in problem.record()["metadata"]
-    attempt = synthetic.correct_attempt(problem)
+    attempt = sevenseg.correct_attempt(problem)
     assert READING.search(attempt.think)
     record = problem.record()
     assert attempts.attempt_row(record, "a", "generator", attempt.text)["text"] == attempt.text
-    assert synthetic.template_reflection(problem, attempt.text).startswith("Both numbers are read correctly")
+    assert sevenseg.template_reflection(problem, attempt.text).startswith("Both numbers are read correctly")
 
 
 def test_an_unknown_first_pass_is_refused_by_the_config():
@@ -64,7 +65,7 @@ def test_an_unknown_first_pass_is_refused_by_the_config():
 def test_the_outcome_reward_looks_only_at_the_final_answer_of_five_blocks():
     def reply(first, final):
         return (
-            f"<think>{synthetic.GLANCE_THINK}</think><answer>\\boxed{{{first}}}</answer><reflection>check"
+            f"<think>{sevenseg.GLANCE_THINK}</think><answer>\\boxed{{{first}}}</answer><reflection>check"
             f"</reflection><think>redo</think><answer>\\boxed{{{final}}}</answer>"
         )
 
@@ -102,7 +103,7 @@ def test_the_experiment_runs_at_a_toy_scale(tmp_path):
     sft = load_from_disk(str(tmp_path / "rx" / "reflection_generation" / "sft"))
     for row in sft:
         parsed = formats.parse_completion(row["completion"][0]["content"][0]["text"])
-        assert parsed.is_five_block and parsed.first_think == synthetic.GLANCE_THINK
+        assert parsed.is_five_block and parsed.first_think == sevenseg.GLANCE_THINK
         assert READING.search(parsed.reflection)
     assert set(report["results"]) == {"sft_only", "grpo_outcome", "srpo"}
     assert set(report["results"]["srpo"]) == {0, 1} and set(report["paired"]["sampled_fix"]["diffs"]) <= {0, 1}

@@ -12,16 +12,17 @@ import zlib
 import pytest
 from openai_fake_server import FakeOpenAIServer, Reply, user_text
 
-from srpo import config, paths, synthetic
+from srpo import config, paths
 from srpo.data.schema import to_dataset
 from srpo.reflection import load_sft_set, pipeline
+from srpo.tiny import sevenseg
 
 SECRET = "sk-test-NEVER-WRITTEN-9876543210"
 STAGE = "reflection_generation"
 
 
 def prepare_pool(run_dir, n):
-    problems = synthetic.make_problems(n, seed=synthetic.SPLIT_SEEDS["sft_pool"])
+    problems = sevenseg.make_problems(n, seed=sevenseg.SPLIT_SEEDS["sft_pool"])
     to_dataset([p.record() for p in problems]).save_to_disk(str(run_dir / "data_curation" / "sft_pool"))
     paths.write_summary(run_dir, "data_curation", {"sft_pool": n})
 
@@ -192,7 +193,7 @@ def test_killed_attempt_generation_resumes_with_exact_ids(run_dir, tiny_model_pa
     before = attempts_file.read_text().splitlines()[:at_kill]
     finish(start_stage(path))
     ids = jsonl_ids(attempts_file)
-    problems = [p.id for p in synthetic.make_problems(24, seed=synthetic.SPLIT_SEEDS["sft_pool"])]
+    problems = [p.id for p in sevenseg.make_problems(24, seed=sevenseg.SPLIT_SEEDS["sft_pool"])]
     policy_ids = [i for i in ids if i.endswith("#p0")]
     assert sorted(policy_ids) == sorted(f"{pid}#p0" for pid in problems), "exactly one policy attempt per problem"
     assert len(ids) == len(set(ids)) == 3 * 24, "plus one correct and one flawed generator attempt each"
@@ -207,7 +208,7 @@ def test_released_sft_data_is_used_as_is(run_dir):
         "</reflection><answer>\\boxed{7}</answer>"
     )
     records = []
-    for i, problem in enumerate(synthetic.make_problems(3, seed=1)):
+    for i, problem in enumerate(sevenseg.make_problems(3, seed=1)):
         meta = {
             "released_target": target,
             "released_system": "You are a reasoning expert.",

@@ -64,7 +64,7 @@ def test_grpo_completion_log_writes_each_step_once_after_a_resume(tmp_path):
 
 
 def _completions_table(tmp_path, log):
-    from srpo.training_plots import completions_early_late
+    from srpo.training.plots import completions_early_late
 
     run_dir = tmp_path / "run"
     (run_dir / "grpo_rl").mkdir(parents=True)

@@ -6,7 +6,8 @@ import random
 import pytest
 import torch
 
-from srpo import formats, synthetic, tiny
+from srpo import formats, tiny
+from srpo.tiny import sevenseg
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def test_reloads_through_auto_classes(loaded):
 
 def test_forward_and_generate_on_an_image_prompt(loaded):
     model, processor = loaded
-    problem = synthetic.make_problems(1, seed=5)[0]
+    problem = sevenseg.make_problems(1, seed=5)[0]
     text = processor.apply_chat_template(
         formats.build_messages(problem.question), add_generation_prompt=True, tokenize=False
     )
@@ -40,9 +41,9 @@ def test_forward_and_generate_on_an_image_prompt(loaded):
 def test_tokenizer_keeps_tags_and_digits(loaded):
     _, processor = loaded
     tok = processor.tokenizer
-    problem = synthetic.make_problems(1, seed=2)[0]
-    attempt = synthetic.flawed_attempt(problem, random.Random(0))
-    text = attempt.text + formats.reflection(synthetic.template_reflection(problem, attempt.text))
+    problem = sevenseg.make_problems(1, seed=2)[0]
+    attempt = sevenseg.flawed_attempt(problem, random.Random(0))
+    text = attempt.text + formats.reflection(sevenseg.template_reflection(problem, attempt.text))
     ids = tok(text)["input_ids"]
     assert tok.decode(ids, skip_special_tokens=True) == text  # tags are NOT special tokens
     for tag in formats.TAGS:

@@ -16,10 +16,10 @@ import pytest
 pytest.importorskip("vllm", reason="vLLM tests run in .venv-vllm (make venv-vllm)")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; on CPU the KV cache size comes from here
 
-from srpo import formats, paths, synthetic  # noqa: E402
+from srpo import formats, paths  # noqa: E402
 from srpo.generation import GenerationRequest, GenerationSettings, make_backend  # noqa: E402
 from srpo.launch import prepare_stage, run_stage  # noqa: E402
-from srpo.tiny import resolve_model  # noqa: E402
+from srpo.tiny import resolve_model, sevenseg  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ def image_token_count(ids: list[int], path: str) -> int:
 
 
 def test_vllm_backend_gives_the_hf_backends_prompt_ids_and_greedy_text(hub_path):
-    problems = synthetic.make_problems(4, seed=3)
+    problems = sevenseg.make_problems(4, seed=3)
     requests = [
         GenerationRequest(p.id, formats.build_messages(p.question, 1, "single_pass"), [p.image]) for p in problems
     ]

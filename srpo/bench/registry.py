@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from srpo.bench import mathverse, mathvision, mathvista, mmmu_pro, synthetic
+from srpo.bench import mathverse, mathvision, mathvista, mmmu_pro, sevenseg
 from srpo.bench.base import Benchmark, BenchmarkError
 
 BENCHMARKS: dict[str, Benchmark] = {
-    m.BENCHMARK.name: m.BENCHMARK for m in (mathvista, mathverse, mathvision, mmmu_pro, synthetic)
+    m.BENCHMARK.name: m.BENCHMARK for m in (mathvista, mathverse, mathvision, mmmu_pro, sevenseg)
 }
 
 

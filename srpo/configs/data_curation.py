@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges, one_of
 
-# The synthetic task's question types (srpo.synthetic.QUESTION_TYPES; tests/test_data_stage.py keeps the two
+# The synthetic task's question types (srpo.tiny.sevenseg.QUESTION_TYPES; tests/test_data_stage.py keeps the two
 # equal). Written out so that the config stays plain data; names are checked where the stage starts.
 SYNTHETIC_QUESTION_TYPES = ("sum", "average", "larger", "difference")
-SYNTHETIC_FIRST_PASSES = ("full", "glance")  # srpo.synthetic.FIRST_PASSES (a test keeps them equal)
+SYNTHETIC_FIRST_PASSES = ("full", "glance")  # srpo.tiny.sevenseg.FIRST_PASSES (a test keeps them equal)
 
 
 @dataclass

@@ -29,11 +29,11 @@ __all__ = [
 def check_config(cfg) -> None:
     """The stage's start (``srpo.stages``): synthetic question types the task does not have fail here, before
     any source is read (``srpo.config.load`` runs it on every parse)."""
-    from srpo import synthetic
+    from srpo.tiny import sevenseg
 
-    unknown = sorted(set(cfg.args.synthetic_question_types) - set(synthetic.QUESTION_TYPES))
+    unknown = sorted(set(cfg.args.synthetic_question_types) - set(sevenseg.QUESTION_TYPES))
     if unknown:
-        raise ValueError(f"synthetic_question_types: unknown {unknown}; choose from {synthetic.QUESTION_TYPES}")
+        raise ValueError(f"synthetic_question_types: unknown {unknown}; choose from {sevenseg.QUESTION_TYPES}")
 
 
 def load_folder(path, what: str):

@@ -31,9 +31,9 @@ def bar_chart(values, size=(96, 64)):
 
 def demo_rows() -> list[tuple[str, dict]]:
     """(source, raw row) pairs; the last ones are meant to be rejected."""
-    from srpo import synthetic
+    from srpo.tiny import sevenseg
 
-    problems = synthetic.make_problems(3, seed=42)
+    problems = sevenseg.make_problems(3, seed=42)
     chart = png_bytes(bar_chart([3, 7, 5]))
     return [
         *[("synthetic", {"problem": p}) for p in problems],

@@ -100,11 +100,11 @@ def _check_columns(spec: SourceSpec, ds) -> None:
 
 
 def _synthetic_rows(split: str, settings: dict) -> Iterator[dict]:
-    from srpo import synthetic
+    from srpo.tiny import sevenseg
 
-    if split not in synthetic.SPLIT_SEEDS:
-        raise SourceError(f"source 'synthetic' has no seed for split {split!r}; seeds: {synthetic.SPLIT_SEEDS}")
-    for problem in synthetic.iter_problems(synthetic.SPLIT_SEEDS[split], **settings):
+    if split not in sevenseg.SPLIT_SEEDS:
+        raise SourceError(f"source 'synthetic' has no seed for split {split!r}; seeds: {sevenseg.SPLIT_SEEDS}")
+    for problem in sevenseg.iter_problems(sevenseg.SPLIT_SEEDS[split], **settings):
         yield {"problem": problem}
 
 

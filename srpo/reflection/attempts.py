@@ -41,11 +41,11 @@ def grade_attempt(record: dict, text: str) -> dict:
 
 def attempt_row(record: dict, attempt_id: str, source: str, text: str, num_tokens=None, finish_reason=None) -> dict:
     """One stored attempt. On a record of the synthetic glance variant the attempt is cut to the glance budget
-    (``srpo.synthetic.glance_attempt``): the policy's own answer, without the reasoning that produced it."""
-    from srpo import synthetic
+    (``srpo.tiny.sevenseg.glance_attempt``): the policy's own answer, without the reasoning that produced it."""
+    from srpo.tiny import sevenseg
 
-    if record.get("source") == "synthetic" and synthetic.first_pass_of(record) == "glance":
-        text = synthetic.glance_attempt(text)
+    if record.get("source") == "synthetic" and sevenseg.first_pass_of(record) == "glance":
+        text = sevenseg.glance_attempt(text)
     return {
         "id": attempt_id,
         "problem_id": record["id"],
@@ -152,7 +152,7 @@ def run_policy_attempts(pool, args, store, backend=None) -> None:
 # ---------------------------------------------------------------------------------------------- generator
 def run_generator_attempts(pool, seed: int, store) -> None:
     """One correct and one flawed generator attempt per synthetic problem (deterministic for ``seed``)."""
-    from srpo import synthetic
+    from srpo.tiny import sevenseg
 
     light = pool.select_columns(LIGHT_COLUMNS)
     rows = []
@@ -164,11 +164,11 @@ def run_generator_attempts(pool, seed: int, store) -> None:
             )
         if f"{record['id']}#gw" in store:
             continue
-        problem = synthetic.Problem.from_record({**record, "images": [None]})
+        problem = sevenseg.Problem.from_record({**record, "images": [None]})
         rng = random.Random(f"{seed}|{record['id']}")
         for suffix, attempt in (
-            ("gc", synthetic.correct_attempt(problem)),
-            ("gw", synthetic.flawed_attempt(problem, rng)),
+            ("gc", sevenseg.correct_attempt(problem)),
+            ("gw", sevenseg.flawed_attempt(problem, rng)),
         ):
             row = attempt_row(record, f"{record['id']}#{suffix}", "generator", attempt.text)
             rows.append({**row, "flaw": attempt.flaw})

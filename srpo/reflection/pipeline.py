@@ -22,7 +22,7 @@ import time
 
 from srpo import paths
 from srpo.reflection import attempts as attempts_mod
-from srpo.reflection import judge as judge_mod
+from srpo.reflection import quality
 from srpo.reflection import teacher as teacher_mod
 from srpo.reflection.client import ApiSettings, ChatClient, run_requests, usage_summary
 from srpo.reflection.selection import select
@@ -95,19 +95,17 @@ def run_judge(candidates, records, args, stage_dir) -> tuple[list[dict], dict]:
     settings = api_settings(args, "judge")
     store = JsonlStore(
         stage_dir / "judge.jsonl",
-        {"model": settings.model, "base_url": settings.base_url, "prompt_version": judge_mod.PROMPT_VERSION},
+        {"model": settings.model, "base_url": settings.base_url, "prompt_version": quality.PROMPT_VERSION},
     )
     by_id = {c["id"]: c for c in candidates}
 
     def messages(key):
-        return judge_mod.judge_messages(records[by_id[key]["problem_id"]], by_id[key])
+        return quality.judge_messages(records[by_id[key]["problem_id"]], by_id[key])
 
-    run_requests(
-        ChatClient(settings), list(by_id), messages, lambda k: judge_mod.validate_verdict, store, label="judge"
-    )
+    run_requests(ChatClient(settings), list(by_id), messages, lambda k: quality.validate_verdict, store, label="judge")
     rows = [store.get(k) for k in by_id]
-    keep = judge_mod.kept_ids(rows)
-    report = {**judge_mod.judge_summary(rows), **usage_summary(rows, settings)}
+    keep = quality.kept_ids(rows)
+    report = {**quality.judge_summary(rows), **usage_summary(rows, settings)}
     return [c for c in candidates if c["id"] in keep], report
 
 
@@ -144,7 +142,7 @@ def run_teacher(selected, raw: RawPool, args, stage_dir, report_also=()) -> tupl
     others = [store.get(k) for k in report_also if k not in rows]
     report = {"kind": args.teacher, **usage_summary([*rows.values(), *others], settings)}
     if args.teacher == "template":
-        report["model"] = "template (srpo.synthetic.template_reflection)"
+        report["model"] = "template (srpo.tiny.sevenseg.template_reflection)"
     return rows, report
 
 

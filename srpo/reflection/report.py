@@ -123,7 +123,8 @@ def diagnosis_table(results: dict):
     digits that happen to give the same sum): correct by the grader, yet the reflection has a mistake to name."""
     import pandas as pd
 
-    from srpo import formats, synthetic
+    from srpo import formats
+    from srpo.tiny import sevenseg
 
     sft = results["sft"].select_columns(["id", "first_correct", "source"])
     counts: dict = {}
@@ -131,8 +132,8 @@ def diagnosis_table(results: dict):
         attempt = results["attempts"].get(row["id"])
         if row["source"] != "synthetic" or attempt is None:
             continue
-        problem = synthetic.Problem.from_record({"id": row["id"], **_problem_meta(results, attempt)})
-        flaw = synthetic.diagnose(problem, formats.think(attempt["think"]) + formats.answer(attempt["answer"]))["flaw"]
+        problem = sevenseg.Problem.from_record({"id": row["id"], **_problem_meta(results, attempt)})
+        flaw = sevenseg.diagnose(problem, formats.think(attempt["think"]) + formats.answer(attempt["answer"]))["flaw"]
         key = ("correct" if row["first_correct"] else "wrong", flaw)
         counts[key] = counts.get(key, 0) + 1
     if not counts:

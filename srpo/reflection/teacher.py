@@ -170,16 +170,16 @@ def check_reflection(output: dict, *, gold: str, options=None):
 # ---------------------------------------------------------------------------------------------- template
 def template_reply(record: dict, attempt: dict, layout: str) -> dict:
     """The template teacher's reply for a synthetic record: it names the attempt's real mistake."""
-    from srpo import synthetic
+    from srpo.tiny import sevenseg
 
     if record.get("source") != "synthetic":
         raise ValueError(
             f"the template teacher only knows synthetic problems; record {record['id']!r} comes "
             f"from {record.get('source')!r}: use teacher: openai"
         )
-    problem = synthetic.Problem.from_record(record)
+    problem = sevenseg.Problem.from_record(record)
     text = formats.think(attempt["think"]) + formats.answer(attempt["answer"])
-    reply = {"reflection": synthetic.template_reflection(problem, text)}
+    reply = {"reflection": sevenseg.template_reflection(problem, text)}
     if layout == "two_pass":
-        reply["revised_reasoning"] = synthetic.corrected_reasoning(problem)
+        reply["revised_reasoning"] = sevenseg.corrected_reasoning(problem)
     return reply

@@ -9,11 +9,11 @@ Tiny profile: ``synthetic``.
 
 from __future__ import annotations
 
-from srpo.data.sources import released, rl_reasoning, rl_vqa, sft_pool, synthetic_source
+from srpo.data.sources import released, rl_reasoning, rl_vqa, sevenseg, sft_pool
 from srpo.data.sources.base import MissingColumn, RowRejected, SourceError, SourceSpec
 
 SOURCES: dict[str, SourceSpec] = {
-    spec.name: spec for module in (released, sft_pool, rl_vqa, rl_reasoning, synthetic_source) for spec in module.SPECS
+    spec.name: spec for module in (released, sft_pool, rl_vqa, rl_reasoning, sevenseg) for spec in module.SPECS
 }
 
 

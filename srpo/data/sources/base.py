@@ -91,7 +91,7 @@ def row_id(spec: SourceSpec, row: dict, *keys: str, index: int | None = None) ->
             return f"{spec.name}-{value}"
     if index is not None:
         return f"{spec.name}-{index}"
-    from srpo.synthetic import stable_hash
+    from srpo.tiny.sevenseg import stable_hash
 
     return f"{spec.name}-{stable_hash(json.dumps(_plain_text(row), sort_keys=True))}"
 

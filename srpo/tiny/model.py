@@ -2,7 +2,7 @@
 
 Every stage loads it with ``AutoModelForImageTextToText`` / ``AutoProcessor`` from a folder, exactly as it
 loads ``Qwen/Qwen2.5-VL-7B-Instruct``. Recipes name it ``tiny://random`` (random weights) or
-``tiny://instruct`` (the same model after a short single-pass warm-up, see ``srpo.tiny_instruct``: the
+``tiny://instruct`` (the same model after a short single-pass warm-up, see ``srpo.tiny.warmup``: the
 tiny stand-in for an instruction-tuned base). ``tiny://hub`` is ``tiny://instruct`` saved with the image
 processor a Hub checkpoint ships (``hub_processor``: Qwen2.5-VL-7B-Instruct's 3,136 to 12,845,056 pixels, no
 practical cap), the stand-in for arms that start from a Hub model. ``resolve_model`` builds each once per
@@ -27,8 +27,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from srpo import formats, synthetic
+from srpo import formats
 from srpo.paths import cache_dir
+from srpo.tiny import sevenseg
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -39,7 +40,7 @@ SPECIAL_TOKENS = [
     "<|image_pad|>",
     "<|video_pad|>",
 ]
-CHAT_TEMPLATE_FILE = Path(__file__).parent / "templates" / "qwen2_5_vl_chat_template.jinja"
+CHAT_TEMPLATE_FILE = Path(__file__).parents[1] / "templates" / "qwen2_5_vl_chat_template.jinja"
 BUILDER_VERSION = 2  # bump when the build changes in a way the spec does not capture
 HUB_BUILD = 1  # tiny://hub: bump when build_hub_standin changes
 
@@ -61,7 +62,7 @@ class TinySpec:
 
     def key(self) -> str:
         payload = json.dumps({**asdict(self), "builder": BUILDER_VERSION, "corpus": _corpus_digest()})
-        return synthetic.stable_hash(payload)
+        return sevenseg.stable_hash(payload)
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -71,16 +72,16 @@ def tokenizer_corpus(seed: int = 0, n: int = 1500):
     for _ in range(n // 10):  # prompts open every sample: weight them so BPE merges them into few tokens
         yield from formats.PROMPTS.values()
         yield "system\nYou are a helpful assistant.\nuser\nassistant\n"
-    for p in synthetic.make_problems(n, seed, width=28, height=14):
+    for p in sevenseg.make_problems(n, seed, width=28, height=14):
         yield p.record()["question"]
-        for attempt in (synthetic.correct_attempt(p), synthetic.flawed_attempt(p, rng)):
+        for attempt in (sevenseg.correct_attempt(p), sevenseg.flawed_attempt(p, rng)):
             yield attempt.think
             yield f"\\boxed{{{attempt.answer}}}"
-            yield synthetic.template_reflection(p, attempt.text)
+            yield sevenseg.template_reflection(p, attempt.text)
 
 
 def _corpus_digest() -> str:
-    return synthetic.stable_hash(*tokenizer_corpus(0, 50))
+    return sevenseg.stable_hash(*tokenizer_corpus(0, 50))
 
 
 def build_tokenizer(spec: TinySpec):
@@ -247,9 +248,9 @@ def resolve_model(name_or_path: str, spec: TinySpec = TinySpec()) -> str:
     kind = str(name_or_path).removeprefix("tiny://")
     if kind not in TINY_MODELS:
         raise ValueError(f"unknown tiny model {name_or_path!r}; choose tiny://random, tiny://instruct or tiny://hub")
-    key = spec.key() if kind == "random" else synthetic.stable_hash(spec.key(), _warmup_recipe())
+    key = spec.key() if kind == "random" else sevenseg.stable_hash(spec.key(), _warmup_recipe())
     if kind == "hub":
-        key = synthetic.stable_hash(key, "hub-processor", HUB_BUILD)
+        key = sevenseg.stable_hash(key, "hub-processor", HUB_BUILD)
     target = cache_dir() / "models" / f"tiny-qwen2.5-vl-{kind}-{key}"
     if (target / "config.json").exists():
         return str(target)
@@ -258,16 +259,15 @@ def resolve_model(name_or_path: str, spec: TinySpec = TinySpec()) -> str:
     if kind == "hub":
         instruct = resolve_model("tiny://instruct", spec)
         return str(_atomic_build(target, lambda tmp: build_hub_standin(instruct, tmp)))
-    from srpo.tiny_instruct import warm_up  # heavy (TRL); only when the instruct model is missing
+    from srpo.tiny.warmup import warm_up  # heavy (TRL); only when the instruct model is missing
 
     base = resolve_model("tiny://random", spec)
     return str(_atomic_build(target, lambda tmp: warm_up(base, tmp, seed=spec.seed)))
 
 
 def _warmup_recipe() -> str:
-    from srpo import tiny_instruct
+    from srpo.tiny import warmup as t
 
-    t = tiny_instruct
     return (
         f"{t.WARMUP_STEPS}-{t.WARMUP_BATCH}-{t.WARMUP_PROBLEMS}-{t.WARMUP_SEED}-{t.WARMUP_LR}-frozen-visual"
         f"-threads{t.WARMUP_THREADS}"

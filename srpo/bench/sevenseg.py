@@ -1,4 +1,4 @@
-"""The synthetic test set of the tiny-cpu profile: seven-segment arithmetic (``srpo.synthetic``).
+"""The synthetic test set of the tiny-cpu profile: seven-segment arithmetic (``srpo.tiny.sevenseg``).
 
 Problems come from ``make_problems(n, SPLIT_SEEDS["test"])``: deterministic, and disjoint from every
 training split and from the warm-up of ``tiny://instruct``. Problem ``i`` depends only on the seed and
@@ -10,8 +10,8 @@ segments and the noise are: low < 1/3 <= mid < 2/3 <= high).
 
 from __future__ import annotations
 
-from srpo import synthetic
 from srpo.bench.base import Benchmark, make_record
+from srpo.tiny import sevenseg
 
 DEFAULT_N = 500
 BANDS = ((1 / 3, "low"), (2 / 3, "mid"), (float("inf"), "high"))
@@ -28,7 +28,7 @@ def difficulty_band(difficulty: float) -> str:
 
 def load_rows(split: str = "test", limit: int | None = None):
     n = DEFAULT_N if limit is None else limit
-    return [p.record() for p in synthetic.make_problems(n, synthetic.SPLIT_SEEDS[split], id_prefix="test")]
+    return [p.record() for p in sevenseg.make_problems(n, sevenseg.SPLIT_SEEDS[split], id_prefix="test")]
 
 
 def to_record(row: dict, split: str = "test") -> dict:

@@ -37,15 +37,16 @@ WARMUP_THREADS = 2  # fixed (see warm_up); part of the cache key
 def warmup_dataset(n: int, seed: int):
     from datasets import Dataset
 
-    from srpo import formats, synthetic
+    from srpo import formats
+    from srpo.tiny import sevenseg
 
-    problems = synthetic.make_problems(n, seed, id_prefix="warmup")
+    problems = sevenseg.make_problems(n, seed, id_prefix="warmup")
     return Dataset.from_dict(
         {
             "images": [[p.image] for p in problems],
             "prompt": [formats.build_messages(p.record()["question"], 1, "single_pass") for p in problems],
             "completion": [
-                [{"role": "assistant", "content": [{"type": "text", "text": synthetic.correct_attempt(p).text}]}]
+                [{"role": "assistant", "content": [{"type": "text", "text": sevenseg.correct_attempt(p).text}]}]
                 for p in problems
             ],
         }
