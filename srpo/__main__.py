@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+
+log = logging.getLogger(__package__)
 
 
 def _parse_overrides(items: list[str]) -> dict:
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             args.run_name = "rehearsal" if args.run_name == "main" else args.run_name
             overrides = rehearsal.prepare(args.profile, args.run_name, overrides)
         record = run_notebooks(args.profile, args.run_name, args.stages, overrides, args.resume)
-        print(f"[srpo] all done in {record['total_seconds']:.0f}s; outputs in {record['run_dir']}")
+        log.info(f"all done in {record['total_seconds']:.0f}s; outputs in {record['run_dir']}")
     elif args.command == "check":
         from srpo import paths
         from srpo.runner import check_run
@@ -99,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         problems = check_run(run_dir, args.stages)
         for problem in problems:
-            print(f"[srpo] check: {problem}")
-        print(f"[srpo] check {run_dir}: {'FAILED' if problems else 'ok'}")
+            log.info(f"check: {problem}")
+        log.info(f"check {run_dir}: {'FAILED' if problems else 'ok'}")
         return 1 if problems else 0
     elif args.command == "stage":
         from srpo.launch import run_stage

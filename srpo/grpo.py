@@ -14,13 +14,15 @@ the verdicts the reward functions gave (each completion is graded once per step)
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from pathlib import Path
 
 from srpo import config as srpo_config
 from srpo import generation, paths, training
 from srpo.configs.base import stage_name
+
+log = logging.getLogger(__package__)
 
 STAGE = "grpo_rl"
 
@@ -101,7 +103,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
         effectiveness=args.reward_effectiveness,
         length=args.reward_length,
     )
-    before = _check(model, processor, args, grpo_args.seed)
+    before = training.held_out_check(model, processor, args, args.prompt, grpo_args.seed)
 
     with generation.trl_colocate_engine(grpo_args, args):  # vLLM gets the trainer's pixel budget
         trainer = training.resumable(SRPOGRPOTrainer)(
@@ -123,7 +125,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     )
     final = training.save_final(trainer, processor, stage_dir)
     history = training.log_history(trainer, stage_dir)
-    after = _check(trainer.model, processor, args, grpo_args.seed)
+    after = training.held_out_check(trainer.model, processor, args, args.prompt, grpo_args.seed)
 
     summary = {
         "model": model_args.model_name_or_path,
@@ -176,17 +178,6 @@ def curves(history: list[dict]) -> dict:
         {k for h in history for k in h if k.startswith("rewards/") and k.endswith("/mean")}
     )
     return {k: [(h["step"], h[k]) for h in history if k in h] for k in keys}
-
-
-def _check(model, processor, args, seed):
-    if not args.eval_samples or not training.is_main_process():
-        return None
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # generation in one rank of a sharded model would hang
-        print("[srpo] held-out check skipped: it runs in single-process runs only (eval_samples > 0)", flush=True)
-        return None
-    return training.held_out_check(
-        model, processor, n=args.eval_samples, max_new_tokens=args.eval_max_new_tokens, prompt=args.prompt, seed=seed
-    )
 
 
 def _jsonable(d: dict) -> dict:

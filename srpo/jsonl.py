@@ -14,9 +14,12 @@ Every log and store of the project that grows while a stage runs (GRPO's ``compl
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+log = logging.getLogger(__package__)
 
 
 class JsonlError(ValueError):
@@ -72,7 +75,7 @@ def read_jsonl(path: str | os.PathLike, *, lenient: bool = False) -> list[dict]:
     """The complete rows of ``path`` (see ``read_rows``); says so when it skipped a torn line."""
     rows, skipped = read_rows(path, lenient=lenient)
     if skipped:
-        print(f"[srpo] {path}: skipped {skipped} unreadable line(s) (a write cut short by a kill)", flush=True)
+        log.warning(f"{path}: skipped {skipped} unreadable line(s) (a write cut short by a kill)")
     return rows
 
 

@@ -16,6 +16,7 @@ notebook to run first. Relative run directories are relative to the project root
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -23,6 +24,8 @@ import socket
 import time
 import uuid
 from pathlib import Path
+
+log = logging.getLogger(__package__)
 
 SUMMARY = "summary.json"
 
@@ -259,7 +262,7 @@ class StageLock:
     def _take_over(self, holder: dict | None) -> None:
         if holder is not None:
             who = f"pid {holder.get('pid')} on {holder.get('host')}" if holder else "an unreadable lock"
-            print(f"[srpo] {self.path}: taking over a stale lock ({who} is gone)", flush=True)
+            log.warning(f"{self.path}: taking over a stale lock ({who} is gone)")
         if self._holder() == holder:  # still the stale one (not a lock another process just took)
             self.path.unlink(missing_ok=True)
 

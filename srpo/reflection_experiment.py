@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import statistics
 import time
@@ -41,6 +42,8 @@ from srpo.ablations.arms import ARMS, Arm
 from srpo.launch import run_stage
 from srpo.stats import mean_interval
 from srpo.tiny import sevenseg
+
+log = logging.getLogger(__package__)
 
 PROFILE = "tiny-cpu"
 DEFAULT_RUN_DIR = Path("runs") / PROFILE / "reflection_experiment"
@@ -157,11 +160,11 @@ def run_shared_stages(run_dir: Path, scale: dict, torch_threads: int | None = No
         ("cold_start_sft", f"{scale['cold_start_sft']} --num_train_epochs {scale['sft_epochs']}"),
     ]:
         if paths.is_done(run_dir, stage):
-            print(f"[reflection-experiment] {stage}: done before, skipped", flush=True)
+            log.info(f"reflection experiment: {stage}: done before, skipped")
             continue
         start = time.time()
         run_stage(stage, PROFILE, run_dir, overrides + threads, echo=False)
-        print(f"[reflection-experiment] {stage}: {time.time() - start:.0f}s", flush=True)
+        log.info(f"reflection experiment: {stage}: {time.time() - start:.0f}s")
     check_glance(run_dir)
 
 
@@ -192,10 +195,7 @@ def run_arms(run_dir: Path, scale: dict, seeds: list[int], workers: int) -> list
         done = []
         for future in futures:
             done.append(future.result())
-            print(
-                f"[reflection-experiment] {done[-1]['arm']} seed {done[-1]['seed']}: {done[-1]['seconds']:.0f}s",
-                flush=True,
-            )
+            log.info(f"reflection experiment: {done[-1]['arm']} seed {done[-1]['seed']}: {done[-1]['seconds']:.0f}s")
     return done
 
 
@@ -407,10 +407,8 @@ def run(
         "cpu_s": cpu_seconds() - cpu0,
     }
     report = write_report(run_dir, seeds, meta)
-    print(
-        f"[reflection-experiment] report: {run_dir / 'report.md'} (wall {meta['wall_s']:.0f}s, "
-        f"CPU {meta['cpu_s']:.0f}s)",
-        flush=True,
+    log.info(
+        f"reflection experiment report: {run_dir / 'report.md'} (wall {meta['wall_s']:.0f}s, CPU {meta['cpu_s']:.0f}s)"
     )
     return report
 

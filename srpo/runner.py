@@ -8,6 +8,7 @@ to ``runs/<profile>/<run_name>/notebooks/``. An executed notebook is the report 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from srpo import paths, progress
 from srpo.stages import NOTEBOOK_TO_STAGE
+
+log = logging.getLogger(__package__)
 
 
 def notebooks_dir() -> Path:
@@ -69,17 +72,14 @@ def run_notebooks(
     from srpo.speed import reference_seconds
 
     speed = reference_seconds()
-    print(
-        f"[srpo] machine speed: the reference computation took {speed:.2f} s (srpo.speed; scale the times by it)",
-        flush=True,
-    )
+    log.info(f"machine speed: the reference computation took {speed:.2f} s (srpo.speed; scale the times by it)")
     for nb in selected:
         stage = NOTEBOOK_TO_STAGE.get(nb.stem)
         executed = out_dir / nb.name
         if resume and stage and paths.is_done(run_dir, stage) and executed.exists():
-            print(f"[srpo] {nb.stem}: finished earlier, skipped (run without --resume to re-run it)", flush=True)
+            log.info(f"{nb.stem}: finished earlier, skipped (run without --resume to re-run it)")
             continue
-        print(f"[srpo] {nb.stem}: running -> {executed}", flush=True)
+        log.info(f"{nb.stem}: running -> {executed}")
         start = time.time()
         # papermill writes as it goes: run into a new file and swap it in only on success, so a failed re-run
         # (a bad override, a crash) leaves the finished stage's report as it was; the failed one stays beside it
@@ -101,13 +101,13 @@ def run_notebooks(
         except BaseException:
             if running.exists():
                 running.replace(executed.with_suffix(".failed.ipynb"))
-            print(f"[srpo] {nb.stem}: failed; its report: {executed.with_suffix('.failed.ipynb')}", flush=True)
+            log.info(f"{nb.stem}: failed; its report: {executed.with_suffix('.failed.ipynb')}")
             raise
         running.replace(executed)
         executed.with_suffix(".failed.ipynb").unlink(missing_ok=True)
         timings[nb.stem] = round(time.time() - start, 1)
         write_html(executed)
-        print(f"[srpo] {nb.stem}: done in {timings[nb.stem]:.0f}s", flush=True)
+        log.info(f"{nb.stem}: done in {timings[nb.stem]:.0f}s")
     record = {
         "profile": profile,
         "run_dir": str(run_dir),

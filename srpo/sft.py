@@ -13,13 +13,15 @@ On the cluster ``srpo.launch.run_stage("cold_start_sft", "7b", run_dir)`` builds
 
 from __future__ import annotations
 
-import os
+import logging
 import time
 from pathlib import Path
 
 from srpo import config as srpo_config
 from srpo import paths, training
 from srpo.configs.base import stage_name
+
+log = logging.getLogger(__package__)
 
 STAGE = "cold_start_sft"
 
@@ -64,7 +66,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     dataset, quarantined = load_sft_dataset(args, cfg.run.run_dir, stage_dir)
     vision_before = _vision_snapshot(model)
 
-    before = _check(model, processor, args, sft_args.seed, args.eval_base_prompt) if args.eval_samples else None
+    before = training.held_out_check(model, processor, args, args.eval_base_prompt, sft_args.seed)
     trainer = training.resumable(SFTTrainer)(
         model=model,
         args=sft_args,
@@ -75,7 +77,7 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     train_result, resume_from = training.train(trainer, cfg.run.run_dir, args.resume, Path(cfg.source).read_text())
     final = training.save_final(trainer, processor, stage_dir)
     history = training.log_history(trainer, stage_dir)
-    after = _check(trainer.model, processor, args, sft_args.seed, args.eval_prompt) if args.eval_samples else None
+    after = training.held_out_check(trainer.model, processor, args, args.eval_prompt, sft_args.seed)
 
     summary = {
         "model": model_args.model_name_or_path,
@@ -103,17 +105,6 @@ def main(cfg: srpo_config.StageConfig) -> dict:
     if training.is_main_process():
         paths.write_summary(cfg.run.run_dir, STAGE, summary)
     return summary
-
-
-def _check(model, processor, args, seed, prompt):
-    if not training.is_main_process():
-        return None
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # generation in one rank of a sharded model would hang
-        print("[srpo] held-out check skipped: it runs in single-process runs only (eval_samples > 0)", flush=True)
-        return None
-    return training.held_out_check(
-        model, processor, n=args.eval_samples, max_new_tokens=args.eval_max_new_tokens, prompt=prompt, seed=seed
-    )
 
 
 def _vision_snapshot(model) -> float:

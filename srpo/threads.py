@@ -13,8 +13,11 @@ one line with its settings and the free cores it saw.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+
+log = logging.getLogger(__package__)
 
 WAIT_POLICY = "PASSIVE"
 
@@ -86,10 +89,9 @@ def configure(requested: int, *, label: str = "stage", adapt: bool = True) -> in
     torch.set_num_threads(n)
     setting = f"auto, OMP_NUM_THREADS={launcher} from the launcher" if launcher else requested or "auto"
     busy = f"; only {free} free: expect a proportional slowdown" if free is not None and free < n else ""
-    print(
-        f"[{label}] threads: torch {n} (torch_threads {setting}, usable cores {cores}, "
+    log.info(
+        f"{label}: threads: torch {n} (torch_threads {setting}, usable cores {cores}, "
         f"free now {free if free is not None else 'not measured'}{busy}), "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}",
-        flush=True,
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
     )
     return n

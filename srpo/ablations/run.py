@@ -13,6 +13,7 @@ when the stage is re-run (each arm's stages resume on their own).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -20,6 +21,8 @@ from pathlib import Path
 from srpo import paths, progress
 from srpo.ablations.arms import ARMS, Arm, link_shared_stage02, needs_own_sft_set, select_arms, sft_set_overrides
 from srpo.launch import run_stage
+
+log = logging.getLogger(__package__)
 
 
 def arm_dir(run_dir, arm: str, seed: int) -> Path:
@@ -241,7 +244,7 @@ def run_arms(cfg) -> list[dict]:
 
     def finished(result: dict) -> None:
         done.append(result)
-        print(f"[ablations] {result['arm']} seed {result['seed']}: done in {result['seconds']:.0f}s", flush=True)
+        log.info(f"{result['arm']} seed {result['seed']}: done in {result['seconds']:.0f}s")
         lines.update(len(done), last=f"{result['arm']}/seed{result['seed']}")
 
     stale = []

@@ -15,11 +15,14 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__package__)
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _INT_RE = re.compile(r"^[+-]?\d+$")
@@ -92,7 +95,7 @@ class Benchmark:
                 out.append(record)
                 continue
             out.quarantined.append({"row": i, "reason": reason})
-            print(f"[srpo.bench] {where}: quarantined: {reason}", flush=True)
+            log.warning(f"{where}: quarantined: {reason}")
         if out.quarantined and not out:
             raise BenchmarkError(
                 f"benchmark {self.name}:{split}: no usable row; row "

@@ -7,6 +7,7 @@ Used by the benchmarks stage for every model and benchmark, and in-process by th
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 from srpo import progress
@@ -16,6 +17,8 @@ from srpo.bench.cache import GenerationCache, model_key, settings_key
 from srpo.bench.metrics import breakdowns, compute_metrics
 from srpo.bench.prompts import check_prompt, messages_for
 from srpo.bench.scoring import SCORER, score_record
+
+log = logging.getLogger(__package__)
 
 CHUNK_BATCHES = 4  # HF backend: cache writes every CHUNK_BATCHES generate() batches
 
@@ -35,7 +38,7 @@ def evaluate(
     judge=None,
     chunk_size=None,
     num_threads: int | None = None,
-    log: bool = True,
+    verbose: bool = True,
 ) -> dict:
     """Evaluate ``model`` on ``benchmark`` (``"synthetic"``, ``"mathvision:testmini"``, ...).
 
@@ -47,6 +50,7 @@ def evaluate(
     at once for vLLM, which starts its engines once per call).
     ``num_threads``: torch CPU threads while generating (restored afterwards). The tiny model on a busy
     2-core machine generated 3-20x faster with 1 thread than with 2: its ops are too small to split.
+    ``verbose``: write progress lines and the judge's usage line.
     Returns ``metrics`` (rule-based), ``metrics_by_scorer``, ``breakdowns`` and one record per response.
     """
     bench, split = registry.resolve(benchmark)
@@ -70,7 +74,7 @@ def evaluate(
             cache,
             model_id,
             chunk_size,
-            label=f"{bench.name}:{split}" if log else None,
+            label=f"{bench.name}:{split}" if verbose else None,
         )
     finally:
         restore()
@@ -83,12 +87,11 @@ def evaluate(
         usage = judge.score_records(records_in, records)
         by_scorer[judge.name] = compute_metrics(records, prefix=judge.prefix)
         parts[judge.name] = breakdowns(records, bench.breakdowns, prefix=judge.prefix)
-        if log and usage:
-            print(
-                f"[srpo.bench] {judge.name} on {bench.name}:{split}: {usage['requests']} requests so far, "
+        if verbose and usage:
+            log.info(
+                f"{judge.name} on {bench.name}:{split}: {usage['requests']} requests so far, "
                 f"{usage['prompt_tokens']} + {usage['completion_tokens']} tokens, estimated "
-                f"${usage['estimated_cost_usd']:.4f}, {usage['rejected']} rejected",
-                flush=True,
+                f"${usage['estimated_cost_usd']:.4f}, {usage['rejected']} rejected"
             )
     return {
         "benchmark": bench.name,
@@ -177,7 +180,7 @@ def _generate(backend, items, settings, prompt, placement, cache, model_id, chun
     size = chunk_size if chunk_size and chunk_size > 0 else max(len(items), 1)
     done = len(items) - len(pending)
     if label and done:
-        print(f"[srpo.bench] {label}: {done}/{len(items)} prompts from the cache", flush=True)
+        log.info(f"{label}: {done}/{len(items)} prompts from the cache")
     lines = progress.Lines(label.replace(" ", "_"), len(items), every=1) if label else None  # one line per chunk
     if lines:
         lines.update(done)

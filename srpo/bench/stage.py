@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from srpo.bench.evaluation import CHUNK_BATCHES, evaluate
 from srpo.bench.prompts import TRAINED, check_prompt, trained_prompt
 from srpo.bench.registry import expand, label
 from srpo.configs.base import parse_pairs
+
+log = logging.getLogger(__package__)
 
 
 def check_config(cfg) -> None:
@@ -66,7 +69,7 @@ def load_items(args) -> dict:
             limit = min(limit or args.limit, args.limit)
         start = time.time()
         items = bench.records(split, limit=limit, data_root=args.data_root or None)
-        print(f"[srpo.bench] {label(bench, split)}: {len(items)} items ({time.time() - start:.0f}s)", flush=True)
+        log.info(f"{label(bench, split)}: {len(items)} items ({time.time() - start:.0f}s)")
         out[label(bench, split)] = (bench, split, items)
     return out
 
@@ -148,7 +151,7 @@ def run(cfg) -> dict:
             "placement": placement,
             "paper_row": paper_rows.get(name),
         }
-        print(f"[srpo.bench] model {name}: {source} ({prompt} prompt)", flush=True)
+        log.info(f"model {name}: {source} ({prompt} prompt)")
         backend = LazyBackend(lambda path=path: make_backend(args.backend, path, **backend_kwargs(args)))
         for lab, (bench, split, items) in items_by_label.items():
             for mode, settings, limit in decoding_modes(args):
@@ -201,10 +204,9 @@ def judge_usage(judge) -> dict | None:
     from srpo.reflection.client import usage_summary
 
     usage = usage_summary(judge.store.rows(), judge.settings)
-    print(
-        f"[srpo.bench] {judge.name}: {usage['requests']} requests, {usage['prompt_tokens']} + "
-        f"{usage['completion_tokens']} tokens, estimated ${usage['estimated_cost_usd']:.4f}",
-        flush=True,
+    log.info(
+        f"{judge.name}: {usage['requests']} requests, {usage['prompt_tokens']} + "
+        f"{usage['completion_tokens']} tokens, estimated ${usage['estimated_cost_usd']:.4f}"
     )
     return usage
 

@@ -15,6 +15,8 @@ from srpo.config import parse_entry_point
 from srpo.data import curate, quarantine
 from srpo.data.sources import get_source
 
+log = logging.getLogger(__package__)
+
 
 def build_summary(cfg, results: dict, n_quarantined: int, seconds: float) -> dict:
     args = cfg.args
@@ -47,15 +49,14 @@ def main(cfg) -> dict:
     n_quarantined = quarantine.merge(parts, stage_dir / "quarantine.jsonl")
     summary = build_summary(cfg, results, n_quarantined, time.time() - start)
     for split, stats in results.items():
-        print(f"[data] {split}: {stats['records']} records {stats['by_source']} types {stats['by_answer_type']}")
-    print(f"[data] quarantined {n_quarantined}: {summary['rejections']}")
+        log.info(f"{split}: {stats['records']} records {stats['by_source']} types {stats['by_answer_type']}")
+    log.info(f"quarantined {n_quarantined}: {summary['rejections']}")
     paths.write_summary(cfg.run.run_dir, "data_curation", summary)  # last: marks the stage finished
     return summary
 
 
 def cli(argv=None) -> None:
     cfg, _ = parse_entry_point("data_curation", argv, prog="python -m srpo.data", description=__doc__)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()  # per-shard bars would flood the notebook; the log lines say what happened

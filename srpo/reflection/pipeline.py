@@ -18,6 +18,7 @@ Re-running the stage resumes: finished attempts, verdicts and reflections are re
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from srpo import paths
@@ -28,6 +29,8 @@ from srpo.reflection.client import ApiSettings, ChatClient, run_requests, usage_
 from srpo.reflection.selection import select
 from srpo.reflection.sft_set import RELEASED_SOURCE, STAGE, released_rows, save_sft_set, sft_row
 from srpo.reflection.store import JsonlStore
+
+log = logging.getLogger(__package__)
 
 
 def api_settings(args, who: str) -> ApiSettings:
@@ -279,8 +282,8 @@ def main(cfg) -> dict:
         "seconds": seconds,
     }
     paths.write_summary(run_dir, STAGE, summary)
-    print(
-        f"[reflection] SFT set: {len(rows)} samples ({summary['sft']['correct']} with a correct first attempt) "
+    log.info(
+        f"SFT set: {len(rows)} samples ({summary['sft']['correct']} with a correct first attempt) "
         f"-> {stage_dir / 'sft'}"
     )
     return summary
@@ -299,5 +302,5 @@ def use_released_set(pool, args, stage_dir, run_dir) -> dict:
         "estimated_cost_usd": 0.0,
     }
     paths.write_summary(run_dir, STAGE, summary)
-    print(f"[reflection] the released SFT set is used as is: {len(rows)} samples -> {stage_dir / 'sft'}")
+    log.info(f"the released SFT set is used as is: {len(rows)} samples -> {stage_dir / 'sft'}")
     return summary

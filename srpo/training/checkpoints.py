@@ -4,10 +4,13 @@ the training loop's start/stop/resume logic, saving the final model whole, and t
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
 from srpo import paths, progress
+
+log = logging.getLogger(__package__)
 
 FINAL = paths.FINAL  # <run_dir>/<stage>/final/ holds the trained model and processor
 
@@ -29,9 +32,7 @@ def checkpoints_for(output_dir: str, config_text: str) -> None:
     if any(out.glob("checkpoint-*")) and (not marker.exists() or marker.read_text() != config_text):
         stale = out.with_name(f"{out.name}.stale-{int(time.time())}")
         out.rename(stale)
-        print(
-            f"[srpo] the config changed since the checkpoints in {out} were written: moved them to {stale}", flush=True
-        )
+        log.warning(f"the config changed since the checkpoints in {out} were written: moved them to {stale}")
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text(config_text)
 
@@ -57,7 +58,7 @@ class ExactResume:
         if self.is_fsdp_enabled or hasattr(model, "peft_config") or not files:
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
         load_checkpoint_weights(model, resume_from_checkpoint)
-        print(f"[srpo] restored {len(model.state_dict())} weights from {resume_from_checkpoint}", flush=True)
+        log.info(f"restored {len(model.state_dict())} weights from {resume_from_checkpoint}")
 
 
 def resumable(trainer_cls: type) -> type:
@@ -154,16 +155,14 @@ def train(trainer, run_dir, resume: bool, config_text: str, run_logs=()):
     trainer.accelerator.wait_for_everyone()
     resume_from = last_checkpoint(trainer.args.output_dir) if resume else None
     if resume_from:
-        print(f"[srpo] resuming from {resume_from}", flush=True)
+        log.info(f"resuming from {resume_from}")
     elif trainer.accelerator.is_main_process:
-        for log in map(Path, run_logs):
-            if log.exists():
-                log.rename(log.with_name(f"{log.name}.stale-{int(time.time())}"))
+        for run_log in map(Path, run_logs):
+            if run_log.exists():
+                run_log.rename(run_log.with_name(f"{run_log.name}.stale-{int(time.time())}"))
     result = trainer.train(resume_from_checkpoint=resume_from)
     if stop.stopped:
-        print(
-            f"[srpo] stop requested: checkpoint saved in {trainer.args.output_dir}; exiting to be resumed", flush=True
-        )
+        log.info(f"stop requested: checkpoint saved in {trainer.args.output_dir}; exiting to be resumed")
         raise SystemExit(PREEMPTED_EXIT_CODE)
     return result, resume_from
 

@@ -4,11 +4,14 @@ processor, freezing the vision tower, screening training rows, threads, and the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
 
 from srpo import paths
+
+log = logging.getLogger(__package__)
 
 
 def setup(cfg):
@@ -99,9 +102,7 @@ def screen_rows(dataset, stage_dir: Path, *, what: str, required_text: tuple[str
         path.write_text("".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bad))
     if bad:
         reasons = sorted({b["reason"] for b in bad})
-        print(
-            f"[srpo] {what}: left out {len(bad)} of {len(dataset)} rows ({', '.join(reasons)}); see {path}", flush=True
-        )
+        log.warning(f"{what}: left out {len(bad)} of {len(dataset)} rows ({', '.join(reasons)}); see {path}")
     if len(bad) == len(dataset):
         raise ValueError(
             f"{what}: none of its {len(dataset)} rows is usable ({bad[0]['reason']}: {bad[0]['detail']}); "
@@ -137,11 +138,19 @@ def _numel(param) -> int:
     return getattr(param, "ds_numel", None) or param.numel()
 
 
-def held_out_check(model, processor, *, n: int, max_new_tokens: int, prompt: str, seed: int) -> dict:
-    """Score ``n`` held-out synthetic test problems, greedy and sampled at T=1 (the rollout distribution).
+def held_out_check(model, processor, args, prompt: str, seed: int) -> dict | None:
+    """Score ``args.eval_samples`` held-out synthetic test problems (at most ``args.eval_max_new_tokens`` new
+    tokens each), greedy and sampled at T=1 (the rollout distribution), with ``prompt``.
 
     Greedy numbers alone hide what SFT and RL change: a model that sometimes errs on purpose, or whose
-    reflection is a rubber stamp, can look the same under greedy decoding."""
+    reflection is a rubber stamp, can look the same under greedy decoding. Returns None when ``eval_samples`` is
+    0, on every rank but the main one, and in multi-process runs (said in the log)."""
+    n, max_new_tokens = args.eval_samples, args.eval_max_new_tokens
+    if not n or not is_main_process():
+        return None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # generation in one rank of a sharded model would hang
+        log.warning("held-out check skipped: it runs in single-process runs only (eval_samples > 0)")
+        return None
     from srpo.bench import evaluate
     from srpo.generation import GenerationSettings
 
