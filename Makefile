@@ -48,7 +48,7 @@ ablations-full: env  ## after make main: notebook 06 again with every arm over e
 	$(PY) -m srpo run --profile $(PROFILE) --run-name $(RUN) --stages 06 --override "ablations=--arms all --one_seed_arms base"
 
 reflection-experiment: env  ## SRPO vs plain GRPO on the glance task, 3 seeds, into runs/tiny-cpu/reflection_experiment (README)
-	$(PY) -m srpo.reflection_experiment --run-dir runs/tiny-cpu/reflection_experiment
+	$(PY) -m srpo.ablations.reflection_experiment --run-dir runs/tiny-cpu/reflection_experiment
 
 test: env venv-vllm  ## the test suite (what CI runs): the CPU suite, then the vLLM tests in .venv-vllm
 	$(PY) -m pytest -q

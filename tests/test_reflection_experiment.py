@@ -10,7 +10,7 @@ import re
 import pytest
 
 from srpo import formats, rewards
-from srpo import reflection_experiment as rx
+from srpo.ablations import reflection_experiment as rx
 from srpo.reflection import attempts, teacher
 from srpo.stats import t95
 from srpo.tiny import sevenseg

@@ -222,7 +222,7 @@ def arm_seeds(arm: Arm, args) -> list[int]:
 
 
 def run_arms(cfg) -> list[dict]:
-    """All selected arms x their seeds, ``workers`` at a time; prints one line per finished job.
+    """All selected arms x their seeds, ``workers`` at a time (``run_jobs``); logs one line per finished job.
 
     First the SFT runs of the extra seeds (every SFT-started arm at that seed waits for them), then the arms,
     longest first so the workers finish together."""
@@ -238,15 +238,6 @@ def run_arms(cfg) -> list[dict]:
         }
     )
     jobs.sort(key=lambda job: -relative_cost(job[0]))  # longest first: the workers finish together
-    done = []
-    lines = progress.Lines("ablation_arms", len(sft_seeds) + len(jobs), every=1)
-    lines.update(0)
-
-    def finished(result: dict) -> None:
-        done.append(result)
-        log.info(f"{result['arm']} seed {result['seed']}: done in {result['seconds']:.0f}s")
-        lines.update(len(done), last=f"{result['arm']}/seed{result['seed']}")
-
     stale = []
     for arm, seed in jobs:
         target = arm_dir(run_dir, arm.name, seed)
@@ -259,6 +250,17 @@ def run_arms(cfg) -> list[dict]:
             f"finished arms trained another GRPO budget than grpo_max_steps {args.grpo_max_steps}: "
             f"{', '.join(stale)}; run the new budget in another run directory, or remove those folders"
         )
+    return run_jobs(jobs, run_dir, profile, args, sft_seeds)
+
+
+def run_jobs(jobs: list[tuple[Arm, int]], run_dir, profile: str, args, sft_seeds=(), label="ablation_arms") -> list:
+    """Train the SFT runs of ``sft_seeds``, then run every ``(arm, seed)`` of ``jobs`` (``run_arm``),
+    ``args.workers`` at a time in this process's threads (each job is its own stage processes). Logs one line and
+    advances one progress line per finished job; returns the arms' results. A failing job stops the stage, with
+    its log path in the message."""
+    done = []
+    lines = progress.Lines(label, len(sft_seeds) + len(jobs), every=1)
+    lines.update(0)
     from trl import TrlParser  # noqa: F401  why: trl's lazy import is not thread-safe; resolve it before the workers
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
@@ -267,5 +269,8 @@ def run_arms(cfg) -> list[dict]:
             [pool.submit(run_arm, arm, run_dir, profile, seed, args) for arm, seed in jobs],
         ):
             for future in as_completed(phase):
-                finished(future.result())  # a job that fails stops the stage, with its log path in the message
+                result = future.result()
+                done.append(result)
+                log.info(f"{result['arm']} seed {result['seed']}: done in {result['seconds']:.0f}s")
+                lines.update(len(done), last=f"{result['arm']}/seed{result['seed']}")
     return [r for r in done if r["arm"] != "sft"]

@@ -22,7 +22,7 @@ The experiment, in ``runs/tiny-cpu/reflection_experiment/`` by default, through 
 The paper's central claim tested here (§1, §3.2, Table 3): under reflection-aware RL the reflection fixes more
 wrong first answers than under RL that does not reward the reflection.
 
-``python -m srpo.reflection_experiment [--run-dir DIR] [--seeds 0 1 2] [--scale full|toy]``; ``make
+``python -m srpo.ablations.reflection_experiment [--run-dir DIR] [--seeds 0 1 2] [--scale full|toy]``; ``make
 reflection-experiment``. Finished stages and arms are skipped when re-run.
 """
 
@@ -34,11 +34,11 @@ import logging
 import resource
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from srpo import paths
 from srpo.ablations.arms import ARMS, Arm
+from srpo.jsonl import read_jsonl
 from srpo.launch import run_stage
 from srpo.stats import mean_interval
 from srpo.tiny import sevenseg
@@ -182,30 +182,21 @@ def check_glance(run_dir: Path) -> None:
 
 
 def run_arms(run_dir: Path, scale: dict, seeds: list[int], workers: int) -> list[dict]:
-    """Every arm x seed (``sft_only`` once), ``workers`` at a time, through ``srpo.ablations.run.run_arm``."""
-    from trl import TrlParser  # noqa: F401 - trl's lazy import is not thread-safe: resolve it before the threads
-
-    from srpo.ablations.run import run_arm
+    """Every arm x seed (``sft_only`` once), ``workers`` at a time, through ``srpo.ablations.run.run_jobs``."""
+    from srpo.ablations.run import run_jobs
 
     args, arms = ablation_args(scale, seeds, workers), arms_to_run(scale)
     # seed-major: both trained arms of a seed finish together, so a stopped run still leaves paired seeds
     jobs = [(arms["sft_only"], seeds[0])] + [(arms[name], seed) for seed in seeds for name in ARM_ORDER[1:]]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(run_arm, arm, run_dir, PROFILE, seed, args) for arm, seed in jobs]
-        done = []
-        for future in futures:
-            done.append(future.result())
-            log.info(f"reflection experiment: {done[-1]['arm']} seed {done[-1]['seed']}: {done[-1]['seconds']:.0f}s")
-    return done
+    return run_jobs(jobs, run_dir, PROFILE, args, label="reflection_experiment")
 
 
-# ---------------------------------------------------------------------------------------------- results
 def load_mode(bench_dir: Path, arm: str, mode: str) -> list[dict]:
     """The scored responses of one arm's evaluation in ``mode`` (greedy | sampled)."""
     files = sorted((bench_dir / "records" / arm).glob(f"*__{mode}.jsonl"))
     if not files:
         raise FileNotFoundError(f"no {mode} records of arm {arm!r} under {bench_dir}/records; did stage 05 run?")
-    return [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
+    return [row for f in files for row in read_jsonl(f)]
 
 
 def kept_budget(response: str) -> bool:
@@ -432,7 +423,9 @@ def check_same_budget(run_dir: Path, scale: dict) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m srpo.reflection_experiment", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m srpo.ablations.reflection_experiment", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
