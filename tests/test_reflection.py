@@ -157,22 +157,22 @@ def test_a_refill_keeps_the_kept_picks_and_replaces_the_rejected_from_their_clas
 def test_layouts():
     att = {"think": "The left number is 3 and the right number is 5. 3 + 5 = 9.", "answer": "9"}
     reply = {"reflection": "I added wrongly: 3 + 5 is 8.", "revised_reasoning": "3 + 5 = 8."}
-    paper = formats.parse_completion(sft_set.completion_text(att, reply, "8", "paper"))
+    paper = formats.parse_completion(sft_set.sft_target(att, reply, "8", "paper"))
     assert [b.name for b in paper.blocks] == ["think", "answer", "reflection", "answer"], "no second think (App. B.4)"
     assert (paper.first_answer, paper.final_answer) == ("9", "8")
-    two = formats.parse_completion(sft_set.completion_text(att, reply, "8", "two_pass"))
+    two = formats.parse_completion(sft_set.sft_target(att, reply, "8", "two_pass"))
     assert two.is_five_block and two.final_answer == "8"
 
 
 def test_sft_answers_boxed_or_raw_as_app_b4():
     att = {"think": "3 + 5 = 9.", "answer": "9"}
     reply = {"reflection": "3 + 5 is 8.", "revised_reasoning": "3 + 5 = 8."}
-    boxed = sft_set.completion_text(att, reply, "8", "paper")
-    raw = sft_set.completion_text(att, reply, "8", "paper", "raw")
+    boxed = sft_set.sft_target(att, reply, "8", "paper")
+    raw = sft_set.sft_target(att, reply, "8", "paper", "raw")
     assert boxed.count("\\boxed{") == 2 and "<answer>9</answer>" in raw and raw.endswith("<answer>8</answer>")
     assert "\\boxed" not in raw and formats.parse_completion(raw).answers == ["9", "8"]
     with pytest.raises(ValueError, match="boxed or raw"):
-        sft_set.completion_text(att, reply, "8", "paper", "latex")
+        sft_set.sft_target(att, reply, "8", "paper", "latex")
 
 
 def test_sft_rows_follow_the_configured_answer_format(tmp_path):

@@ -9,8 +9,8 @@ import json
 
 from srpo import paths
 from srpo.data import load_split
+from srpo.jsonl import read_jsonl
 from srpo.reflection.sft_set import STAGE, load_sft_set
-from srpo.reflection.store import read_jsonl
 
 
 def load_results(run_dir) -> dict:

@@ -43,7 +43,7 @@ def features():
     )
 
 
-def completion_text(attempt: dict, reply: dict, gold: str, layout: str, answer_format: str = "boxed") -> str:
+def sft_target(attempt: dict, reply: dict, gold: str, layout: str, answer_format: str = "boxed") -> str:
     """The assistant target of one sample in ``layout``, answers written ``boxed`` (``\\boxed{...}``, as the RL
     format asks) or ``raw`` (as App. B.4; docs/paper_vs_release.md, row "SFT answers")."""
     if answer_format not in ("boxed", "raw"):
@@ -65,7 +65,7 @@ def sft_row(record: dict, attempt: dict, reply: dict, args) -> dict:
     prompt = formats.build_messages(
         record["question"], len(record["images"]), args.sft_prompt, args.sft_prompt_placement
     )
-    target = completion_text(attempt, reply, record["answer"], args.layout, args.sft_answer_format)
+    target = sft_target(attempt, reply, record["answer"], args.layout, args.sft_answer_format)
     return {
         "id": attempt["id"],
         "images": record["images"],

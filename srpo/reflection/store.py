@@ -12,7 +12,6 @@ import json
 import os
 from pathlib import Path
 
-from srpo import jsonl
 from srpo.jsonl import JsonlWriter
 
 
@@ -73,8 +72,3 @@ class JsonlStore:
         """Write ``rows`` (one or many) and make them durable before returning. Known ids are skipped."""
         for r in self._writer.append(rows):
             self._remember(r)
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """All complete rows of a JSONL file (for reports); a missing file gives an empty list."""
-    return jsonl.read_jsonl(path)
