@@ -312,12 +312,12 @@ def main(argv=None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
-    from srpo import training
+    from srpo import pixels
     from srpo.tiny import resolve_model
 
     device, dtype = device_and_dtype(args.tiny)
     start = time.perf_counter()
-    processor = training.load_processor(resolve_model("tiny://random"), MIN_PIXELS, MAX_PIXELS)
+    processor = pixels.load_processor(resolve_model("tiny://random"), pixels.PixelBudget(MIN_PIXELS, MAX_PIXELS))
     config, ids = build_config(processor, args.tiny)
     name = "tiny config" if args.tiny else "Qwen2.5-VL-7B architecture"
     gpu = torch.cuda.get_device_name() if device == "cuda" else "CPU"

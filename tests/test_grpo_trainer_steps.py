@@ -39,12 +39,12 @@ def tiny_trainer(tmp_path, dataset, grade, batch=4, group=4, filter_mode="mask",
     from transformers import AutoModelForImageTextToText
     from trl import GRPOConfig
 
-    from srpo import training
+    from srpo import pixels
     from srpo.grpo_trainer import SRPOGRPOTrainer
     from srpo.tiny import resolve_model
 
     path = resolve_model("tiny://random")
-    processor = training.load_processor(path, 3136, 262_144)  # the cluster recipes' pixel budget
+    processor = pixels.load_processor(path, pixels.PixelBudget(3136, 262_144))  # the cluster recipes' pixel budget
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     args = GRPOConfig(
         output_dir=str(tmp_path),

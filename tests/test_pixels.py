@@ -14,7 +14,6 @@ from srpo import config, formats, pixels
 from srpo.bench.cache import settings_key
 from srpo.generation import GenerationRequest, GenerationSettings, HFBackend, trl_colocate_engine, trl_vllm_serve_args
 from srpo.tiny import resolve_model, sevenseg
-from srpo.training import load_processor
 
 TINY = pixels.PixelBudget(1568, 1568)  # recipes/tiny-cpu: image_min_pixels = image_max_pixels = 1568
 
@@ -61,7 +60,7 @@ def test_hf_backend_sees_the_trainers_image_grid_from_a_hub_checkpoint(hub_path,
     the checkpoint got the Hub's limits (6 image tokens where training used 2) unless given the budget."""
     problems = sevenseg.make_problems(3, seed=1)
     reqs = requests([p.image for p in problems])
-    trainer = load_processor(hub_path, TINY.min_pixels, TINY.max_pixels)  # what SFT and GRPO train with
+    trainer = pixels.load_processor(hub_path, TINY)  # what SFT and GRPO train with (srpo.training.setup)
     text = [trainer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in reqs]
     trained = trainer(text=text, images=[r.images[0] for r in reqs], padding=True, return_tensors="pt")
     budgeted = hub_backend.encode(reqs, GenerationSettings(min_pixels=TINY.min_pixels, max_pixels=TINY.max_pixels))

@@ -171,7 +171,8 @@ def parse_option_list(value, *, row_id: str, column: str = "options") -> list[st
     raise BenchmarkError(f"row {row_id!r}: column {column!r} is not a list literal: {text[:80]!r}")
 
 
-def letter_of(index: int) -> str:
+def option_letter(index: int) -> str:
+    """The label of option ``index`` (0 -> ``A``), as the benchmarks print their options."""
     return LETTERS[index]
 
 
@@ -210,7 +211,7 @@ def to_rgb(image):
 
 def options_block(options: list[str], style: str = "({letter}) {text}") -> str:
     """``(A) first\\n(B) second`` for a question text."""
-    return "\n".join(style.format(letter=letter_of(i), text=o) for i, o in enumerate(options))
+    return "\n".join(style.format(letter=option_letter(i), text=o) for i, o in enumerate(options))
 
 
 def make_record(*, id, source, images, question, options, answer, answer_type, precision=None, metadata=None) -> dict:

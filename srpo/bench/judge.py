@@ -26,7 +26,7 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from srpo.bench.base import letter_of
+from srpo.bench.base import option_letter
 from srpo.reflection.client import ChatClient, request_one, run_requests, usage_summary
 
 TAIL_CHARS = 1500  # of a reply without answer blocks, what the verdict judge reads
@@ -59,7 +59,7 @@ def _key(*parts: str) -> str:
 
 def _options_text(item: dict) -> str:
     options = item.get("options") or []
-    return "\n".join(f"({letter_of(i)}) {o}" for i, o in enumerate(options))
+    return "\n".join(f"({option_letter(i)}) {o}" for i, o in enumerate(options))
 
 
 class LLMJudge:

@@ -14,12 +14,13 @@ Breakdowns: ``subject`` (16 subjects) and ``level`` (1-5).
 
 from __future__ import annotations
 
-from srpo.bench.base import Benchmark, check_gold_letter, infer_answer_type, letter_of, make_record, options_block
+from srpo.bench.base import Benchmark, check_gold_letter, infer_answer_type, make_record, option_letter, options_block
 
 
 def is_placeholder(options: list[str]) -> bool:
     """True when the options are just their own letters (A, B, C, ...)."""
-    return bool(options) and [o.strip().strip("()") for o in options] == [letter_of(i) for i in range(len(options))]
+    labels = [o.strip().strip("()") for o in options]
+    return bool(options) and labels == [option_letter(i) for i in range(len(options))]
 
 
 def to_record(row: dict, split: str = "test") -> dict:
@@ -31,7 +32,7 @@ def to_record(row: dict, split: str = "test") -> dict:
         if not is_placeholder(options):
             question = f"{question}\n{options_block(options)}"
         else:
-            options = [letter_of(i) for i in range(len(options))]
+            options = [option_letter(i) for i in range(len(options))]
         answer, answer_type = check_gold_letter(gold, len(options), row_id=rid), "multiple_choice"
     elif len(gold) == 1 and gold.upper() in "ABCDE":
         options, answer, answer_type = list("ABCDE"), gold.upper(), "multiple_choice"

@@ -14,7 +14,7 @@ Breakdowns: ``category`` (math-targeted-vqa / general-vqa), ``task`` and ``skill
 
 from __future__ import annotations
 
-from srpo.bench.base import Benchmark, BenchmarkError, letter_of, make_record
+from srpo.bench.base import Benchmark, BenchmarkError, make_record, option_letter
 
 ANSWER_TYPES = {"integer": "integer", "float": "float", "text": "text", "list": "expression"}
 
@@ -22,11 +22,11 @@ ANSWER_TYPES = {"integer": "integer", "float": "float", "text": "text", "list": 
 def gold_letter(answer: str, choices: list[str], *, row_id: str) -> str:
     """The letter of the option whose text is the gold (exact match first, then ignoring case/space)."""
     if answer in choices:
-        return letter_of(choices.index(answer))
+        return option_letter(choices.index(answer))
     folded = [" ".join(c.split()).lower() for c in choices]
     key = " ".join(str(answer).split()).lower()
     if key in folded:
-        return letter_of(folded.index(key))
+        return option_letter(folded.index(key))
     raise BenchmarkError(f"MathVista row {row_id!r}: answer {answer!r} is not one of the choices {choices}")
 
 

@@ -26,11 +26,9 @@ from srpo.training.model import (
     held_out_check,
     is_main_process,
     load_model,
-    load_processor,
     parameter_counts,
     screen_rows,
     set_tensorboard_dir,
-    set_threads,
     setup,
 )
 
@@ -45,7 +43,6 @@ __all__ = [
     "last_checkpoint",
     "load_checkpoint_weights",
     "load_model",
-    "load_processor",
     "log_history",
     "parameter_counts",
     "resumable",
@@ -53,7 +50,6 @@ __all__ = [
     "saved_names",
     "screen_rows",
     "set_tensorboard_dir",
-    "set_threads",
     "setup",
     "train",
     "weight_files",

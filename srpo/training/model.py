@@ -1,5 +1,5 @@
 """Model side of the two training stages (cold-start SFT and GRPO): resolving and loading the model and
-processor, freezing the vision tower, screening training rows, threads, and the held-out check."""
+processor, freezing the vision tower, screening training rows, and the held-out check."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from srpo import paths
+from srpo import paths, pixels, threads
 
 log = logging.getLogger(__package__)
 
@@ -22,12 +22,13 @@ def setup(cfg):
     from transformers import set_seed
 
     args, trl_args, model_args = cfg.args, cfg.trl, cfg.model
-    set_threads(cfg.launch.torch_threads, cfg.stage)
+    threads.configure(cfg.launch.torch_threads, label=cfg.stage)
     set_seed(trl_args.seed)
     trl_args.output_dir = str(cfg.stage_dir / "checkpoints")
     set_tensorboard_dir(cfg.stage_dir)
     model_path = paths.resolve_model(model_args.model_name_or_path, cfg.run.run_dir)
-    processor = load_processor(model_path, args.image_min_pixels, args.image_max_pixels)
+    # the paper caps images at 262,144 px; vLLM gets the same budget (srpo.generation.trl_vllm_engine)
+    processor = pixels.load_processor(model_path, pixels.PixelBudget(args.image_min_pixels, args.image_max_pixels))
     model = load_model(model_path, model_args)
     frozen = freeze_vision(model) if args.freeze_vision else 0
     return model_path, processor, model, frozen
@@ -37,20 +38,6 @@ def set_tensorboard_dir(stage_dir: Path) -> None:
     """TensorBoard event files go to ``<stage_dir>/tensorboard`` (transformers 5 reads the directory from
     ``TENSORBOARD_LOGGING_DIR``; TrainingArguments no longer has ``logging_dir``)."""
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(stage_dir) / "tensorboard")
-
-
-def set_threads(n: int, label: str = "stage") -> None:
-    from srpo.threads import configure
-
-    configure(n, label=label)
-
-
-def load_processor(path: str, min_pixels: int, max_pixels: int):
-    """The checkpoint's processor with the image pixel budget set (the paper caps images at 262,144 px).
-    vLLM gets the same budget (``srpo.generation.trl_vllm_engine``, ``srpo.pixels``)."""
-    from srpo.pixels import PixelBudget, load_processor
-
-    return load_processor(path, PixelBudget(min_pixels, max_pixels))
 
 
 def load_model(path: str, model_args):
