@@ -29,7 +29,8 @@ Usage: sbatch slurm/$name [options]        (submit from the repository root)
        bash slurm/$name --dry-run [options] (print what the job would run, submit nothing)
 
 Runs notebooks/${NOTEBOOK%.ipynb}.ipynb headless with papermill inside the SLURM job; the stage's training
-ranks are started across the job's nodes by srpo.cluster (srun + accelerate), not by this script.
+ranks are started across the job's nodes by srpo.cluster (srun + bash -c 'exec accelerate launch'), not by
+this script.
 
 Options (environment variable in brackets):
   --profile P       recipe profile: tiny-cpu | 7b | 32b   [SRPO_PROFILE]  (default: $PROFILE)

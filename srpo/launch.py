@@ -3,8 +3,9 @@
 ``run_stage`` loads the stage's config, checks that its input stages finished, writes the resolved config
 into the run directory, then starts ``python -m <module> --config <run_dir>/<stage>/config.yaml`` as a
 subprocess (``launcher: local``) or under ``accelerate launch`` on every node of the allocation
-(``launcher: accelerate``; command building in ``srpo.cluster``). Output is streamed to the caller (the
-notebook cell) and to ``<run_dir>/<stage>/logs/stage.log``.
+(``launcher: accelerate``: ``srun ... bash -c 'exec accelerate launch ... -m <module> --config ...'``, built by
+``srpo.cluster.plan``). Output is streamed to the caller (the notebook cell) and to
+``<run_dir>/<stage>/logs/stage.log``.
 
 The notebook kernel never trains: on a GPU node it only orchestrates, and the tiny profile goes through
 the very same subprocess path as the 32-GPU run.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -100,7 +102,7 @@ def stream_subprocess(cmd: list[str], log_path: Path, echo: bool = True, env: di
     echo_line = progress.StreamEcho()  # progress lines become a live bar in a Jupyter kernel
     start = time.time()
     with open(log_path, "a", buffering=1) as log:  # line-buffered: the log can be tailed while it runs
-        log.write(f"\n$ {' '.join(cmd)}\n")
+        log.write(f"\n$ {shlex.join(cmd)}\n")
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__package__)
 
 PROFILES = ("7b", "32b")
 REHEARSAL_PROCESSES = 2  # training ranks on CPU (gloo): the cluster's 8 or 24 GPUs divided
@@ -344,17 +347,33 @@ def active() -> bool:
     return bool(os.environ.get(ENV))
 
 
+def skip_server_weight_sync_without_cuda(trl_cfg) -> bool:
+    """Apply ``skip_server_weight_sync`` when this process is a rehearsal's GRPO in server mode without CUDA:
+    a rehearsal (``active``), vLLM importable, no CUDA device, and ``trl_cfg`` (the parsed ``GRPOConfig``) with
+    ``use_vllm`` and ``vllm_mode: server``. ``srpo.grpo``'s entry point calls it on every rank after parsing
+    its config and before training. Returns whether the patch was applied."""
+    server_mode = bool(getattr(trl_cfg, "use_vllm", False)) and getattr(trl_cfg, "vllm_mode", "") == "server"
+    if not (server_mode and active() and vllm_available()):
+        return False
+    import torch
+
+    if torch.cuda.is_available():
+        return False
+    skip_server_weight_sync()
+    return True
+
+
 def skip_server_weight_sync() -> None:
     """Server mode on CPU: TRL 1.16 pushes the trainer's weights to ``trl vllm-serve`` through vLLM's NCCL
     weight-transfer engine, which needs CUDA (``NotImplementedError`` at the trainer's start). A rehearsal skips
-    that transfer and says so; generation, image inputs, rewards and the loss still go through the server, which
-    keeps the initial weights. Called by ``srpo.cluster.rank`` in a rehearsal without CUDA."""
+    that transfer and says so (a warning when the trainer connects); generation, image inputs, rewards and the
+    loss still go through the server, which keeps the initial weights. Applied by
+    ``skip_server_weight_sync_without_cuda``."""
     from trl.generation import vllm_client
 
     def init_communicator(self, device=0):
-        print(
-            "[rehearsal] vLLM server weight sync skipped: NCCL needs CUDA (the server keeps the initial weights)",
-            flush=True,
+        log.warning(
+            "rehearsal: vLLM server weight sync skipped: NCCL needs CUDA (the server keeps the initial weights)"
         )
 
     vllm_client.VLLMClient.init_communicator = init_communicator

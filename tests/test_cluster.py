@@ -5,6 +5,7 @@ real (local) SLURM cluster: tests/test_slurm.py."""
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from srpo import config
-from srpo.cluster import node, plan, preemption, rank, supervise
+from srpo.cluster import log_rank, plan, preemption, supervise
 from srpo.cluster.slurm_env import (
     Allocation,
     SlurmEnvError,
@@ -127,13 +128,15 @@ def test_command_lines():
     p = plan.plan_launch(
         LaunchArgs(launcher="accelerate", gpus_per_node=8, vllm_server_nodes=1), Allocation.from_env(JOB_32B), JOB_32B
     )
-    cmd = plan.node_command(p, "/x/zero3.yaml", ["srpo.cluster.rank", "srpo.grpo", "--config", "c.yaml"])
-    assert cmd[:4] == [sys.executable, "-m", "srpo.cluster.node", "--"]
-    assert cmd[4].endswith("/accelerate") and cmd[5] == "launch"
-    assert cmd[cmd.index("--machine_rank") + 1] == "{node_rank}"
-    assert cmd[cmd.index("--num_processes") + 1] == "24" and cmd[cmd.index("--num_machines") + 1] == "3"
-    assert cmd[cmd.index("--main_process_ip") + 1] == "gpu-a01" and "--cpu" not in cmd
-    assert cmd[-5:] == ["-m", "srpo.cluster.rank", "srpo.grpo", "--config", "c.yaml"]
+    cmd = plan.node_command(p, "/x/zero3.yaml", ["srpo.grpo", "--config", "c.yaml"])
+    assert cmd[:2] == ["bash", "-c"] and len(cmd) == 3  # srun -> bash -> (exec) accelerate: no agent between
+    script = shlex.split(cmd[2])
+    assert script[0] == "exec" and script[1].endswith("/accelerate") and script[2] == "launch"
+    assert '--machine_rank "$SLURM_PROCID"' in cmd[2]  # the one word the node's bash expands
+    assert script[script.index("--machine_rank") + 1] == "$SLURM_PROCID"
+    assert script[script.index("--num_processes") + 1] == "24" and script[script.index("--num_machines") + 1] == "3"
+    assert script[script.index("--main_process_ip") + 1] == "gpu-a01" and "--cpu" not in script
+    assert script[-4:] == ["-m", "srpo.grpo", "--config", "c.yaml"]  # the stage itself, no rank trampoline
     srun = plan.srun_command(p.train_nodes, ["x"], p.cpus_per_node)
     assert "--nodelist=gpu-a01,gpu-a02,gpu-a03" in srun and "--ntasks-per-node=1" in srun
     assert "--ntasks=3" in srun and "--kill-on-bad-exit=1" in srun and "--cpus-per-task=64" in srun
@@ -146,13 +149,38 @@ def test_command_lines():
     assert "--multi_gpu" in no_config  # plain DDP over torchrun (gloo on CPU), never --cpu
 
 
-def test_node_agent_and_rank_line():
-    assert node.fill_node_rank(["a", "--machine_rank", "{node_rank}"], {"SLURM_PROCID": "3"})[-1] == "3"
-    assert node.node_rank({}) == 0
-    with pytest.raises(ValueError, match="SLURM_PROCID"):
-        node.node_rank({"SLURM_PROCID": "x"})
-    line = rank.rank_line({"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "0", "SLURMD_NODENAME": "n2"})
-    assert "rank 1/4" in line and "node n2" in line
+def test_each_node_runs_accelerate_with_its_rank_and_every_word_quoted(tmp_path, monkeypatch):
+    """The bash script srun starts on each node, run here with a stand-in for accelerate that prints its argv:
+    --machine_rank is that node's SLURM_PROCID and paths with spaces and quotes arrive unchanged; the dry-run
+    text of the same command (plan.shell_text, multi-line) runs to the same argv."""
+    fake = tmp_path / "fake accelerate"
+    fake.write_text(
+        f"#!/bin/sh\nexec {sys.executable} -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \"$@\"\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(plan, "bin_path", lambda name: str(fake))
+    p = plan.plan_launch(LaunchArgs(launcher="accelerate", gpus_per_node=8), Allocation.from_env(JOB_32B), JOB_32B)
+    config_path = str(tmp_path / "it's a run" / "config.yaml")
+    cmd = plan.node_command(p, "/x/zero3.yaml", ["srpo.grpo", "--config", config_path])
+    env = {**os.environ, "SLURM_PROCID": "2"}
+    expected = plan.accelerate_command(p, "/x/zero3.yaml", ["srpo.grpo", "--config", config_path], machine_rank=2)
+    for argv in (cmd, ["bash", "-c", plan.shell_text(cmd, width=40)]):
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+        assert json.loads(done.stdout) == expected[1:], plan.shell_text(cmd, width=40)
+    srun = plan.srun_command(p.train_nodes, cmd, p.cpus_per_node)
+    text = plan.shell_text(srun)
+    assert text.startswith("srun --nodes=4") and "\n  bash -c 'exec " in text and '"$SLURM_PROCID"' in text
+    assert text.count(" \\\n") >= 3  # readable: one option group per line
+
+
+def test_log_rank(capsys):
+    env = {"RANK": "1", "WORLD_SIZE": "4", "LOCAL_RANK": "0", "SLURMD_NODENAME": "n2", "MASTER_ADDR": "n1"}
+    assert log_rank(env) == "rank 1/4 local_rank 0 node n2 rendezvous n1:-"
+    line = capsys.readouterr().out.strip()
+    assert line == "[srpo.cluster] rank 1/4 local_rank 0 node n2 rendezvous n1:-"  # what check.RANK_LINE reads
+    from srpo.cluster.check import RANK_LINE
+
+    assert RANK_LINE.fullmatch(line.rsplit(" rendezvous", 1)[0]).groups() == ("1", "4", "0", "n2")
 
 
 # ------------------------------------------------------------------- stage configs -> launches (recipes)
@@ -172,8 +200,10 @@ def test_build_launch_for_32b_grpo_in_server_mode(tmp_path):
     launch = plan.build_launch(cfg, "srpo.grpo", ["--config", "c.yaml"], JOB_32B)
     assert launch.server[0] == "srun" and "--nodelist=gpu-a07" in launch.server
     assert launch.server[launch.server.index("--model") + 1] == str(tmp_path / "run" / "cold_start_sft" / "final")
-    assert "--nodelist=gpu-a01,gpu-a02,gpu-a03" in launch.train
-    assert launch.train[launch.train.index("--config_file") + 1] == str(ROOT / "recipes/accelerate/zero3.yaml")
+    assert "--nodelist=gpu-a01,gpu-a02,gpu-a03" in launch.train and launch.train[-3:-1] == ["bash", "-c"]
+    accelerate = shlex.split(launch.train[-1])
+    assert accelerate[accelerate.index("--config_file") + 1] == str(ROOT / "recipes/accelerate/zero3.yaml")
+    assert accelerate[-4:] == ["-m", "srpo.grpo", "--config", "c.yaml"]
     assert launch.config_updates == {"vllm_server_host": "gpu-a07", "vllm_server_port": 8711}
 
 
@@ -219,8 +249,9 @@ def test_auto_launcher_is_one_plain_process_outside_slurm(tmp_path, monkeypatch)
     monkeypatch.setenv("SLURM_JOB_ID", "12")
     monkeypatch.setenv("SLURM_JOB_NODELIST", "n[1-4]")
     inside = launch.stage_command(cfg, tmp_path / "c.yaml")
-    assert inside[0] == "srun" and "--nodelist=n1,n2,n3,n4" in inside
-    assert inside[inside.index("--num_processes") + 1] == "4"
+    assert inside[0] == "srun" and "--nodelist=n1,n2,n3,n4" in inside and inside[-3:-1] == ["bash", "-c"]
+    accelerate = shlex.split(inside[-1])
+    assert accelerate[accelerate.index("--num_processes") + 1] == "4"
 
 
 # -------------------------------------------------------------------------------------------- preemption

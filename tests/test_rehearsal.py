@@ -49,6 +49,31 @@ def test_outside_a_rehearsal_nothing_changes(monkeypatch):
         rehearsal.overrides("tiny-cpu", "/x")
 
 
+def test_server_weight_sync_is_skipped_only_in_a_cpu_rehearsal_in_server_mode(monkeypatch):
+    """srpo.grpo's entry point patches TRL's weight sync (NCCL, CUDA only) in exactly one case: a rehearsal, vLLM
+    importable, no CUDA, and a GRPO config in server mode. The patch itself needs TRL's vLLM client: the vLLM
+    rehearsal test (tests/test_vllm_rehearsal.py, 32b) runs it end to end."""
+    from types import SimpleNamespace
+
+    import torch
+
+    applied = []
+    monkeypatch.setattr(rehearsal, "skip_server_weight_sync", lambda: applied.append(True))
+    monkeypatch.setattr(rehearsal, "vllm_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv(rehearsal.ENV, "{}")
+    server = SimpleNamespace(use_vllm=True, vllm_mode="server")
+    assert rehearsal.skip_server_weight_sync_without_cuda(server) and applied == [True]
+    for trl_cfg in (SimpleNamespace(use_vllm=True, vllm_mode="colocate"), SimpleNamespace(use_vllm=False), None):
+        assert not rehearsal.skip_server_weight_sync_without_cuda(trl_cfg)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert not rehearsal.skip_server_weight_sync_without_cuda(server)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv(rehearsal.ENV)
+    assert not rehearsal.skip_server_weight_sync_without_cuda(server)
+    assert applied == [True]
+
+
 def test_local_copies_have_the_cluster_mix_shapes(tmp_path):
     from PIL import Image
 

@@ -3,7 +3,9 @@
 scripts/start_local_slurm.sh installs Debian's slurm-wlm and munge and starts slurmctld plus four slurmd
 ("nodes" n1..n4, eight fake GPUs each), so the production scripts sized for 8 and 32 H100 run unchanged;
 the tiny profile then runs one CPU process per node. What is checked: the ranks of a stage meet across
-the four nodes (one ``[srpo.cluster] rank r/w ... node nX`` line each), the vLLM-server split (three
+the four nodes (one ``[srpo.cluster] rank r/w ... node nX`` line each, logged by the stage's entry point or the
+check's probe: ``srpo.cluster.log_rank``; srun starts ``bash -c 'exec accelerate launch --machine_rank
+"$SLURM_PROCID" ...'`` on each node), the vLLM-server split (three
 training nodes reach a server on the fourth), a time-limit signal leads to checkpoint, requeue and resume
 into the same run directory, and ``sbatch slurm/grpo_32b.sh --profile tiny-cpu`` completes with its
 executed notebook and summary.json. Skipped, with the reason, only where SLURM cannot be installed.

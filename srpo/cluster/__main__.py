@@ -8,11 +8,13 @@ the distributed cluster check.
 from __future__ import annotations
 
 import argparse
-import shlex
+import logging
 import sys
 
-from srpo.cluster.plan import LaunchError, build_launch, local_command, uses_cluster
+from srpo.cluster.plan import LaunchError, build_launch, local_command, shell_text, uses_cluster
 from srpo.cluster.slurm_env import Allocation, read_sbatch_header, simulated_allocation
+
+log = logging.getLogger(__package__)
 
 
 def allocation_env(alloc: Allocation) -> dict[str, str]:
@@ -62,7 +64,7 @@ def describe(stage: str, profile: str, run_dir: str | None, overrides: str, scri
     lines = [f"stage {stage} (python -m {module}), profile {profile}, launcher {cfg.launch.launcher}{note}"]
     if not uses_cluster(cfg.launch, env):
         return "\n".join(
-            [*lines, "one process on the batch node:", "  " + shlex.join(local_command(module, config_path))]
+            [*lines, "one process on the batch node:", _indent(shell_text(local_command(module, config_path)))]
         )
     launch = build_launch(cfg, module, ["--config", str(config_path)], env)
     plan = launch.plan
@@ -77,10 +79,15 @@ def describe(stage: str, profile: str, run_dir: str | None, overrides: str, scri
             f"vLLM server: {','.join(plan.server_nodes)} port {plan.server_port} "
             f"(written into config.yaml: {launch.config_updates})",
             "server command:",
-            "  " + shlex.join(launch.server),
+            _indent(shell_text(launch.server)),
         ]
-    lines += ["training command:", "  " + shlex.join(launch.train)]
+    lines += ["training command (srun: one task per node; bash puts the node's rank after --machine_rank):"]
+    lines.append(_indent(shell_text(launch.train)))
     return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
 
 
 def fit_command(args) -> int:
@@ -108,7 +115,7 @@ def fit_command(args) -> int:
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
         return 2
-    print(f"[srpo.cluster] fit check passed ({fit.__name__}: estimates, see its docstring)", flush=True)
+    log.info(f"fit check passed ({fit.__name__}: estimates, see its docstring)")
     return 0
 
 
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             from srpo.cluster.check import run
 
             summary = run(stage, args.profile, args.run_dir, args.overrides, args.steps, args.step_seconds)
-            print(f"[srpo.cluster.check] ok: world size {summary['world_size']} over {sorted(set(summary['nodes']))}")
+            log.info(f"cluster check ok: world size {summary['world_size']} over {sorted(set(summary['nodes']))}")
     except (LaunchError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,14 +9,15 @@ the vLLM server node's port, and that a STOP request checkpoints and a restart r
 
 The launch plan comes from the stage's recipe (``LaunchArgs``), so the same nodes, process counts,
 accelerate config and server split are used as for the stage itself; only the payload differs: ranks run
-``python -m srpo.cluster.check probe`` and the server node runs ``... check serve`` (a health endpoint in
-place of ``trl vllm-serve``). Results: ``<run_dir>/cluster_check/summary.json`` and ``logs/check.log``.
+``python -m srpo.cluster.check probe`` (which logs its rank line first, as the stages do) and the server node
+runs ``... check serve`` (a health endpoint in place of ``trl vllm-serve``). Results: ``<run_dir>/cluster_check/summary.json`` and ``logs/check.log``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -24,9 +25,12 @@ import time
 from pathlib import Path
 
 from srpo.cluster import preemption
+from srpo.cluster.slurm_env import log_rank
+
+log = logging.getLogger(__package__)
 
 CHECK_DIR = "cluster_check"
-RANK_LINE = re.compile(r"\[srpo\.cluster\] rank (\d+)/(\d+) local_rank (\d+) node (\S+)")
+RANK_LINE = re.compile(r"\[srpo\.cluster\] rank (\d+)/(\d+) local_rank (\d+) node (\S+)")  # log_rank's line
 
 
 # --------------------------------------------------------------------------------- the payload on each rank
@@ -61,6 +65,7 @@ def _read_step(state: Path) -> int:
 
 def probe(args) -> int:
     """All-reduce, node names, optional server reachability, then ``steps`` resumable steps."""
+    log_rank()
     torch, dist, device = _init_distributed()
     rank, world = dist.get_rank(), dist.get_world_size()
     total = torch.ones(1, device=device)
@@ -90,7 +95,7 @@ def probe(args) -> int:
         step += 1
         if rank == 0:
             state.write_text(str(step))
-            print(f"[srpo.cluster.check] step {step}/{args.steps}", flush=True)
+            log.info(f"cluster check: step {step}/{args.steps}")
     dist.barrier()
     if rank == 0:
         result = {
@@ -104,7 +109,7 @@ def probe(args) -> int:
             "server_reachable": server_ok,
         }
         (out_dir / "result.json").write_text(json.dumps(result, indent=1))
-        print(f"[srpo.cluster.check] {json.dumps(result)}", flush=True)
+        log.info(f"cluster check: {json.dumps(result)}")
     dist.destroy_process_group()  # without it a rank can abort at exit
     if stopped:
         return preemption.PREEMPTED_EXIT_CODE
@@ -124,7 +129,7 @@ def serve(port: int) -> None:
             pass
 
     node = os.environ.get("SLURMD_NODENAME") or os.uname().nodename
-    print(f"[srpo.cluster.check] health endpoint on {node}:{port}", flush=True)
+    log.info(f"cluster check: health endpoint on {node}:{port}")
     ThreadingHTTPServer(("0.0.0.0", port), Health).serve_forever()
 
 
@@ -160,12 +165,12 @@ def run(
             plan_path = out_dir / "launch_plan.json"
             plan_path.write_text(json.dumps(launch.as_dict(), indent=1))
             cmd = [sys.executable, "-m", "srpo.cluster.supervise", str(plan_path)]
-    log = out_dir / "logs" / "check.log"
-    rc, _, seconds = stream_subprocess(cmd, log, echo=echo)
+    log_path = out_dir / "logs" / "check.log"
+    rc, _, seconds = stream_subprocess(cmd, log_path, echo=echo)
     if rc != 0:
-        raise StageFailed(f"cluster check failed with exit code {rc} after {seconds:.0f}s; log: {log}")
+        raise StageFailed(f"cluster check failed with exit code {rc} after {seconds:.0f}s; log: {log_path}")
     result = json.loads((out_dir / "result.json").read_text())
-    ranks = sorted({m.groups() for m in RANK_LINE.finditer(log.read_text())}, key=lambda g: int(g[0]))
+    ranks = sorted({m.groups() for m in RANK_LINE.finditer(log_path.read_text())}, key=lambda g: int(g[0]))
     summary = {
         **result,
         "stage": stage,

@@ -2,16 +2,19 @@
 
 A stage with ``launcher: accelerate`` (or ``auto`` inside a job) runs as::
 
-    srun --nodes=N --ntasks=N --ntasks-per-node=1 --nodelist=<training nodes> ...
-        python -m srpo.cluster.node -- accelerate launch --config_file <recipes/accelerate/*.yaml>
-            --num_machines N --num_processes N*G --machine_rank {node_rank}
+    srun --nodes=N --ntasks=N --ntasks-per-node=1 --nodelist=<training nodes> --kill-on-bad-exit=1 ...
+        bash -c 'exec accelerate launch --config_file <recipes/accelerate/*.yaml>
+            --num_machines N --num_processes N*G --machine_rank "$SLURM_PROCID"
             --main_process_ip <first training node> --main_process_port <per-job port>
-            -m srpo.cluster.rank <stage module> --config <run_dir>/<stage>/config.yaml
+            -m <stage module> --config <run_dir>/<stage>/config.yaml'
 
-``srpo.cluster.node`` fills ``{node_rank}`` from ``SLURM_PROCID`` on each node, and ``srpo.cluster.rank``
-prints one line per rank (rank, world size, node) before it becomes the stage's entry point. For GRPO in
-vLLM server mode (32B) the last node of the allocation runs ``trl vllm-serve`` instead and
-the others train; ``srpo.cluster.supervise`` starts the server, waits for it, trains, then stops it.
+``srun`` starts one task per node; each node's bash fills ``--machine_rank`` from ``SLURM_PROCID`` (the task's
+number in this one-task-per-node step) and becomes ``accelerate launch`` (torchrun), which starts one rank per
+GPU and meets the other nodes at the rendezvous. Every other word of the bash script is quoted
+(``shlex.quote``), so paths with spaces or quotes pass through unchanged. The stage's entry point logs one line
+per rank (``srpo.cluster.slurm_env.log_rank``) before it does anything else. For GRPO in vLLM server mode (32B)
+the last node of the allocation runs ``trl vllm-serve`` instead and the others train;
+``srpo.cluster.supervise`` starts the server, waits for it, trains, then stops it.
 
 Everything here is pure (a mapping of environment variables in, argv lists out) except ``stage_command``.
 """
@@ -19,6 +22,7 @@ Everything here is pure (a mapping of environment variables in, argv lists out) 
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +33,7 @@ from srpo.cluster.slurm_env import Allocation, SlurmEnvError
 MASTER_PORT_BASE = 29500  # torch.distributed's usual port, offset per job (fake nodes share one host)
 SERVER_PORT_BASE = 8000  # `trl vllm-serve`'s default port, offset per job
 PORT_SPAN = 1000
-NODE_RANK = "{node_rank}"  # filled per node by srpo.cluster.node from SLURM_PROCID
+MACHINE_RANK = '"$SLURM_PROCID"'  # the one unquoted word of a node's bash script: that node's rank
 
 
 class LaunchError(RuntimeError):
@@ -181,9 +185,46 @@ def srun_command(nodes: tuple[str, ...], inner: list[str], cpus_per_task: int | 
 
 
 def node_command(plan: LaunchPlan, accelerate_config: str, target: list[str]) -> list[str]:
-    """What runs on each training node: the node agent, which fills in the node's rank, then accelerate."""
-    inner = accelerate_command(plan, accelerate_config, target, machine_rank=NODE_RANK)
-    return [sys.executable, "-m", "srpo.cluster.node", "--", *inner]
+    """What srun runs on each training node: bash, which puts the node's rank (``SLURM_PROCID``, one task per
+    node) after ``--machine_rank`` and becomes ``accelerate launch`` (``exec``: no process in between)."""
+    argv = accelerate_command(plan, accelerate_config, target)
+    cut = argv.index("--machine_rank") + 1
+    script = f"exec {shlex.join(argv[:cut])} {MACHINE_RANK} {shlex.join(argv[cut + 1 :])}"
+    return ["bash", "-c", script]
+
+
+def shell_text(argv: list[str], width: int = 100) -> str:
+    r"""``argv`` as readable shell text (dry runs, logs): lines of about ``width`` characters, broken before an
+    option and continued with a backslash. The script of a closing ``bash -c`` is laid out the same way inside
+    its quotes (bash reads a backslash-newline there as a continuation too), so the text runs as it reads.
+
+    >>> print(shell_text(["srun", "--nodes=2", "bash", "-c", "exec accelerate launch --machine_rank "
+    ...                   '"$SLURM_PROCID" -m srpo.grpo --config \'a b.yaml\''], width=30))
+    srun --nodes=2 \
+      bash -c 'exec accelerate launch \
+        --machine_rank "$SLURM_PROCID" \
+        -m srpo.grpo \
+        --config '"'"'a b.yaml'"'"''
+    """
+    if argv[-3:-1] != ["bash", "-c"]:
+        return _lines([shlex.quote(w) for w in argv], width, "  ")
+    words = [MACHINE_RANK if w == "$SLURM_PROCID" else shlex.quote(w) for w in shlex.split(argv[-1])]
+    bash = f"bash -c {shlex.quote(_lines(words, width - 4, '    '))}"
+    if len(argv) == 3:
+        return bash
+    return f"{_lines([shlex.quote(w) for w in argv[:-3]], width, '  ')} \\\n  {bash}"
+
+
+def _lines(words: list[str], width: int, indent: str) -> str:
+    """Shell words joined into lines; a new line starts only at an option (with its value) that would overflow."""
+    lines = [words[0]] if words else [""]
+    for i, word in enumerate(words[1:], 1):
+        value = words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("-") else ""
+        if word.startswith("-") and len(lines[-1]) + len(word) + len(value) + 2 > width:
+            lines.append(indent + word)
+        else:
+            lines[-1] += " " + word
+    return " \\\n".join(lines)
 
 
 def vllm_serve_command(
@@ -263,7 +304,7 @@ def build_launch(
     launch = cfg.launch
     alloc = Allocation.from_env(env)
     plan = plan_launch(launch, alloc, env)
-    target = ["srpo.cluster.rank", module, *module_args]
+    target = [module, *module_args]
     accelerate_config = resolve_accelerate_config(launch.accelerate_config, cfg.source)
     if not plan.in_slurm:
         train = accelerate_command(plan, accelerate_config, target)

@@ -3,16 +3,22 @@
 SLURM hands a job its nodes in the compressed hostlist form (``SLURM_JOB_NODELIST=gpu-a[01-03,07]``) and its
 CPUs as ``SLURM_JOB_CPUS_PER_NODE=96(x3),48``. These are parsed here in Python (the same answers as
 ``scontrol show hostnames``) so that the launch plan is computed, and tested, in one place instead of in bash.
+
+``log_rank`` is the other side: what one rank of a launched stage sees (torchrun's ``RANK``/``WORLD_SIZE``, the
+node SLURM put it on), one line per rank as the stage starts.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
+
+log = logging.getLogger(__package__)
 
 
 class SlurmEnvError(ValueError):
@@ -180,3 +186,35 @@ def simulated_allocation(header: Mapping[str, str], job_id: int = 12345, prefix:
     return Allocation(
         job_id=job_id, nodes=tuple(f"{prefix}{i:0{width}d}" for i in range(1, nodes + 1)), gpus_per_node=gpus
     )
+
+
+# ------------------------------------------------------------------------------ one line per rank of a stage
+
+
+def rank_text(env: Mapping[str, str]) -> str:
+    """What ``log_rank`` says for the environment ``env`` of a rank (torchrun sets ``RANK``, ``WORLD_SIZE``,
+    ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``; srun sets ``SLURMD_NODENAME``).
+
+    >>> rank_text({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "0", "SLURMD_NODENAME": "n4",
+    ...            "MASTER_ADDR": "n1", "MASTER_PORT": "29512"})
+    'rank 3/4 local_rank 0 node n4 rendezvous n1:29512'
+    """
+    node = env.get("SLURMD_NODENAME") or os.uname().nodename
+    return (
+        f"rank {env.get('RANK', '0')}/{env.get('WORLD_SIZE', '1')} "
+        f"local_rank {env.get('LOCAL_RANK', '0')} node {node} "
+        f"rendezvous {env.get('MASTER_ADDR', '-')}:{env.get('MASTER_PORT', '-')}"
+    )
+
+
+def log_rank(env: Mapping[str, str] | None = None) -> str:
+    """Log ``[srpo.cluster] rank R/W local_rank L node N rendezvous A:P`` and return the text after the prefix.
+
+    The stage entry points (``srpo.sft``, ``srpo.grpo``) and the cluster check's probe call it first thing, so
+    every rank writes one such line to the stage log. torchrun starts a rank only after the launchers of all
+    nodes have met, so ``rank 3/4 ... node n4`` shows that node n4 joined the rendezvous; the cluster check
+    (``srpo.cluster.check.RANK_LINE``) and the SLURM tests read these lines. A single process (no torchrun)
+    says ``rank 0/1``."""
+    text = rank_text(os.environ if env is None else env)
+    log.info(text)
+    return text

@@ -9,12 +9,17 @@ log). If the server dies first, training is stopped and the exit code says so.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from srpo.cluster.plan import shell_text
+
+log = logging.getLogger(__package__)
 
 SERVER_START_TIMEOUT_S = 1800  # loading 32B weights from a network file system can take many minutes
 
@@ -57,18 +62,14 @@ def run(plan: dict, server_log: Path, timeout_s: float = SERVER_START_TIMEOUT_S)
     """Server up, training, server down. Returns the training exit code (1 if the server failed)."""
     server_log.parent.mkdir(parents=True, exist_ok=True)
     url = plan["health_url"]
-    print(
-        f"[srpo.cluster] starting the vLLM server on {','.join(plan['plan']['server_nodes'])}; log: {server_log}",
-        flush=True,
-    )
-    with open(server_log, "a") as log:
-        log.write(f"\n$ {' '.join(plan['server'])}\n")
-        log.flush()
-        server = subprocess.Popen(plan["server"], stdout=log, stderr=subprocess.STDOUT)
+    log.info(f"starting the vLLM server on {','.join(plan['plan']['server_nodes'])}; log: {server_log}")
+    with open(server_log, "a") as out:
+        out.write(f"\n$ {shell_text(plan['server'])}\n")
+        out.flush()
+        server = subprocess.Popen(plan["server"], stdout=out, stderr=subprocess.STDOUT)
         try:
             waited = wait_for_health(url, timeout_s, server=server)
-            print(f"[srpo.cluster] vLLM server answered {url} after {waited:.0f}s; training", flush=True)
-            print(f"$ {' '.join(plan['train'])}", flush=True)
+            log.info(f"vLLM server answered {url} after {waited:.0f}s; training:\n$ {shell_text(plan['train'])}")
             train = subprocess.Popen(plan["train"])
             while train.poll() is None:
                 if server.poll() is not None:
@@ -77,7 +78,7 @@ def run(plan: dict, server_log: Path, timeout_s: float = SERVER_START_TIMEOUT_S)
                 time.sleep(1)
             return train.returncode
         except ServerFailed as exc:
-            print(f"[srpo.cluster] {exc}; see {server_log}", flush=True)
+            log.error(f"{exc}; see {server_log}")
             return 1
         finally:
             stop(server)
