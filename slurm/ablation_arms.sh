@@ -24,5 +24,13 @@ while (($#)); do
   esac
 done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PY=${SRPO_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+SRPO_HOME=$PWD
+# the Python of SRPO_CONDA_ENV / SRPO_VENV (default .venv), as in the jobs; SRPO_PYTHON names one directly
+PY=${SRPO_PYTHON:-}
+if [ -z "$PY" ]; then
+  # shellcheck source=slurm/env.sh
+  source slurm/env.sh
+  activate_env || exit 2
+  PY=python
+fi
 exec "$PY" -m srpo.ablations submit "${args[@]}"

@@ -61,7 +61,14 @@ PROFILE=${PROFILE:-$SIZE}
 SCRIPTS=(data.sh reflect.sh "sft_$SIZE.sh" "grpo_$SIZE.sh" "bench_$SIZE.sh" ablations.sh)
 
 cd "$SRPO_HOME"   # the jobs' logs/ and run directories are relative to the submit directory
-PY=${SRPO_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+# the Python of SRPO_CONDA_ENV / SRPO_VENV (default .venv), as in the jobs; SRPO_PYTHON names one directly
+PY=${SRPO_PYTHON:-}
+if [ -z "$PY" ]; then
+  # shellcheck source=slurm/env.sh
+  source slurm/env.sh
+  activate_env || exit 2
+  PY=python
+fi
 ARMS=()
 if [ "$REHEARSE" = 1 ]; then
   [ "$PROFILE" = "$SIZE" ] || { echo "error: --rehearse rehearses the $SIZE recipes (no --profile)" >&2; exit 2; }

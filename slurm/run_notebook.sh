@@ -53,15 +53,26 @@ directory and the stage resumes from its last checkpoint.
 EOF
 }
 
+# the value after an option; an option name there means the value was forgotten (`--run-dir --dry-run` must not
+# take --dry-run as the folder and run for real). Overrides start with -- themselves: only our options are refused.
+value_of() {
+  local opt=$1; shift
+  [ $# -gt 0 ] || { echo "error: $opt needs a value" >&2; exit 2; }
+  case $1 in
+    --profile|--profile=*|--run-name|--run-name=*|--run-dir|--run-dir=*|--overrides|--overrides=*|--dry-run|-h|--help)
+      echo "error: $opt needs a value, got the option '$1' (e.g. $opt VALUE $1)" >&2; exit 2 ;;
+    -*) [ "$opt" = --overrides ] || { echo "error: $opt needs a value, got '$1'" >&2; exit 2; } ;;
+  esac
+}
 while [ $# -gt 0 ]; do
   case $1 in
-    --profile) PROFILE=${2:?--profile needs a value}; shift 2 ;;
+    --profile) value_of "$@"; PROFILE=$2; shift 2 ;;
     --profile=*) PROFILE=${1#*=}; shift ;;
-    --run-name) RUN_NAME=${2:?--run-name needs a value}; shift 2 ;;
+    --run-name) value_of "$@"; RUN_NAME=$2; shift 2 ;;
     --run-name=*) RUN_NAME=${1#*=}; shift ;;
-    --run-dir) RUN_DIR=${2:?--run-dir needs a value}; shift 2 ;;
+    --run-dir) value_of "$@"; RUN_DIR=$2; shift 2 ;;
     --run-dir=*) RUN_DIR=${1#*=}; shift ;;
-    --overrides) OVERRIDES=${2?--overrides needs a value}; shift 2 ;;
+    --overrides) value_of "$@"; OVERRIDES=$2; shift 2 ;;
     --overrides=*) OVERRIDES=${1#*=}; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -80,19 +91,8 @@ STOP_FILE=$RUN_DIR/STOP            # srpo.cluster.preemption.STOP_FILE: the stag
 GRACE=${SRPO_STOP_GRACE_S:-240}
 MIN_RUNTIME=${SRPO_MIN_RUNTIME_S:-120}  # a stop signal earlier than this is a mis-sized --time/--signal pair
 
-activate_env() {
-  if [ -n "${SRPO_CONDA_ENV:-}" ]; then
-    command -v conda >/dev/null || { echo "error: SRPO_CONDA_ENV=$SRPO_CONDA_ENV but no conda on PATH" >&2; return 1; }
-    # shellcheck disable=SC1091
-    source "$(conda info --base)/etc/profile.d/conda.sh" && conda activate "$SRPO_CONDA_ENV"
-  else
-    local venv=${SRPO_VENV:-$SRPO_HOME/.venv}
-    [ -f "$venv/bin/activate" ] || {
-      echo "error: no Python environment at $venv (make env, or set SRPO_VENV / SRPO_CONDA_ENV)" >&2; return 1; }
-    # shellcheck disable=SC1091
-    source "$venv/bin/activate"
-  fi
-}
+# shellcheck source=slurm/env.sh
+source "$SRPO_HOME/slurm/env.sh"  # activate_env: SRPO_CONDA_ENV, else SRPO_VENV (default .venv)
 
 PAPERMILL=(python -m papermill "$NB_PATH" "$OUT_NB" -r profile "$PROFILE" -r run_dir "$RUN_DIR"
            -r overrides "$OVERRIDES" --cwd "$SRPO_HOME/notebooks" --log-output --no-progress-bar)
@@ -104,7 +104,8 @@ if [ "$DRY_RUN" = 1 ]; then
   printf '%q ' "${PAPERMILL[@]}"; echo
   echo "# on SIGUSR1 (time limit near): write $STOP_FILE, wait up to ${GRACE}s, scontrol requeue \$SLURM_JOB_ID"
   [ -f "$NB_PATH" ] || echo "# warning: $NB_PATH does not exist (yet)"
-  if [[ $NOTEBOOK != *.ipynb ]] && activate_env; then
+  if [[ $NOTEBOOK != *.ipynb ]]; then
+    activate_env || exit 2  # without it the plan and the fit check below cannot be shown
     echo "# the notebook's stage launch (python -m srpo.cluster plan):"
     cd "$SRPO_HOME" && python -m srpo.cluster plan --stage "$NOTEBOOK" --profile "$PROFILE" --run-dir "$RUN_DIR" \
       --overrides "$OVERRIDES" --script "$SCRIPT" | sed 's/^/#   /'

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SLURM = ROOT / "slurm"
 # The sbatch scripts of the stages; pipeline.sh and ablation_arms.sh run on a login node and submit them.
 LOGIN_SCRIPTS = ("pipeline.sh", "ablation_arms.sh")
-STAGE_SCRIPTS = sorted(p for p in SLURM.glob("*.sh") if p.name not in ("run_notebook.sh", *LOGIN_SCRIPTS))
+# run_notebook.sh is the body the stage scripts share; env.sh (sourced) picks the Python environment.
+STAGE_SCRIPTS = sorted(p for p in SLURM.glob("*.sh") if p.name not in ("run_notebook.sh", "env.sh", *LOGIN_SCRIPTS))
 JOB_32B = {
     "SLURM_JOB_ID": "4711",
     "SLURM_JOB_NODELIST": "gpu-a[01-03,07]",
@@ -379,11 +380,43 @@ def test_training_recipes_launch_through_accelerate(profile, stage, tmp_path):
 
 def run_script(*args, env=None):
     full_env = {**os.environ, **(env or {})}
+    if (Path(sys.prefix) / "bin" / "activate").is_file():  # the scripts' Python: the one running the tests
+        full_env.setdefault("SRPO_VENV", sys.prefix)
     for key in ("SRPO_PROFILE", "SRPO_RUN_NAME", "SRPO_RUN_DIR", "SRPO_OVERRIDES", "SLURM_JOB_ID"):
         full_env.pop(key, None)
     return subprocess.run(
         ["bash", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=300
     )
+
+
+@pytest.mark.parametrize("option", ["--run-dir", "--run-name", "--profile", "--overrides"])
+def test_an_option_without_its_value_is_refused_before_anything_runs(option, tmp_path):
+    # `--run-dir --dry-run` once took --dry-run as the folder and ran the notebook for real
+    done = run_script(SLURM / "grpo_7b.sh", option, "--dry-run", env={"SRPO_HOME": str(ROOT)})
+    assert done.returncode == 2 and f"{option} needs a value" in done.stderr and "--dry-run" in done.stderr
+    assert not (ROOT / "--dry-run").exists() and "papermill" not in done.stdout
+    done = run_script(SLURM / "grpo_7b.sh", "--run-dir")
+    assert done.returncode == 2 and "--run-dir needs a value" in done.stderr
+
+
+def test_dry_run_fails_when_the_python_environment_is_missing(tmp_path):
+    done = run_script(SLURM / "grpo_7b.sh", "--dry-run", env={"SRPO_VENV": str(tmp_path / "none")})
+    assert done.returncode == 2 and f"no Python environment at {tmp_path / 'none'}" in done.stderr
+
+
+def test_login_scripts_use_the_environment_the_jobs_use(tmp_path):
+    """pipeline.sh and ablation_arms.sh run Python on the login node from SRPO_VENV / SRPO_CONDA_ENV, like the
+    jobs (slurm/env.sh), not from whatever python3 is on PATH."""
+    for script in LOGIN_SCRIPTS:
+        done = run_script(SLURM / script, "--dry-run", env={"SRPO_VENV": str(tmp_path / "none"), "SRPO_PYTHON": ""})
+        assert done.returncode == 2 and f"no Python environment at {tmp_path / 'none'}" in done.stderr, script
+    venv = Path(sys.prefix)
+    if not (venv / "bin" / "activate").is_file():
+        pytest.skip("the tests do not run from a virtualenv")
+    done = run_script(
+        SLURM / "pipeline.sh", "--size", "7b", "--dry-run", env={"SRPO_VENV": str(venv), "SRPO_PYTHON": ""}
+    )
+    assert done.returncode == 0 and "slurm/grpo_7b.sh" in done.stdout, done.stderr
 
 
 @pytest.mark.parametrize("script", sorted(SLURM.glob("*.sh")), ids=lambda p: p.name)
