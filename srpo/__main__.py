@@ -119,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cli() -> int:
-    """``main`` for the shell: a bad recipe value or override prints one line naming it, not a traceback."""
-    from srpo.config import ConfigError
+    """``main`` for the shell (``python -m srpo``, the ``srpo`` command): a bad recipe value or override, an
+    unknown stage, a missing file or a stage whose inputs are not there yet prints one line naming it (exit 2),
+    not a traceback. (``srpo.config.ConfigError`` is a ``ValueError``.)"""
+    from srpo.paths import StageNotReady
 
     try:
         return main()
-    except ConfigError as exc:
+    except (ValueError, FileNotFoundError, StageNotReady) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

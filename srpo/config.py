@@ -211,7 +211,10 @@ def parse_entry_point(stage: str, argv=None, *, prog: str, description: str | No
         add_arguments(parser)
     ns = parser.parse_args(argv)
     ns.overrides = " ".join(ns.overrides)
-    cfg = load_resolved(stage, ns.config, ns.overrides)
+    try:
+        cfg = load_resolved(stage, ns.config, ns.overrides)
+    except (ConfigError, FileNotFoundError) as exc:  # a bad path or value: one line, before any work
+        parser.exit(2, f"{prog}: error: {exc}\n")
     _hold_lock(cfg)
     return cfg, ns
 

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from srpo.configs.base import PLACEMENTS
+
 TAG_NAMES = ("think", "answer", "reflection")
 TAGS = tuple(t for name in TAG_NAMES for t in (f"<{name}>", f"</{name}>"))
 FIVE_BLOCKS = ("think", "answer", "reflection", "think", "answer")
@@ -68,6 +70,23 @@ def get_prompt(name: str) -> str:
         raise ValueError(f"unknown prompt {name!r}; choose one of {sorted(PROMPTS)}") from None
 
 
+def check_prompt_fields(cfg) -> None:
+    """The start check of stages 02-04 (``srpo.stages``, run on every parse): each ``prompt`` / ``*_prompt``
+    field of the stage's arguments names one of ``PROMPTS`` and each ``*prompt_placement`` field is system, user
+    or none. A typo fails here, not hours later (stage 03 reads ``eval_prompt`` only after training).
+
+    Raises ValueError naming the field."""
+    import dataclasses
+
+    for f in dataclasses.fields(cfg.args):
+        value = getattr(cfg.args, f.name)
+        if f.name == "prompt" or f.name.endswith("_prompt"):
+            if value not in PROMPTS:
+                raise ValueError(f"{f.name}: unknown prompt {value!r}; choose one of {sorted(PROMPTS)}")
+        elif f.name.endswith("prompt_placement") and value not in PLACEMENTS:
+            raise ValueError(f"{f.name}: unknown prompt placement {value!r}; choose one of {list(PLACEMENTS)}")
+
+
 def build_messages(question: str, n_images: int = 1, prompt: str = "srpo_rl", placement: str = "system") -> list:
     """Conversational prompt in TRL/transformers form, with ``{"type": "image"}`` placeholders.
 
@@ -90,7 +109,7 @@ def build_messages(question: str, n_images: int = 1, prompt: str = "srpo_rl", pl
         ]
     if placement == "user":
         return [{"role": "user", "content": [*images, {"type": "text", "text": f"{question}\n\n{instructions}"}]}]
-    raise ValueError(f"unknown prompt placement {placement!r}; choose system, user or none")
+    raise ValueError(f"unknown prompt placement {placement!r}; choose one of {list(PLACEMENTS)}")
 
 
 # ---------------------------------------------------------------------------------------------- building

@@ -188,11 +188,11 @@ def cli(argv=None) -> None:
     from srpo.cluster import log_rank
     from srpo.rehearsal import skip_server_weight_sync_without_cuda
 
-    log_rank()  # one line per rank in the stage log: the ranks of every node met (srpo.cluster.slurm_env)
     cfg, _ = srpo_config.parse_entry_point(
         STAGE, argv, prog="python -m srpo.grpo", description=__doc__.splitlines()[0]
     )
     skip_server_weight_sync_without_cuda(cfg.trl)  # a CPU rehearsal of the 32b server mode only
+    log_rank()  # one line per rank in the stage log: the ranks of every node met (srpo.cluster.slurm_env)
     main(cfg)
 
 

@@ -113,6 +113,8 @@ def score_completion(
     ``length=False`` are the paper's ablations (Table 3); they only apply to the paper variant's terms.
     """
     _check(variant, alpha, effectiveness)
+    if count_tokens is not None:  # a wrong kind fails here, not only on the completions that need a count
+        count_tokens = token_counter(count_tokens)
     text = completion_text(completion)
     parsed = parse_completion(text)
     answers = find_answers(text)  # the benchmarks' extraction; the reward credits answer blocks only
@@ -220,8 +222,16 @@ class TokenCounter:
 
 
 def token_counter(tokenizer_or_callable):
-    """A str -> int token counter from a tokenizer, a processor, or a callable (returned unchanged)."""
+    """A str -> int token counter from a tokenizer, a processor, or a callable (returned unchanged).
+
+    Raises TypeError for anything else, a string included (a name such as ``"whitespace"`` is not a counter:
+    pass ``lambda text: len(text.split())``)."""
     obj = tokenizer_or_callable
+    if isinstance(obj, str):  # str has .encode, so it would pass for a tokenizer and fail deep inside
+        raise TypeError(
+            f"count_tokens={obj!r} is a string, not a token counter: pass a tokenizer, a processor or a str -> "
+            "int callable (whitespace words: lambda text: len(text.split()))"
+        )
     if isinstance(obj, TokenCounter) or (
         callable(obj) and not hasattr(obj, "encode") and not hasattr(obj, "tokenizer")
     ):

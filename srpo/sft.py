@@ -118,8 +118,8 @@ def _vision_snapshot(model) -> float:
 def cli(argv=None) -> None:
     from srpo.cluster import log_rank
 
-    log_rank()  # one line per rank in the stage log: the ranks of every node met (srpo.cluster.slurm_env)
     cfg, _ = srpo_config.parse_entry_point(STAGE, argv, prog="python -m srpo.sft", description=__doc__.splitlines()[0])
+    log_rank()  # one line per rank in the stage log: the ranks of every node met (srpo.cluster.slurm_env)
     main(cfg)
 
 

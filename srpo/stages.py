@@ -55,6 +55,7 @@ STAGES: dict[str, Stage] = {
             "srpo.reflection",
             ("srpo.configs.reflection_generation:ReflectionArgs", RUN_ARGS, LAUNCH_ARGS),
             ("data_curation",),
+            check="srpo.formats:check_prompt_fields",
         ),
         Stage(
             "cold_start_sft",
@@ -62,6 +63,7 @@ STAGES: dict[str, Stage] = {
             "srpo.sft",
             ("srpo.configs.cold_start_sft:SFTArgs", "trl:SFTConfig", "trl:ModelConfig", RUN_ARGS, LAUNCH_ARGS),
             ("reflection_generation",),
+            check="srpo.formats:check_prompt_fields",
         ),
         Stage(
             "grpo_rl",
@@ -69,6 +71,7 @@ STAGES: dict[str, Stage] = {
             "srpo.grpo",
             ("srpo.configs.grpo_rl:GRPOArgs", "trl:GRPOConfig", "trl:ModelConfig", RUN_ARGS, LAUNCH_ARGS),
             ("data_curation", "cold_start_sft"),
+            check="srpo.formats:check_prompt_fields",
         ),
         Stage(
             "benchmarks",

@@ -109,3 +109,20 @@ def test_a_recipe_env_mapping_is_exported(tmp_path, monkeypatch):
     import os
 
     assert os.environ.pop("SRPO_TEST_ENV_KEY") == "from-recipe"
+
+
+@pytest.mark.parametrize(
+    "stage, override",
+    [
+        ("cold_start_sft", "--eval_prompt srpo_rll"),  # read only after training: must fail at the parse
+        ("cold_start_sft", "--eval_base_prompt nope"),
+        ("grpo_rl", "--prompt nope"),
+        ("grpo_rl", "--prompt_placement sideways"),
+        ("reflection_generation", "--attempt_prompt nope"),
+        ("reflection_generation", "--sft_prompt nope"),
+    ],
+)
+def test_prompt_names_are_checked_when_the_config_is_parsed(stage, override, tmp_path):
+    field = override.split()[0].removeprefix("--")
+    with pytest.raises(ValueError, match=f"{field}: unknown prompt"):
+        config.load(stage, "tiny-cpu", tmp_path, overrides=override)

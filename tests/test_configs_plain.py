@@ -80,8 +80,9 @@ def test_stage_checks_fail_before_the_stage_starts(stage, overrides, message, tm
         ("data_curation", "srpo.data.__main__:cli", "synthetic_question_types", ["sums"], "synthetic_question_types"),
     ],
 )
-def test_entry_points_check_an_edited_config_before_any_work(stage, entry, key, value, message, tmp_path):
-    """A resolved config edited by hand reaches the entry point: it fails in the parse, before the stage runs."""
+def test_entry_points_check_an_edited_config_before_any_work(stage, entry, key, value, message, tmp_path, capsys):
+    """A resolved config edited by hand reaches the entry point: it fails in the parse, before the stage runs,
+    with one line naming the problem (exit status 2, argparse's usage error)."""
     import importlib
 
     cfg = config.load(stage, "tiny-cpu", tmp_path)
@@ -90,8 +91,10 @@ def test_entry_points_check_an_edited_config_before_any_work(stage, entry, key, 
     values[key] = value
     path.write_text(yaml.safe_dump(values))
     module, name = entry.split(":")
-    with pytest.raises(config.ConfigError, match=message):
+    with pytest.raises(SystemExit) as exited:
         getattr(importlib.import_module(module), name)(["--config", str(path)])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and message in err and "error: " in err and "Traceback" not in err
     written = sorted(p.name for p in paths.stage_dir(tmp_path, stage).iterdir())
     assert written == ["config.yaml", "config_full.json"]  # nothing but what save_resolved wrote
 

@@ -162,3 +162,43 @@ def test_a_config_error_is_one_line_and_exit_status_2(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "seeds must be distinct" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["stage", "nosuchstage", "--run-dir", "{tmp}"], "unknown stage 'nosuchstage'"),
+        (["stage", "grpo_rl", "--run-dir", "{tmp}"], "grpo_rl"),  # its inputs are not there yet
+        (["run", "--stages", "09", "--run-name", "never-made"], "no notebooks match"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_status_2(argv, says, tmp_path, capsys, monkeypatch):
+    from srpo import __main__ as cli_module
+
+    monkeypatch.setattr("sys.argv", ["srpo", *(a.replace("{tmp}", str(tmp_path / "r")) for a in argv)])
+    assert cli_module.cli() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and "Traceback" not in err
+
+
+def test_the_srpo_command_is_the_one_line_error_entry_point():
+    import tomllib
+
+    from srpo.paths import project_root
+
+    scripts = tomllib.loads((project_root() / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["srpo"] == "srpo.__main__:cli"
+
+
+@pytest.mark.parametrize("module", ["srpo.data", "srpo.sft", "srpo.grpo", "srpo.bench"])
+def test_stage_entry_points_refuse_a_missing_config_in_one_line(module, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--config", str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "missing.yaml" in done.stderr and "Traceback" not in done.stderr

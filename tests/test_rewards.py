@@ -269,3 +269,9 @@ def test_latest_verdicts_are_the_reward_functions_own():
         rewards.latest_verdicts(funcs, [five()])
     with pytest.raises(ValueError, match="make_reward_funcs"):
         rewards.latest_verdicts([lambda **kw: [0.0]], [five()])
+
+
+def test_a_string_is_refused_as_a_token_counter_with_the_fix():
+    # the public cases write "count_tokens": "whitespace"; passing that string on must not fail deep in encode()
+    with pytest.raises(TypeError, match="is a string, not a token counter.*len\\(text.split\\(\\)\\)"):
+        rewards.score_completion("<answer>4</answer>", "4", count_tokens="whitespace")

@@ -24,6 +24,7 @@ def check_ranges(obj, **rules) -> None:
             raise ValueError(f"{name} must be {text}, got {value!r}")
 
 
+PLACEMENTS = ("system", "user", "none")  # where a prompt's instructions go (srpo.formats.build_messages)
 POSITIVE = (lambda v: v > 0, "> 0")
 NON_NEGATIVE = (lambda v: v >= 0, ">= 0")
 ALL_OR_POSITIVE = (lambda v: v == -1 or v > 0, "-1 (all) or > 0")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
-from srpo.configs.base import NON_NEGATIVE, POSITIVE, check_ranges, one_of, parse_pairs, stage_name
+from srpo.configs.base import NON_NEGATIVE, PLACEMENTS, POSITIVE, check_ranges, one_of, parse_pairs, stage_name
 
 BACKENDS = ("hf", "vllm")
-PLACEMENTS = ("system", "user", "none")
 JUDGE_MODES = ("extract_compare", "verdict")  # srpo.bench.judge
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srpo.configs.base import FRACTION, NON_NEGATIVE, POSITIVE, check_ranges, one_of
+from srpo.configs.base import FRACTION, NON_NEGATIVE, PLACEMENTS, POSITIVE, check_ranges, one_of
 
 ATTEMPT_SOURCES = ("policy", "generator", "mixed")
 TEACHERS = ("openai", "template")
 LAYOUTS = ("paper", "two_pass")
 ANSWER_FORMATS = ("boxed", "raw")
 BACKENDS = ("hf", "vllm")
-PLACEMENTS = ("system", "user", "none")
 
 
 def _h(text: str) -> dict:
