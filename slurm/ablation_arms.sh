@@ -25,6 +25,7 @@ while (($#)); do
 done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRPO_HOME=$PWD
+mkdir -p logs  # #SBATCH --output=logs/...: slurmd cannot start a job whose log folder is missing
 # the Python of SRPO_CONDA_ENV / SRPO_VENV (default .venv), as in the jobs; SRPO_PYTHON names one directly
 PY=${SRPO_PYTHON:-}
 if [ -z "$PY" ]; then

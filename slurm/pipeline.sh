@@ -61,6 +61,7 @@ PROFILE=${PROFILE:-$SIZE}
 SCRIPTS=(data.sh reflect.sh "sft_$SIZE.sh" "grpo_$SIZE.sh" "bench_$SIZE.sh" ablations.sh)
 
 cd "$SRPO_HOME"   # the jobs' logs/ and run directories are relative to the submit directory
+mkdir -p logs      # #SBATCH --output=logs/...: slurmd cannot start a job whose log folder is missing
 # the Python of SRPO_CONDA_ENV / SRPO_VENV (default .venv), as in the jobs; SRPO_PYTHON names one directly
 PY=${SRPO_PYTHON:-}
 if [ -z "$PY" ]; then
