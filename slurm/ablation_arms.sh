@@ -25,13 +25,7 @@ while (($#)); do
 done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRPO_HOME=$PWD
-mkdir -p logs  # #SBATCH --output=logs/...: slurmd cannot start a job whose log folder is missing
-# the Python of SRPO_CONDA_ENV / SRPO_VENV (default .venv), as in the jobs; SRPO_PYTHON names one directly
-PY=${SRPO_PYTHON:-}
-if [ -z "$PY" ]; then
-  # shellcheck source=slurm/env.sh
-  source slurm/env.sh
-  activate_env || exit 2
-  PY=python
-fi
+# shellcheck source=slurm/env.sh
+source slurm/env.sh
+prepare_submit || exit 2  # logs/ for the jobs, PY: the Python the jobs use
 exec "$PY" -m srpo.ablations submit "${args[@]}"

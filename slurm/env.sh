@@ -14,3 +14,15 @@ activate_env() {
     source "$venv/bin/activate"
   fi
 }
+
+# The login-node scripts (pipeline.sh, ablation_arms.sh): run from the repository root, they need logs/ for the
+# jobs' #SBATCH --output=logs/... (slurmd cannot start a job whose log folder is missing) and set PY to the
+# Python the jobs use (SRPO_PYTHON names one directly).
+prepare_submit() {
+  mkdir -p logs
+  PY=${SRPO_PYTHON:-}
+  if [ -z "$PY" ]; then
+    activate_env || return 1
+    PY=python
+  fi
+}

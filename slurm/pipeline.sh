@@ -61,15 +61,9 @@ PROFILE=${PROFILE:-$SIZE}
 SCRIPTS=(data.sh reflect.sh "sft_$SIZE.sh" "grpo_$SIZE.sh" "bench_$SIZE.sh" ablations.sh)
 
 cd "$SRPO_HOME"   # the jobs' logs/ and run directories are relative to the submit directory
-mkdir -p logs      # #SBATCH --output=logs/...: slurmd cannot start a job whose log folder is missing
-# the Python of SRPO_CONDA_ENV / SRPO_VENV (default .venv), as in the jobs; SRPO_PYTHON names one directly
-PY=${SRPO_PYTHON:-}
-if [ -z "$PY" ]; then
-  # shellcheck source=slurm/env.sh
-  source slurm/env.sh
-  activate_env || exit 2
-  PY=python
-fi
+# shellcheck source=slurm/env.sh
+source slurm/env.sh
+prepare_submit || exit 2  # logs/ for the jobs, PY: the Python the jobs use
 ARMS=()
 if [ "$REHEARSE" = 1 ]; then
   [ "$PROFILE" = "$SIZE" ] || { echo "error: --rehearse rehearses the $SIZE recipes (no --profile)" >&2; exit 2; }
